@@ -1,0 +1,43 @@
+# The two commands of the quick start: `make run` and `make test`.
+# Each creates .venv and installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MODEL_DIR := models/seed
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint format demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[plot]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+## run: train the article's network, save it under models/, serve it and show how to query it
+run: $(VENV)/.installed-run
+	$(BIN)/neurocloud demo --output $(MODEL_DIR) --plot $(MODEL_DIR)-fit.png
+	$(BIN)/neurocloud serve $(MODEL_DIR) --host $(HOST) --port $(PORT)
+
+## test: the whole test suite
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) models build dist .pytest_cache .ruff_cache

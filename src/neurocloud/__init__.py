@@ -1,0 +1,48 @@
+"""neurocloud: neural networks on NumPy, from ``fit`` to a cloud inference endpoint.
+
+>>> import numpy as np, neurocloud as nc
+>>> model = nc.Sequential([nc.layers.Dense(4, activation="relu"), nc.layers.Dense(1)],
+...                       input_dim=2, seed=0)
+>>> model.predict(np.zeros((3, 2))).shape
+(3, 1)
+"""
+
+from importlib import import_module
+from typing import Any
+
+from neurocloud.artifact import load, save
+from neurocloud.nn import activations, callbacks, gradcheck, initializers, layers, losses, optim
+from neurocloud.nn.sequential import Sequential
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Sequential",
+    "__version__",
+    "activations",
+    "callbacks",
+    "gradcheck",
+    "initializers",
+    "layers",
+    "load",
+    "losses",
+    "optim",
+    "save",
+]
+
+# Heavier parts load on first use, so `import neurocloud` stays light for serving.
+_LAZY = {
+    "datasets": "neurocloud.datasets",
+    "sklearn": "neurocloud.sklearn",
+    "serve": "neurocloud.serve",
+    "export": "neurocloud.export",
+    "explain": "neurocloud.explain",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = import_module(_LAZY[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'neurocloud' has no attribute {name!r}")

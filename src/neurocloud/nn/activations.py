@@ -1,0 +1,195 @@
+"""Activation functions and their derivatives, looked up by name.
+
+Each activation maps the pre-activation ``z`` to ``a = f(z)`` and, for backpropagation,
+turns ``dL/da`` into ``dL/dz``. ``backward`` receives both ``z`` and ``a`` so that each
+rule can use whichever is cheaper (sigmoid and tanh reuse ``a``). Every function is
+numerically stable: no overflow warnings for large inputs, dtype kept.
+
+>>> import numpy as np
+>>> from neurocloud.nn import activations
+>>> act = activations.get("sigmoid")
+>>> act.forward(np.array([0.0], dtype=np.float32))
+array([0.5], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+from neurocloud.nn.registry import Registry
+
+__all__ = ["Activation", "available", "get"]
+
+
+class Activation:
+    """Base class: ``forward(z)`` and ``backward(grad_a, z, a)``.
+
+    ``elementwise`` activations act on each entry alone; softmax mixes a row.
+    """
+
+    name = "identity"
+    elementwise = True
+    #: whether ``backward`` reads ``z``; when False ``forward`` may overwrite ``z`` in place
+    backward_uses_input = False
+
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return ``f(z)``, written into ``out`` when given (``out`` may be ``z``)."""
+        if out is None:
+            return z.copy()
+        if out is not z:
+            out[...] = z
+        return out
+
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Return ``dL/dz`` from ``dL/da``; may overwrite ``grad`` in place."""
+        return grad
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Identity(Activation):
+    name = "identity"
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def forward(self, z, out=None):
+        return special.expit(z, out=out)
+
+    def backward(self, grad, z, a):
+        # dσ/dz = σ(1 - σ); grad * a - grad * a * a, in place to spare temporaries.
+        t = grad * a
+        t -= t * a
+        return t
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, z, out=None):
+        return np.tanh(z, out=out)
+
+    def backward(self, grad, z, a):
+        return grad - grad * (a * a)
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def forward(self, z, out=None):
+        return np.maximum(z, 0, out=out)
+
+    def backward(self, grad, z, a):
+        # The subgradient at 0 is 0, as in PyTorch and Keras.
+        return np.multiply(grad, a > 0, out=grad)
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, z, out=None):
+        return _into(np.where(z > 0, z, z * self.negative_slope), out)
+
+    def backward(self, grad, z, a):
+        return np.where(a > 0, grad, grad * self.negative_slope)
+
+
+class ELU(Activation):
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = float(alpha)
+
+    def forward(self, z, out=None):
+        # expm1 of min(z, 0) never overflows; the positive branch is z itself.
+        neg = np.expm1(np.minimum(z, 0)) * self.alpha
+        return _into(np.where(z > 0, z, neg), out)
+
+    def backward(self, grad, z, a):
+        # For z <= 0: d/dz alpha*(e^z - 1) = a + alpha.
+        return np.where(a > 0, grad, grad * (a + self.alpha))
+
+
+class Softplus(Activation):
+    name = "softplus"
+    backward_uses_input = True
+
+    def forward(self, z, out=None):
+        return np.logaddexp(0, z, out=out)
+
+    def backward(self, grad, z, a):
+        return grad * special.expit(z)
+
+
+class GELU(Activation):
+    """Exact GELU, ``z * Φ(z)`` with the normal CDF (PyTorch's default)."""
+
+    name = "gelu"
+    backward_uses_input = True
+    _inv_sqrt2 = 1.0 / math.sqrt(2.0)
+    _inv_sqrt2pi = 1.0 / math.sqrt(2.0 * math.pi)
+
+    def forward(self, z, out=None):
+        cdf = special.ndtr(z)
+        return np.multiply(z, cdf, out=out)
+
+    def backward(self, grad, z, a):
+        pdf = np.exp(-0.5 * z * z) * self._inv_sqrt2pi
+        return grad * (special.ndtr(z) + z * pdf)
+
+
+class Softmax(Activation):
+    """Softmax over the last axis, shifted by the row maximum so it never overflows."""
+
+    name = "softmax"
+    elementwise = False
+
+    def forward(self, z, out=None):
+        shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=-1, keepdims=True)
+        return shifted
+
+    def backward(self, grad, z, a):
+        # Jacobian-vector product: a * (g - <g, a>) row by row.
+        dot = np.einsum("ij,ij->i", grad, a)[:, None]
+        return a * (grad - dot)
+
+
+def _into(value: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+_REGISTRY: Registry[type[Activation]] = Registry("activation")
+for _cls in (Identity, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, GELU, Softmax):
+    _REGISTRY.register(_cls.name, _cls)
+_REGISTRY.alias("linear", "identity")
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`get`."""
+    return _REGISTRY.names()
+
+
+def get(name: str | Activation | None) -> Activation:
+    """Return the activation called ``name`` (``None`` means identity).
+
+    >>> get("relu").name
+    'relu'
+    """
+    if name is None:
+        return Identity()
+    if isinstance(name, Activation):
+        return name
+    return _REGISTRY.get(name, argument="activation")()

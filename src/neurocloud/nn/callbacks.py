@@ -1,0 +1,119 @@
+"""Training callbacks: ``History``, ``EarlyStopping`` and a progress bar.
+
+A callback sees the model at the start and end of training and after every epoch, with
+the epoch's logs (``loss`` and, with validation data, ``val_loss``). Setting
+``model.stop_training = True`` ends training after the current epoch.
+
+>>> import neurocloud as nc
+>>> nc.callbacks.EarlyStopping(patience=3).patience
+3
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Callback", "EarlyStopping", "History", "ProgressBar"]
+
+
+class Callback:
+    """Base class; override the hooks you need."""
+
+    def on_train_begin(self, model: Any) -> None: ...
+
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, model: Any) -> None: ...
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history["loss"]``, ``["val_loss"]``; ``epoch`` indices."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.params: dict[str, Any] = {}
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def summary(self) -> dict[str, Any]:
+        """Epochs run and the first, last and best value of each log (for model cards)."""
+        out: dict[str, Any] = {"epochs": len(self.epoch)}
+        for key, values in self.history.items():
+            out[key] = {"first": values[0], "last": values[-1], "best": min(values)}
+        return out
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights`` (the default) the model ends with the weights of its
+    best epoch. ``monitor`` defaults to ``val_loss``, falling back to ``loss`` when no
+    validation data is given.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best_weights: bool = True) -> None:
+        if not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"Expected patience >= 0 (int). Received: patience={patience!r}")
+        if not min_delta >= 0:
+            raise ValueError(f"Expected min_delta >= 0. Received: min_delta={min_delta!r}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, model):
+        self.best = math.inf
+        self.best_epoch = -1
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self._best_weights: np.ndarray | None = None
+
+    def on_epoch_end(self, model, epoch, logs):
+        key = self.monitor if self.monitor in logs else "loss"
+        value = logs[key]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = model.flat_parameters().copy()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stopped_epoch = epoch
+                model.stop_training = True
+
+    def on_train_end(self, model):
+        if self.restore_best_weights and self._best_weights is not None:
+            model.flat_parameters()[...] = self._best_weights
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over epochs on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, epochs: int, force: bool = False) -> None:
+        self.epochs = epochs
+        self.force = force
+
+    def on_train_begin(self, model):
+        from tqdm.auto import tqdm
+
+        disable = False if self.force else (None if sys.stderr.isatty() else True)
+        self.bar = tqdm(total=self.epochs, unit="epoch", disable=disable, file=sys.stderr)
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
+        self.bar.update(1)
+
+    def on_train_end(self, model):
+        self.bar.close()

@@ -1,0 +1,322 @@
+"""Layers: ``Dense`` (the article's neurons), ``Activation``, ``Dropout`` and ``Normalization``.
+
+Every layer follows one protocol, with each ``forward`` next to its ``backward``:
+
+- ``parameter_shapes(input_dim)`` and ``output_dim(input_dim)`` before weights exist;
+- ``build(input_dim, dtype, rng, params, grads)`` receives views into the model's flat
+  parameter and gradient buffers and initialises its weights in place;
+- ``forward(x, training)`` keeps what ``backward(grad)`` needs; ``backward`` fills the
+  parameter gradients and returns ``dL/dx``;
+- ``get_config()`` returns JSON-able settings; ``from_config`` rebuilds the layer.
+
+>>> import numpy as np, neurocloud as nc
+>>> layer = nc.layers.Dense(3, activation="relu")
+>>> layer.output_dim(2)
+3
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurocloud.nn import activations, initializers
+from neurocloud.nn.registry import Registry
+
+__all__ = ["Activation", "Dense", "Dropout", "Layer", "Normalization", "available", "from_config"]
+
+
+class Layer:
+    """Base class for layers; the defaults describe a layer without parameters."""
+
+    params: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+
+    def __init__(self) -> None:
+        self.params = {}
+        self.grads = {}
+        self.built = False
+
+    # --- shapes and weights -------------------------------------------------------------
+    def parameter_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def output_dim(self, input_dim: int) -> int:
+        return input_dim
+
+    def build(
+        self,
+        input_dim: int,
+        dtype: np.dtype,
+        rng: np.random.Generator,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+    ) -> None:
+        self.input_dim = input_dim
+        self.dtype = np.dtype(dtype)
+        self.rng = rng
+        self.params = params
+        self.grads = grads
+        self.built = True
+
+    def parameters(self) -> list[np.ndarray]:
+        return list(self.params.values())
+
+    def gradients(self) -> list[np.ndarray]:
+        return list(self.grads.values())
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state saved with the weights (none by default)."""
+        return {}
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`buffers` returned."""
+
+    # --- computation ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Fill this layer's gradients from ``dL/d output``; return ``dL/d input``."""
+        raise NotImplementedError
+
+    # --- configuration --------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _positive_int(value: Any, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"Expected a positive integer for {argument}. Received: {argument}={value!r}")
+    return int(value)
+
+
+class Dense(Layer):
+    """A fully connected layer: ``a = activation(x @ kernel + bias)``.
+
+    Each of the ``units`` outputs is one of the article's neurons: a weighted sum of the
+    inputs (a column of ``kernel``) plus a bias, then the activation.
+
+    >>> import neurocloud as nc
+    >>> nc.layers.Dense(2, activation="sigmoid").get_config()["kernel_initializer"]
+    'glorot_uniform'
+    """
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        kernel_initializer: str | None = None,
+        use_bias: bool = True,
+        bias_initializer: str = "zeros",
+    ) -> None:
+        super().__init__()
+        self.units = _positive_int(units, "units")
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.canonical(
+            kernel_initializer or initializers.default_for(self.activation.name)
+        )
+        self.bias_initializer = initializers.canonical(bias_initializer)
+        self.use_bias = bool(use_bias)
+
+    def parameter_shapes(self, input_dim: int) -> dict[str, tuple[int, ...]]:
+        shapes: dict[str, tuple[int, ...]] = {"kernel": (input_dim, self.units)}
+        if self.use_bias:
+            shapes["bias"] = (self.units,)
+        return shapes
+
+    def output_dim(self, input_dim: int) -> int:
+        return self.units
+
+    def build(self, input_dim, dtype, rng, params, grads) -> None:
+        super().build(input_dim, dtype, rng, params, grads)
+        kernel = params["kernel"]
+        kernel[...] = initializers.get(self.kernel_initializer)(rng, kernel.shape, kernel.dtype)
+        if self.use_bias:
+            bias = params["bias"]
+            bias[...] = initializers.get(self.bias_initializer)(rng, bias.shape, bias.dtype)
+
+    def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
+        """``activate=False`` returns the pre-activation (logits) for fused losses."""
+        z = x @ self.params["kernel"]
+        if self.use_bias:
+            z += self.params["bias"]
+        self._x = x
+        if not activate:
+            self._z = self._a = z
+            return z
+        act = self.activation
+        if act.backward_uses_input:
+            self._z, self._a = z, act.forward(z)
+        else:
+            # The derivative needs only the output, so the activation overwrites z.
+            self._z = self._a = act.forward(z, out=z)
+        return self._a
+
+    def backward(self, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        return self.backward_linear(self.activation.backward(grad, self._z, self._a), input_grad)
+
+    def backward_linear(self, grad_z: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backward through ``x @ kernel + bias`` given ``dL/dz``; skip ``dL/dx`` on request."""
+        np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
+        if self.use_bias:
+            np.sum(grad_z, axis=0, out=self.grads["bias"])
+        if not input_grad:
+            return None
+        return grad_z @ self.params["kernel"].T
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "activation": self.activation.name,
+            "kernel_initializer": self.kernel_initializer,
+            "use_bias": self.use_bias,
+            "bias_initializer": self.bias_initializer,
+        }
+
+
+class Activation(Layer):
+    """An activation applied as a layer of its own.
+
+    >>> import numpy as np, neurocloud as nc
+    >>> nc.layers.Activation("relu").forward(np.array([[-1.0, 2.0]]))
+    array([[0., 2.]])
+    """
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        self._z = x
+        self._a = self.activation.forward(x)
+        return self._a
+
+    def backward(self, grad, input_grad=True):
+        return self.activation.backward(grad.copy(), self._z, self._a)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"activation": self.activation.name}
+
+
+class Dropout(Layer):
+    """Inverted dropout: zeroes a fraction ``rate`` of inputs while training, scales the rest.
+
+    The mask comes from the model's own random generator, so runs are reproducible.
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ValueError(f"Expected a dropout rate in [0, 1). Received: rate={rate!r}")
+        self.rate = float(rate)
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            self._mask = None
+            return x
+        keep = 1.0 - self.rate
+        mask = self.rng.random(x.shape, dtype=x.dtype.type) < keep
+        self._mask = mask.astype(x.dtype)
+        self._mask *= x.dtype.type(1.0 / keep)
+        return x * self._mask
+
+    def backward(self, grad, input_grad=True):
+        return grad if self._mask is None else grad * self._mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {"rate": self.rate}
+
+
+class Normalization(Layer):
+    """Standardises features: ``(x - mean) / scale``, with statistics fixed before training.
+
+    The statistics are saved with the model, so a served model applies the same
+    preprocessing as training did.
+
+    >>> import numpy as np, neurocloud as nc
+    >>> norm = nc.layers.Normalization().adapt(np.array([[0.0], [2.0]]))
+    >>> norm.mean, norm.scale
+    (array([1.]), array([1.]))
+    """
+
+    def __init__(self, mean: list[float] | None = None, scale: list[float] | None = None) -> None:
+        super().__init__()
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        if self.scale is not None and np.any(self.scale <= 0):
+            raise ValueError(f"Normalization scale must be > 0; received scale={scale!r}")
+
+    def adapt(self, X: np.ndarray) -> Normalization:
+        """Take the mean and standard deviation of ``X`` (constant columns get scale 1)."""
+        X = np.asarray(X, dtype=np.float64)
+        self.mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale = np.where(std > 0, std, 1.0)
+        if self.built:
+            self._cast()
+        return self
+
+    def build(self, input_dim, dtype, rng, params, grads) -> None:
+        super().build(input_dim, dtype, rng, params, grads)
+        if self.mean is None:
+            self.mean, self.scale = np.zeros(input_dim), np.ones(input_dim)
+        if self.mean.shape != (input_dim,):
+            raise ValueError(
+                f"Normalization was adapted to {self.mean.shape[0]} features but its input "
+                f"has {input_dim}."
+            )
+        self._cast()
+
+    def _cast(self) -> None:
+        self._mean = self.mean.astype(self.dtype)
+        self._inv_scale = (1.0 / self.scale).astype(self.dtype)
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        return {"mean": self._mean, "scale": self.scale.astype(self.dtype)}
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        self.mean = np.asarray(buffers["mean"], dtype=np.float64)
+        self.scale = np.asarray(buffers["scale"], dtype=np.float64)
+        self._cast()
+
+    def forward(self, x, training=False):
+        return (x - self._mean) * self._inv_scale
+
+    def backward(self, grad, input_grad=True):
+        return grad * self._inv_scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+
+_REGISTRY: Registry[type[Layer]] = Registry("layer")
+for _cls in (Dense, Activation, Dropout, Normalization):
+    _REGISTRY.register(_cls.__name__.lower(), _cls)
+
+
+def available() -> list[str]:
+    return [_REGISTRY.get(n).__name__ for n in _REGISTRY.names()]
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Make a custom layer class loadable from saved configs (usable as a decorator)."""
+    _REGISTRY.register(cls.__name__.lower(), cls)
+    return cls
+
+
+def from_config(entry: dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``{"class_name": ..., "config": {...}}``."""
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise ValueError(f"Expected a layer entry with 'class_name' and 'config'; received {entry!r}")
+    cls = _REGISTRY.get(str(entry["class_name"]), argument="class_name")
+    return cls.from_config(dict(entry.get("config", {})))

@@ -1,0 +1,235 @@
+"""Loss functions and their gradients, looked up by name.
+
+``value(y_true, y_pred)`` is the mean loss over samples (and over output columns for the
+element-wise losses); ``gradient(y_true, y_pred)`` is its derivative with respect to
+``y_pred``. Cross-entropy losses also work from logits (``value_from_logits`` and
+``gradient_from_logits``), fused with the sigmoid or softmax that produced them so that
+large logits neither overflow nor lose precision. Optional ``sample_weight`` gives a
+weighted mean, ``sum(w * loss) / sum(w)``.
+
+>>> import numpy as np
+>>> mse = get("mse")
+>>> mse.value(np.array([[1.0], [2.0]]), np.array([[1.0], [4.0]]))
+2.0
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from neurocloud.nn.registry import Registry
+
+__all__ = ["Loss", "available", "get"]
+
+
+class Loss:
+    """Base class. Subclasses define ``_per_element`` and ``_grad_per_element``."""
+
+    name = ""
+    #: the output activation this loss can be fused with when computed from logits
+    logits_activation: str | None = None
+    #: whether the target holds integer class labels instead of one value per output
+    sparse_target = False
+    #: whether the loss sums over output columns (cross-entropy) or averages them
+    sums_columns = False
+
+    def value(self, y_true, y_pred, sample_weight=None) -> float:
+        per_sample = self._reduce_columns(self._per_element(y_true, y_pred))
+        return _weighted_mean(per_sample, sample_weight)
+
+    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+        grad = self._grad_per_element(y_true, y_pred)
+        return self._scale(grad, sample_weight)
+
+    def value_from_logits(self, y_true, logits, sample_weight=None) -> float:
+        raise NotImplementedError(f"{self.name} has no logits form")
+
+    def gradient_from_logits(self, y_true, logits, sample_weight=None) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} has no logits form")
+
+    def _reduce_columns(self, per_element: np.ndarray) -> np.ndarray:
+        if self.sums_columns:
+            return per_element.sum(axis=1)
+        return per_element.mean(axis=1)
+
+    def _scale(self, grad: np.ndarray, sample_weight) -> np.ndarray:
+        n, k = grad.shape
+        denom = 1 if self.sums_columns else k
+        if sample_weight is None:
+            grad *= grad.dtype.type(1.0 / (n * denom))
+        else:
+            w = np.asarray(sample_weight, dtype=grad.dtype)
+            grad *= (w / (w.sum() * denom))[:, None]
+        return grad
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _weighted_mean(per_sample: np.ndarray, sample_weight) -> float:
+    if sample_weight is None:
+        return float(per_sample.mean())
+    w = np.asarray(sample_weight, dtype=per_sample.dtype)
+    return float(np.dot(w, per_sample) / w.sum())
+
+
+class MeanSquaredError(Loss):
+    """The article's loss: ``mean((y_true - y_pred) ** 2)``."""
+
+    name = "mse"
+
+    def _per_element(self, y, p):
+        return (p - y) ** 2
+
+    def _grad_per_element(self, y, p):
+        grad = p - y
+        grad *= 2
+        return grad
+
+
+class MeanAbsoluteError(Loss):
+    name = "mae"
+
+    def _per_element(self, y, p):
+        return np.abs(p - y)
+
+    def _grad_per_element(self, y, p):
+        return np.sign(p - y)
+
+
+class Huber(Loss):
+    """Quadratic within ``delta`` of the target, linear beyond it."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if not delta > 0:
+            raise ValueError(f"Huber delta must be > 0; received delta={delta!r}.")
+        self.delta = float(delta)
+
+    def _per_element(self, y, p):
+        r = np.abs(p - y)
+        d = self.delta
+        return np.where(r <= d, 0.5 * r * r, d * (r - 0.5 * d))
+
+    def _grad_per_element(self, y, p):
+        return np.clip(p - y, -self.delta, self.delta)
+
+
+class BinaryCrossentropy(Loss):
+    """Cross-entropy of independent Bernoulli outputs (binary and multilabel)."""
+
+    name = "binary_crossentropy"
+    logits_activation = "sigmoid"
+
+    def _eps(self, p):
+        return np.finfo(p.dtype).eps
+
+    def _per_element(self, y, p):
+        eps = self._eps(p)
+        p = np.clip(p, eps, 1 - eps)
+        return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+    def _grad_per_element(self, y, p):
+        eps = self._eps(p)
+        p = np.clip(p, eps, 1 - eps)
+        return (p - y) / (p * (1 - p))
+
+    def value_from_logits(self, y_true, logits, sample_weight=None):
+        # softplus(z) - y z, computed without overflow.
+        per_element = np.logaddexp(0, logits) - y_true * logits
+        return _weighted_mean(per_element.mean(axis=1), sample_weight)
+
+    def gradient_from_logits(self, y_true, logits, sample_weight=None):
+        return self._scale(special.expit(logits) - y_true, sample_weight)
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy of one categorical output per sample; targets are one-hot rows."""
+
+    name = "categorical_crossentropy"
+    logits_activation = "softmax"
+    sums_columns = True
+
+    def _per_element(self, y, p):
+        eps = np.finfo(p.dtype).eps
+        return -y * np.log(np.clip(p, eps, 1.0))
+
+    def _grad_per_element(self, y, p):
+        eps = np.finfo(p.dtype).eps
+        return -y / np.clip(p, eps, 1.0)
+
+    def value_from_logits(self, y_true, logits, sample_weight=None):
+        lse = special.logsumexp(logits, axis=1)
+        per_sample = y_true.sum(axis=1) * lse - np.einsum("ij,ij->i", y_true, logits)
+        return _weighted_mean(per_sample, sample_weight)
+
+    def gradient_from_logits(self, y_true, logits, sample_weight=None):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        np.exp(shifted, out=shifted)
+        shifted *= (y_true.sum(axis=1) / shifted.sum(axis=1))[:, None]
+        shifted -= y_true
+        return self._scale(shifted, sample_weight)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy whose targets are integer class labels."""
+
+    name = "sparse_categorical_crossentropy"
+    sparse_target = True
+
+
+def one_hot(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+    """Integer labels of shape ``(n,)`` to one-hot rows; a ValueError names bad labels."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise ValueError(
+            "y must be a 1-D array of integer class labels for "
+            f"sparse_categorical_crossentropy; received shape {labels.shape}."
+        )
+    as_int = labels.astype(np.int64)
+    if not np.array_equal(as_int, labels) or (as_int.size and (as_int.min() < 0)) or (
+        as_int.size and as_int.max() >= n_classes
+    ):
+        bad = labels[(as_int != labels) | (as_int < 0) | (as_int >= n_classes)][:5]
+        raise ValueError(
+            f"y must hold integer class labels in [0, {n_classes}) for "
+            f"sparse_categorical_crossentropy; received {bad.tolist()}."
+        )
+    out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    out[np.arange(labels.shape[0]), as_int] = 1
+    return out
+
+
+_REGISTRY: Registry[type[Loss]] = Registry("loss")
+for _cls in (
+    MeanSquaredError,
+    MeanAbsoluteError,
+    Huber,
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    SparseCategoricalCrossentropy,
+):
+    _REGISTRY.register(_cls.name, _cls)
+_REGISTRY.alias("mean_squared_error", "mse")
+_REGISTRY.alias("mean_absolute_error", "mae")
+_REGISTRY.alias("cross_entropy", "categorical_crossentropy")
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`get`."""
+    return _REGISTRY.names()
+
+
+def get(name: str | Loss) -> Loss:
+    """Return the loss called ``name`` (a :class:`Loss` instance passes through).
+
+    >>> get("huber").name
+    'huber'
+    """
+    if isinstance(name, Loss):
+        return name
+    return _REGISTRY.get(name, argument="loss")()

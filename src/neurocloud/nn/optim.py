@@ -1,0 +1,272 @@
+"""Optimizers: the article's gradient descent and the adaptive methods users expect.
+
+``step(params, grads)`` updates each parameter array in place from its gradient. State
+(momentum, moment estimates) lives in arrays of the parameters' own dtype, so float32 stays
+float32. ``Sequential.fit`` passes one flat buffer holding every weight, so an update is a
+handful of vectorised operations whatever the number of layers.
+
+>>> import numpy as np
+>>> w, g = np.array([1.0]), np.array([0.5])
+>>> SGD(lr=0.1).step([w], [g]); w
+array([0.95])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from neurocloud.nn.registry import Registry
+
+__all__ = ["LBFGS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "available", "get"]
+
+
+def _check(name: str, value: Any, low: float, high: float = math.inf, open_low=False) -> float:
+    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low)
+    if not ok or value >= high:
+        bound = f"> {low}" if open_low else f">= {low}"
+        upper = f" and < {high}" if high != math.inf else ""
+        raise ValueError(f"Expected {name} {bound}{upper}. Received: {name}={value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: subclasses define ``_update(i, param, grad)`` and their state slots."""
+
+    name = ""
+    #: state arrays kept per parameter, created as zeros on the first step
+    slots: tuple[str, ...] = ()
+    #: whether the optimizer needs the whole data set at once (L-BFGS)
+    full_batch = False
+
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+        self.lr = _check("lr", lr, 0.0, open_low=True)
+        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state (moments, step count)."""
+        self.t = 0
+        self.state: list[dict[str, np.ndarray]] = []
+        self._scratch: list[np.ndarray] = []
+        self._shapes: list[tuple[int, ...]] = []
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update ``params`` in place from ``grads`` (``grads`` may be overwritten)."""
+        shapes = [p.shape for p in params]
+        if shapes != self._shapes:
+            self._shapes = shapes
+            self.state = [{slot: np.zeros_like(p) for slot in self.slots} for p in params]
+            self._scratch = [np.empty_like(p) for p in params]
+        self.t += 1
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if self.weight_decay and not getattr(self, "decoupled", False):
+                g += self.weight_decay * p
+            self._update(i, p, g)
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, ``w -= lr * grad`` (the article's step), with optional momentum.
+
+    ``nesterov=True`` uses Nesterov momentum in the PyTorch formulation.
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        if nesterov and self.momentum == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0. Received: momentum=0")
+        self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
+        super().__init__(lr, weight_decay)
+
+    def _update(self, i, p, g):
+        if self.momentum:
+            v = self.state[i]["velocity"]
+            if self.t == 1:
+                v[...] = g
+            else:
+                v *= self.momentum
+                v += g
+            if self.nesterov:
+                g += self.momentum * v
+            else:
+                g = v
+        p -= self.lr * g
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba); ``weight_decay`` adds an L2 term to the gradient.
+
+    >>> import numpy as np
+    >>> w = np.array([1.0], dtype=np.float32)
+    >>> Adam(lr=0.1).step([w], [np.array([3.0], dtype=np.float32)]); w
+    array([0.9], dtype=float32)
+    """
+
+    name = "adam"
+    slots = ("m", "v")
+    decoupled = False
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        self.beta1 = _check("beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check("beta2", beta2, 0.0, 1.0)
+        self.eps = _check("eps", eps, 0.0)
+        super().__init__(lr, weight_decay)
+
+    def _update(self, i, p, g):
+        state, tmp = self.state[i], self._scratch[i]
+        m, v = state["m"], state["v"]
+        b1, b2 = self.beta1, self.beta2
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=tmp)
+        m += tmp
+        v *= b2
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
+        v += tmp
+        bias1 = 1.0 - b1**self.t
+        bias2 = 1.0 - b2**self.t
+        # denom = sqrt(v / bias2) + eps, the same order of operations as PyTorch.
+        np.sqrt(v, out=tmp)
+        tmp *= 1.0 / math.sqrt(bias2)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        if self.decoupled and self.weight_decay:
+            p *= 1.0 - self.lr * self.weight_decay
+        tmp *= self.lr / bias1
+        p -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter)."""
+
+    name = "adamw"
+    decoupled = True
+
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the step by a running root mean square of the gradient."""
+
+    name = "rmsprop"
+    slots = ("square_avg",)
+
+    def __init__(self, lr: float = 1e-3, rho: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        self.rho = _check("rho", rho, 0.0, 1.0)
+        self.eps = _check("eps", eps, 0.0)
+        super().__init__(lr, weight_decay)
+
+    def _update(self, i, p, g):
+        sq, tmp = self.state[i]["square_avg"], self._scratch[i]
+        sq *= self.rho
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - self.rho
+        sq += tmp
+        np.sqrt(sq, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        p -= tmp
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "eps": self.eps}
+
+
+class LBFGS(Optimizer):
+    """L-BFGS through ``scipy.optimize.minimize`` for small full-batch problems.
+
+    ``fit`` runs it on the whole training set; ``epochs`` bounds its iterations. SciPy
+    works in float64 internally; the model's weights keep their own dtype.
+    """
+
+    name = "lbfgs"
+    full_batch = True
+
+    def __init__(self, lr: float = 1.0, history_size: int = 10, tol: float = 1e-9) -> None:
+        super().__init__(lr)
+        self.history_size = int(history_size)
+        self.tol = _check("tol", tol, 0.0)
+
+    def step(self, params, grads) -> None:
+        raise TypeError("LBFGS works on the whole objective: use model.fit(...) or minimize().")
+
+    def minimize(
+        self,
+        objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+        x0: np.ndarray,
+        max_iter: int,
+        callback: Callable[[np.ndarray], bool | None] | None = None,
+    ) -> np.ndarray:
+        """Minimise ``objective(x) -> (value, gradient)`` from ``x0``; return the best x."""
+        from scipy.optimize import minimize
+
+        def wrapped(x64: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = objective(x64.astype(x0.dtype))
+            return value, grad.astype(np.float64)
+
+        def on_iteration(intermediate_result) -> None:
+            if callback is not None and callback(intermediate_result.x.astype(x0.dtype)):
+                raise StopIteration
+
+        result = minimize(
+            wrapped,
+            x0.astype(np.float64),
+            jac=True,
+            method="L-BFGS-B",
+            callback=on_iteration,
+            options={"maxiter": int(max_iter), "maxcor": self.history_size,
+                     "ftol": self.tol, "gtol": self.tol * 1e-1},
+        )
+        return result.x.astype(x0.dtype)
+
+    def get_config(self):
+        return {"lr": self.lr, "history_size": self.history_size, "tol": self.tol}
+
+
+_REGISTRY: Registry[type[Optimizer]] = Registry("optimizer")
+for _cls in (SGD, Adam, AdamW, RMSprop, LBFGS):
+    _REGISTRY.register(_cls.name, _cls)
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`get`."""
+    return _REGISTRY.names()
+
+
+def get(name: str | Optimizer, **kwargs: Any) -> Optimizer:
+    """Return a new optimizer called ``name`` (an instance passes through).
+
+    >>> get("adam", lr=0.01)
+    Adam(lr=0.01, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-08)
+    """
+    if isinstance(name, Optimizer):
+        return name
+    return _REGISTRY.get(name, argument="optimizer")(**kwargs)

@@ -1,0 +1,86 @@
+"""Input checks shared by fit, predict and the estimators: clear errors, no silent casts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_features", "as_targets", "check_dtype"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """Accept "float32"/"float64" (or the NumPy types); raise naming the valid ones."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in _DTYPES:
+        raise ValueError(f"Expected dtype 'float32' or 'float64'. Received: dtype={dtype!r}")
+    return resolved
+
+
+def _numeric(array: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    try:
+        out = np.asarray(array)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular numeric array; {exc}") from None
+    if out.dtype == object or not (
+        np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must hold numbers; received an array of dtype {out.dtype}.")
+    return np.asarray(out, dtype=dtype)
+
+
+def _finite(array: np.ndarray, name: str) -> None:
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        where = ", ".join(str(i) for i in bad)
+        raise ValueError(
+            f"{name} must be finite; received {array[tuple(bad)]} at index [{where}] "
+            f"({int((~np.isfinite(array)).sum())} non-finite values in all)."
+        )
+
+
+def as_features(X: Any, n_features: int | None, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous 2-D array of ``dtype``; 1-D is one feature per row when the
+    model has one input (the article's ``x = [0.5, 1.5, ...]``)."""
+    X = _numeric(X, name, dtype)
+    if X.ndim == 1 and n_features in (None, 1):
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        expected = f"(n_samples, {n_features})" if n_features else "(n_samples, n_features)"
+        raise ValueError(f"{name} must be 2-D with shape {expected}; received shape {X.shape}.")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: expected at least one row; received shape {X.shape}.")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features per row but the model expects {n_features}; "
+            f"received shape {X.shape}."
+        )
+    _finite(X, name)
+    return np.ascontiguousarray(X)
+
+
+def as_targets(y: Any, n_samples: int, n_outputs: int, dtype: np.dtype, sparse: bool,
+               name: str = "y") -> np.ndarray:
+    """``y`` as ``(n_samples, n_outputs)`` of ``dtype``, or integer labels when ``sparse``."""
+    y = _numeric(y, name, np.float64 if sparse else dtype)
+    if y.shape[:1] != (n_samples,):
+        raise ValueError(
+            f"{name} has {y.shape[0] if y.ndim else 0} rows but X has {n_samples}: "
+            f"they must match; received y shape {y.shape}."
+        )
+    _finite(y, name)
+    if sparse:
+        return y
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != n_outputs:
+        raise ValueError(
+            f"{name} must have shape ({n_samples}, {n_outputs}) to match the model's "
+            f"{n_outputs} outputs; received shape {y.shape}."
+        )
+    return np.ascontiguousarray(y)
