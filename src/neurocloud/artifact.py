@@ -89,13 +89,16 @@ def save(
         feature_names = feature_names or described.pop("feature_names", None)
         output_names = output_names or described.pop("output_names", None)
     if not isinstance(model, Sequential):
-        raise TypeError(f"Expected a neurocloud.Sequential (or estimator) to save; received "
-                        f"{type(model).__name__}.")
+        raise TypeError(
+            f"Expected a neurocloud.Sequential (or estimator) to save; received "
+            f"{type(model).__name__}."
+        )
     if not model.built:
         raise ValueError("Cannot save an unbuilt model: give input_dim or fit it first.")
     if feature_names is not None and len(feature_names) != model.input_dim:
-        raise ValueError(f"feature_names has {len(feature_names)} names; the model has "
-                         f"{model.input_dim} inputs.")
+        raise ValueError(
+            f"feature_names has {len(feature_names)} names; the model has {model.input_dim} inputs."
+        )
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -150,8 +153,10 @@ def _write_directory(target: Path, files: dict[str, bytes]) -> Path:
 
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ArtifactError(f"{path}: file is missing; a model directory holds "
-                            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}.")
+        raise ArtifactError(
+            f"{path}: file is missing; a model directory holds "
+            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}."
+        )
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -168,16 +173,22 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
 
     root = Path(path)
     if not root.is_dir():
-        raise ArtifactError(f"{root}: not a model directory (expected a folder holding "
-                            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}).")
+        raise ArtifactError(
+            f"{root}: not a model directory (expected a folder holding "
+            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE})."
+        )
     metadata = _read_json(root / MODEL_FILE)
     if metadata.get("format") != FORMAT:
-        raise ArtifactError(f"{root / MODEL_FILE}: not a neurocloud model (format is "
-                            f"{metadata.get('format')!r}, expected {FORMAT!r}).")
+        raise ArtifactError(
+            f"{root / MODEL_FILE}: not a neurocloud model (format is "
+            f"{metadata.get('format')!r}, expected {FORMAT!r})."
+        )
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(f"{root / MODEL_FILE}: format_version {version!r} is not supported "
-                            f"by this neurocloud (supports up to {FORMAT_VERSION}).")
+        raise ArtifactError(
+            f"{root / MODEL_FILE}: format_version {version!r} is not supported "
+            f"by this neurocloud (supports up to {FORMAT_VERSION})."
+        )
     try:
         model = Sequential.from_config(metadata["model"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -189,14 +200,16 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     try:
         tensors = load_tensors(weights_path.read_bytes())
     except (SafetensorError, ValueError, OSError) as exc:
-        raise ArtifactError(f"{weights_path}: unreadable safetensors file, it may be "
-                            f"truncated or foreign ({exc}).") from None
+        raise ArtifactError(
+            f"{weights_path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
+        ) from None
     if not model.built:
         raise ArtifactError(f"{root / MODEL_FILE}: the model config has no input_dim.")
     wrong = [k for k, v in tensors.items() if v.dtype != model.dtype]
     if wrong:
-        raise ArtifactError(f"{weights_path}: tensors {wrong} are not {model.dtype.name} as "
-                            f"{MODEL_FILE} declares.")
+        raise ArtifactError(
+            f"{weights_path}: tensors {wrong} are not {model.dtype.name} as {MODEL_FILE} declares."
+        )
     try:
         model.load_state_dict(tensors)
     except ValueError as exc:

@@ -14,24 +14,30 @@ def _read_input(path: str | None, rows: tuple[str, ...]) -> np.ndarray:
         try:
             return np.array([[float(v) for v in row.split(",")] for row in rows])
         except ValueError as exc:
-            raise click.BadParameter(f"each --row must be comma-separated numbers ({exc})",
-                                     param_hint="--row") from None
+            raise click.BadParameter(
+                f"each --row must be comma-separated numbers ({exc})", param_hint="--row"
+            ) from None
     if path is None:
-        raise click.UsageError("Give the rows with --row \"1,2,3\" (repeatable) or --input FILE.")
+        raise click.UsageError('Give the rows with --row "1,2,3" (repeatable) or --input FILE.')
     if Path(path).suffix == ".npy":
         return np.load(path, allow_pickle=False)
     try:
         return np.loadtxt(path, delimiter=",", ndmin=2)
     except ValueError as exc:
-        raise click.BadParameter(f"{path}: not a numeric CSV file ({exc})",
-                                 param_hint="--input") from None
+        raise click.BadParameter(
+            f"{path}: not a numeric CSV file ({exc})", param_hint="--input"
+        ) from None
 
 
 @click.command()
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--row", "rows", multiple=True, help='One input row, e.g. --row "4.5". Repeatable.')
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False),
-              help="A CSV (no header) or .npy file of input rows.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A CSV (no header) or .npy file of input rows.",
+)
 def predict(model_dir: str, rows: tuple[str, ...], input_path: str | None) -> None:
     """Print MODEL_DIR's predictions, one CSV line per input row.
 

@@ -17,11 +17,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from neurocloud.nn.registry import Registry
 
-__all__ = ["Activation", "available", "get"]
+__all__ = ["Activation", "available", "get", "sigmoid"]
+
+
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` as ``0.5 * tanh(z / 2) + 0.5``: never overflows, keeps dtype.
+
+    (NumPy alone, so that serving a model does not import SciPy.)
+    """
+    out = np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
 
 
 class Activation:
@@ -59,7 +70,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, z, out=None):
-        return special.expit(z, out=out)
+        return sigmoid(z, out=out)
 
     def backward(self, grad, z, a):
         # dσ/dz = σ(1 - σ); grad * a - grad * a * a, in place to spare temporaries.
@@ -126,22 +137,28 @@ class Softplus(Activation):
         return np.logaddexp(0, z, out=out)
 
     def backward(self, grad, z, a):
-        return grad * special.expit(z)
+        return grad * sigmoid(z)
 
 
 class GELU(Activation):
-    """Exact GELU, ``z * Φ(z)`` with the normal CDF (PyTorch's default)."""
+    """Exact GELU, ``z * Φ(z)`` with the normal CDF (PyTorch's default).
+
+    The normal CDF comes from SciPy, imported only when a GELU model runs.
+    """
 
     name = "gelu"
     backward_uses_input = True
-    _inv_sqrt2 = 1.0 / math.sqrt(2.0)
     _inv_sqrt2pi = 1.0 / math.sqrt(2.0 * math.pi)
 
     def forward(self, z, out=None):
+        from scipy import special
+
         cdf = special.ndtr(z)
         return np.multiply(z, cdf, out=out)
 
     def backward(self, grad, z, a):
+        from scipy import special
+
         pdf = np.exp(-0.5 * z * z) * self._inv_sqrt2pi
         return grad * (special.ndtr(z) + z * pdf)
 

@@ -62,8 +62,13 @@ class EarlyStopping(Callback):
     validation data is given.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
-                 restore_best_weights: bool = True) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 10,
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+    ) -> None:
         if not isinstance(patience, int) or patience < 0:
             raise ValueError(f"Expected patience >= 0 (int). Received: patience={patience!r}")
         if not min_delta >= 0:

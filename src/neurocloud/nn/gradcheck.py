@@ -40,8 +40,15 @@ class GradcheckReport:
         return max(self.errors.values(), default=0.0)
 
 
-def gradcheck(model: Any, X: Any, y: Any, loss: str = "mse", eps: float = 1e-6,
-              max_checks: int | None = 200, seed: int = 0) -> GradcheckReport:
+def gradcheck(
+    model: Any,
+    X: Any,
+    y: Any,
+    loss: str = "mse",
+    eps: float = 1e-6,
+    max_checks: int | None = 200,
+    seed: int = 0,
+) -> GradcheckReport:
     """Compare ``model.backward``'s gradients with central differences of ``loss``.
 
     Checks every weight (or ``max_checks`` of them per array, chosen at random) and the
@@ -65,8 +72,11 @@ def gradcheck(model: Any, X: Any, y: Any, loss: str = "mse", eps: float = 1e-6,
     rng = np.random.default_rng(seed)
     report = GradcheckReport()
     targets = dict(model.state_dict())
-    analytic = {f"layers.{i}.{k}": g.copy()
-                for i, layer in enumerate(model.layers) for k, g in layer.grads.items()}
+    analytic = {
+        f"layers.{i}.{k}": g.copy()
+        for i, layer in enumerate(model.layers)
+        for k, g in layer.grads.items()
+    }
     targets = {k: v for k, v in targets.items() if k in analytic}
     targets["input"], analytic["input"] = X, grad_x
     for name, array in targets.items():

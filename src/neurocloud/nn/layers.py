@@ -96,7 +96,9 @@ class Layer:
 
 def _positive_int(value: Any, argument: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"Expected a positive integer for {argument}. Received: {argument}={value!r}")
+        raise ValueError(
+            f"Expected a positive integer for {argument}. Received: {argument}={value!r}"
+        )
     return int(value)
 
 
@@ -317,6 +319,8 @@ def register(cls: type[Layer]) -> type[Layer]:
 def from_config(entry: dict[str, Any]) -> Layer:
     """Rebuild a layer from ``{"class_name": ..., "config": {...}}``."""
     if not isinstance(entry, dict) or "class_name" not in entry:
-        raise ValueError(f"Expected a layer entry with 'class_name' and 'config'; received {entry!r}")
+        raise ValueError(
+            f"Expected a layer entry with 'class_name' and 'config'; received {entry!r}"
+        )
     cls = _REGISTRY.get(str(entry["class_name"]), argument="class_name")
     return cls.from_config(dict(entry.get("config", {})))

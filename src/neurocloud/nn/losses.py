@@ -16,8 +16,8 @@ weighted mean, ``sum(w * loss) / sum(w)``.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
+from neurocloud.nn.activations import sigmoid
 from neurocloud.nn.registry import Registry
 
 __all__ = ["Loss", "available", "get"]
@@ -142,7 +142,7 @@ class BinaryCrossentropy(Loss):
         return _weighted_mean(per_element.mean(axis=1), sample_weight)
 
     def gradient_from_logits(self, y_true, logits, sample_weight=None):
-        return self._scale(special.expit(logits) - y_true, sample_weight)
+        return self._scale(sigmoid(logits) - y_true, sample_weight)
 
 
 class CategoricalCrossentropy(Loss):
@@ -161,7 +161,8 @@ class CategoricalCrossentropy(Loss):
         return -y / np.clip(p, eps, 1.0)
 
     def value_from_logits(self, y_true, logits, sample_weight=None):
-        lse = special.logsumexp(logits, axis=1)
+        top = logits.max(axis=1)
+        lse = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
         per_sample = y_true.sum(axis=1) * lse - np.einsum("ij,ij->i", y_true, logits)
         return _weighted_mean(per_sample, sample_weight)
 
@@ -191,8 +192,10 @@ def one_hot(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
             f"sparse_categorical_crossentropy; received shape {labels.shape}."
         )
     as_int = labels.astype(np.int64)
-    if not np.array_equal(as_int, labels) or (as_int.size and (as_int.min() < 0)) or (
-        as_int.size and as_int.max() >= n_classes
+    if (
+        not np.array_equal(as_int, labels)
+        or (as_int.size and (as_int.min() < 0))
+        or (as_int.size and as_int.max() >= n_classes)
     ):
         bad = labels[(as_int != labels) | (as_int < 0) | (as_int >= n_classes)][:5]
         raise ValueError(

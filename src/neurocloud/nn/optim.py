@@ -87,8 +87,13 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         self.momentum = _check("momentum", momentum, 0.0, 1.0)
         if nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0. Received: momentum=0")
@@ -127,8 +132,14 @@ class Adam(Optimizer):
     slots = ("m", "v")
     decoupled = False
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
         self.beta1 = _check("beta1", beta1, 0.0, 1.0)
         self.beta2 = _check("beta2", beta2, 0.0, 1.0)
         self.eps = _check("eps", eps, 0.0)
@@ -167,8 +178,14 @@ class AdamW(Adam):
     name = "adamw"
     decoupled = True
 
-    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8, weight_decay: float = 0.01) -> None:
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
 
@@ -178,8 +195,9 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     slots = ("square_avg",)
 
-    def __init__(self, lr: float = 1e-3, rho: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, lr: float = 1e-3, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0
+    ) -> None:
         self.rho = _check("rho", rho, 0.0, 1.0)
         self.eps = _check("eps", eps, 0.0)
         super().__init__(lr, weight_decay)
@@ -242,8 +260,12 @@ class LBFGS(Optimizer):
             jac=True,
             method="L-BFGS-B",
             callback=on_iteration,
-            options={"maxiter": int(max_iter), "maxcor": self.history_size,
-                     "ftol": self.tol, "gtol": self.tol * 1e-1},
+            options={
+                "maxiter": int(max_iter),
+                "maxcor": self.history_size,
+                "ftol": self.tol,
+                "gtol": self.tol * 1e-1,
+            },
         )
         return result.x.astype(x0.dtype)
 

@@ -82,8 +82,14 @@ class Sequential:
 
     def build(self, input_dim: int) -> None:
         """Create every weight for inputs of ``input_dim`` features."""
-        if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
-            raise ValueError(f"Expected input_dim to be a positive integer. Received: {input_dim!r}")
+        if (
+            isinstance(input_dim, bool)
+            or not isinstance(input_dim, (int, np.integer))
+            or input_dim < 1
+        ):
+            raise ValueError(
+                f"Expected input_dim to be a positive integer. Received: {input_dim!r}"
+            )
         if not self.layers:
             raise ValueError("The model has no layers: add at least one before building it.")
         dims, shapes = [int(input_dim)], []
@@ -103,8 +109,11 @@ class Sequential:
                 offset += size
             layer.build(dim, self.dtype, self.rng, params, grads)
         self._dims = dims
-        self._kernels = [(layer.params["kernel"], layer.grads["kernel"])
-                         for layer in self.layers if "kernel" in layer.params]
+        self._kernels = [
+            (layer.params["kernel"], layer.grads["kernel"])
+            for layer in self.layers
+            if "kernel" in layer.params
+        ]
         self.input_dim = int(input_dim)
         self.built = True
 
@@ -154,7 +163,9 @@ class Sequential:
             out = layer.forward(out, training)
         return out
 
-    def backward(self, grad: np.ndarray, logits: bool = False, input_grad: bool = True) -> np.ndarray | None:
+    def backward(
+        self, grad: np.ndarray, logits: bool = False, input_grad: bool = True
+    ) -> np.ndarray | None:
         """Backpropagation of ``dL/d output``: fills every gradient, returns ``dL/dX``.
 
         With ``logits=True``, ``grad`` is ``dL/d logits`` from a fused loss.
@@ -182,8 +193,9 @@ class Sequential:
         act = getattr(self.layers[-1], "activation", None)
         return act is not None and loss.logits_activation == act.name
 
-    def train_step(self, X, y, loss: losses.Loss, fused: bool, l2: float = 0.0,
-                   sample_weight=None) -> float:
+    def train_step(
+        self, X, y, loss: losses.Loss, fused: bool, l2: float = 0.0, sample_weight=None
+    ) -> float:
         """One forward and backward pass on a batch; returns the loss, fills gradients."""
         out = self.forward(X, training=True, logits=fused)
         if fused:
@@ -265,10 +277,22 @@ class Sequential:
         """
         from neurocloud.nn.training import fit
 
-        return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
-                   batch_size=batch_size, shuffle=shuffle, validation_split=validation_split,
-                   validation_data=validation_data, callbacks=callbacks, verbose=verbose,
-                   l2=l2, sample_weight=sample_weight)
+        return fit(
+            self,
+            X,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            l2=l2,
+            sample_weight=sample_weight,
+        )
 
     def summary(self) -> str:
         """A table of layers, output shapes and parameter counts (returned as text)."""
@@ -298,19 +322,29 @@ class Sequential:
             "input_dim": self.input_dim,
             "dtype": self.dtype.name,
             "seed": self.seed,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                       for layer in self.layers],
+            "layers": [
+                {"class_name": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ],
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         """Rebuild an (untrained) model from :meth:`get_config`'s output."""
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-            raise ValueError("A Sequential config needs a 'layers' list; received "
-                             f"{type(config).__name__} with keys {sorted(config) if isinstance(config, dict) else []}.")
+            keys = sorted(config) if isinstance(config, dict) else []
+            raise ValueError(
+                "A Sequential config needs a 'layers' list; received "
+                f"{type(config).__name__} with keys {keys}."
+            )
         layers = [layers_module.from_config(entry) for entry in config["layers"]]
-        return cls(layers, input_dim=config.get("input_dim"), seed=config.get("seed", 0),
-                   dtype=config.get("dtype", "float32"), name=config.get("name", "sequential"))
+        return cls(
+            layers,
+            input_dim=config.get("input_dim"),
+            seed=config.get("seed", 0),
+            dtype=config.get("dtype", "float32"),
+            name=config.get("name", "sequential"),
+        )
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Named weights and buffers, e.g. ``layers.0.kernel`` (views, not copies)."""
@@ -326,13 +360,17 @@ class Sequential:
         own = self.state_dict()
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
-            raise ValueError(f"Weights do not match the architecture: missing {missing}, "
-                             f"unexpected {unexpected}.")
+            raise ValueError(
+                f"Weights do not match the architecture: missing {missing}, "
+                f"unexpected {unexpected}."
+            )
         for key, target in own.items():
             value = np.asarray(state[key])
             if value.shape != target.shape:
-                raise ValueError(f"Weight {key} has shape {value.shape}; the architecture "
-                                 f"expects {target.shape}.")
+                raise ValueError(
+                    f"Weight {key} has shape {value.shape}; the architecture "
+                    f"expects {target.shape}."
+                )
         for i, layer in enumerate(self.layers):
             for key in layer.params:
                 layer.params[key][...] = state[f"layers.{i}.{key}"]

@@ -83,11 +83,16 @@ def fit(
             raise ValueError("validation_data must be a tuple (X_val, y_val[, sample_weight]).")
         Xv = as_features(validation_data[0], model.input_dim, model.dtype, "validation X")
         yv = _targets(model, validation_data[1], len(Xv), loss_fn, "validation y")
-        swv = None if len(validation_data) == 2 else _sample_weight(
-            validation_data[2], len(Xv), model.dtype, "validation sample_weight")
+        swv = (
+            None
+            if len(validation_data) == 2
+            else _sample_weight(
+                validation_data[2], len(Xv), model.dtype, "validation sample_weight"
+            )
+        )
         val = (Xv, yv, swv)
     elif validation_split > 0:
-        n_val = int(round(len(X) * validation_split))
+        n_val = round(len(X) * validation_split)
         if n_val < 1 or n_val >= len(X):
             raise ValueError(
                 f"validation_split={validation_split} leaves {n_val} validation rows out of "

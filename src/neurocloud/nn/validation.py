@@ -64,8 +64,9 @@ def as_features(X: Any, n_features: int | None, dtype: np.dtype, name: str = "X"
     return np.ascontiguousarray(X)
 
 
-def as_targets(y: Any, n_samples: int, n_outputs: int, dtype: np.dtype, sparse: bool,
-               name: str = "y") -> np.ndarray:
+def as_targets(
+    y: Any, n_samples: int, n_outputs: int, dtype: np.dtype, sparse: bool, name: str = "y"
+) -> np.ndarray:
     """``y`` as ``(n_samples, n_outputs)`` of ``dtype``, or integer labels when ``sparse``."""
     y = _numeric(y, name, np.float64 if sparse else dtype)
     if y.shape[:1] != (n_samples,):
