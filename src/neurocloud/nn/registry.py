@@ -36,7 +36,7 @@ class Registry(Generic[T]):
         argument = argument or self.kind
         if not isinstance(name, str):
             raise TypeError(
-                f"{argument} must be a {self.kind} name (str); received {name!r} "
+                f"Expected {argument} to be a name (str); received {name!r} "
                 f"of type {type(name).__name__}. Valid names: {', '.join(self.names())}."
             )
         key = name.strip().lower()

@@ -1,0 +1,85 @@
+"""Every activation: derivative equals central differences, stable, keeps dtype."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from neurocloud.nn import activations
+from neurocloud.nn.gradcheck import relative_error
+
+NAMES = activations.available()
+
+
+def numeric_grad(act, z, upstream, eps=1e-6):
+    """d/dz of sum(upstream * f(z)) by central differences, one entry at a time."""
+    grad = np.zeros_like(z)
+    for idx in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[idx] += eps
+        zm[idx] -= eps
+        grad[idx] = (np.sum(upstream * act.forward(zp)) - np.sum(upstream * act.forward(zm))) / (
+            2 * eps
+        )
+    return grad
+
+
+def shapes():
+    return st.tuples(st.integers(1, 5), st.integers(1, 6))
+
+
+# Keep inputs away from ReLU-family kinks, where the derivative is not defined.
+finite = st.floats(-4, 4).filter(lambda v: abs(v) > 1e-3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_derivative_matches_central_differences(name, data):
+    shape = data.draw(shapes())
+    z = data.draw(arrays(np.float64, shape, elements=finite))
+    upstream = data.draw(
+        arrays(np.float64, shape, elements=st.floats(-2, 2).filter(lambda v: abs(v) > 0.1))
+    )
+    act = activations.get(name)
+    a = act.forward(z.copy())
+    analytic = act.backward(upstream.copy(), z, a)
+    assert relative_error(analytic, numeric_grad(act, z, upstream)) < 1e-6
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_inputs_are_finite_without_warnings(name, dtype):
+    z = np.array([[-1e4, -80.0, 0.0, 80.0, 1e4]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        act = activations.get(name)
+        a = act.forward(z.copy())
+        g = act.backward(np.ones_like(z), z, a)
+    assert a.dtype == dtype and g.dtype == dtype
+    assert np.isfinite(a).all() and np.isfinite(g).all()
+
+
+def test_reference_values():
+    z = np.array([[-2.0, 0.0, 3.0]])
+    assert np.allclose(activations.get("sigmoid").forward(z), 1 / (1 + np.exp(-z)))
+    assert np.allclose(activations.get("relu").forward(z), [[0, 0, 3]])
+    assert np.allclose(activations.get("leaky_relu").forward(z), [[-0.02, 0, 3]])
+    assert np.allclose(activations.get("elu").forward(z), [[np.expm1(-2.0), 0, 3]])
+    assert np.allclose(activations.get("softplus").forward(z), np.log1p(np.exp(z)))
+    soft = activations.get("softmax").forward(z)
+    assert np.allclose(soft, np.exp(z) / np.exp(z).sum())
+    gelu = activations.get("gelu").forward(np.array([[1.0]]))
+    assert gelu[0, 0] == pytest.approx(0.8413447460685429)
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown activation 'swishy'.*relu.*sigmoid"):
+        activations.get("swishy")
+    with pytest.raises(TypeError, match="Expected activation to be a name"):
+        activations.get(3)
