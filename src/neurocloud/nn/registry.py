@@ -12,7 +12,9 @@ __all__ = ["Registry"]
 class Registry(Generic[T]):
     """A mapping from names to objects whose lookup errors list every valid name.
 
-    >>> r = Registry("colour"); r.register("red", 1); r.get("red")
+    >>> r = Registry("colour")
+    >>> _ = r.register("red", 1)
+    >>> r.get("red")
     1
     """
 
