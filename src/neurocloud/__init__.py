@@ -22,6 +22,7 @@ __all__ = [
     "activations",
     "callbacks",
     "gradcheck",
+    "import_onnx",
     "initializers",
     "layers",
     "load",
@@ -46,3 +47,11 @@ def __getattr__(name: str) -> Any:
         globals()[name] = module
         return module
     raise AttributeError(f"module 'neurocloud' has no attribute {name!r}")
+
+
+def import_onnx(path: Any, output: str | None = None, name: str | None = None) -> Sequential:
+    """Load a dense ONNX network as a ``Sequential`` (onnx is imported only now); see
+    :func:`neurocloud.export.import_onnx`."""
+    from neurocloud.export.onnx_import import import_onnx as read
+
+    return read(path, output=output, name=name)

@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": "neurocloud.cli.demo:demo",
     "train": "neurocloud.cli.train:train",
     "predict": "neurocloud.cli.predict:predict",
+    "export": "neurocloud.cli.export:export",
 }
 
 

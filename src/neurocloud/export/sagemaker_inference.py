@@ -1,0 +1,183 @@
+"""SageMaker PyTorch serving hooks for a model exported by neurocloud.
+
+This file is copied as ``code/inference.py`` into the ``model.tar.gz`` that
+``neurocloud export --format sagemaker-pytorch`` writes. It needs only torch and NumPy
+(both in every SageMaker PyTorch container), not neurocloud. The container calls
+``model = model_fn(model_dir)`` once at start, then for each request
+``input_fn(body, content_type)``, ``predict_fn(data, model)``, ``output_fn(prediction, accept)``.
+
+Requests: JSON ``{"x": [4.5]}`` (the input's name), ``{"instances": ...}``, ``{"inputs": ...}`` or a
+bare list; ``text/csv`` rows; ``application/x-npy``. The JSON answer mirrors the question:
+``{"x": ...}`` -> ``{"y": ...}`` (the output's name), ``{"instances": ...}`` ->
+``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``, a list -> a list; CSV and
+NPY requests get ``{"predictions": ...}``. Responses: JSON (default), CSV or NPY by Accept.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+MODEL_FILE = "model.pt"
+SIGNATURE_FILE = "signature.json"
+JSON, CSV, NPY = "application/json", "text/csv", "application/x-npy"
+_TYPES = {
+    "application/json": JSON,
+    "text/json": JSON,
+    "text/csv": CSV,
+    "application/csv": CSV,
+    "application/x-npy": NPY,
+    "application/npy": NPY,
+}
+
+
+class ExportedModel:
+    """The TorchScript module with the signature it was exported with."""
+
+    def __init__(self, module: Any, signature: dict[str, Any]) -> None:
+        self.module = module
+        self.input_name = signature["input"]
+        self.output_name = signature["output"]
+        self.input_width = int(signature["input_width"])
+        self.dtype = np.dtype(signature["dtype"])
+
+
+class Request:
+    """Decoded rows and the JSON form they came in (for the mirrored answer)."""
+
+    def __init__(self, values: Any, form: str) -> None:
+        self.values = values
+        self.form = form
+
+
+def _media_type(header: str | None, default: str) -> str:
+    if not header or header.strip() in ("*/*", ""):
+        return default
+    for part in header.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in _TYPES:
+            return _TYPES[media]
+        if media == "*/*":
+            return default
+    raise ValueError(f"Unsupported type {header!r}: expected one of {JSON}, {CSV}, {NPY}.")
+
+
+def model_fn(model_dir: str) -> ExportedModel:
+    """Load ``model.pt`` (TorchScript) and ``signature.json`` from ``model_dir``."""
+    import torch
+
+    with open(os.path.join(model_dir, SIGNATURE_FILE), encoding="utf-8") as fh:
+        signature = json.load(fh)
+    with warnings.catch_warnings():
+        # TorchScript is deprecated in torch >= 2.9 but is what this container loads.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit")
+        module = torch.jit.load(os.path.join(model_dir, MODEL_FILE), map_location="cpu")
+    return ExportedModel(module.eval(), signature)
+
+
+def input_fn(request_body: bytes | str, request_content_type: str | None) -> Request:
+    """Decode the request body (JSON, CSV or NPY) without touching the model."""
+    content_type = _media_type(request_content_type, JSON)
+    if isinstance(request_body, str):
+        request_body = request_body.encode("utf-8")
+    if content_type == NPY:
+        array = np.load(io.BytesIO(request_body), allow_pickle=False)
+        return Request(array, "npy")
+    text = request_body.decode("utf-8-sig")
+    if content_type == CSV:
+        rows = [line.split(",") for line in text.splitlines() if line.strip()]
+        try:
+            return Request(np.array(rows, dtype=np.float64), "csv")
+        except ValueError as exc:
+            raise ValueError(f"text/csv body: expected rows of numbers ({exc}).") from None
+    data = json.loads(text)
+    if isinstance(data, list):
+        return Request(data, "list")
+    if isinstance(data, dict):
+        keys = [k for k in data if k != "parameters"]
+        if len(keys) == 1:
+            return Request(data[keys[0]], keys[0])
+    raise ValueError(
+        'JSON body: expected {"<input name>": [...]}, {"instances": [...]}, {"inputs": [...]} '
+        f"or a list; received {type(data).__name__}"
+        + (f" with keys {sorted(data)}" if isinstance(data, dict) else "")
+        + "."
+    )
+
+
+def _rows(request: Request, model: ExportedModel) -> np.ndarray:
+    if request.form not in ("npy", "csv", "list", "instances", "inputs", model.input_name):
+        raise ValueError(
+            f"JSON body: unknown key {request.form!r}; expected the input name "
+            f"{model.input_name!r}, 'instances' or 'inputs'."
+        )
+    values = request.values
+    if request.form == "instances" and isinstance(values, list) and values:
+        if all(isinstance(v, dict) for v in values):
+            values = [v[model.input_name] for v in values]
+    elif request.form == "inputs" and isinstance(values, dict):
+        values = values[model.input_name]
+    array = np.asarray(values, dtype=np.float64)
+    width = model.input_width
+    if array.ndim == 0 and width == 1:
+        array = array.reshape(1, 1)
+    elif array.ndim == 1:
+        array = array.reshape(-1, 1) if width == 1 else array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[1] != width or array.shape[0] == 0:
+        raise ValueError(
+            f"Input {model.input_name!r}: expected shape (n, {width}); received "
+            f"shape {tuple(np.shape(values))}."
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"Input {model.input_name!r}: expected finite numbers.")
+    return array.astype(model.dtype)
+
+
+def predict_fn(input_data: Request, model: ExportedModel) -> dict[str, Any]:
+    """Run the model on the decoded rows; keep the request's form for the answer."""
+    import torch
+
+    rows = _rows(input_data, model)
+    with torch.inference_mode():
+        outputs = model.module(torch.from_numpy(rows)).numpy()
+    return {
+        "outputs": outputs,
+        "form": input_data.form,
+        "output_name": model.output_name,
+        "input_name": model.input_name,
+    }
+
+
+def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:
+    """Encode the outputs as JSON (mirroring the request), CSV or NPY."""
+    content_type = _media_type(accept, JSON)
+    outputs = prediction["outputs"]
+    if content_type == NPY:
+        buffer = io.BytesIO()
+        np.save(buffer, outputs, allow_pickle=False)
+        return buffer.getvalue(), NPY
+    if content_type == CSV:
+        # str() of a NumPy scalar is its shortest round-trip text ("4.6", "nan").
+        lines = (",".join(str(value) for value in row) for row in outputs)
+        return ("\n".join(lines) + "\n").encode(), CSV
+    form = prediction["form"]
+    key = {
+        prediction["input_name"]: prediction["output_name"],
+        "instances": "predictions",
+        "inputs": "outputs",
+        "list": None,
+    }.get(form, "predictions")
+    values = outputs.tolist()
+    try:
+        body = json.dumps(values if key is None else {key: values}, allow_nan=False)
+    except ValueError:
+        raise ValueError(
+            "The model produced NaN or infinity, which JSON cannot carry; ask for "
+            "text/csv or application/x-npy (Accept header) to receive them."
+        ) from None
+    return body.encode(), JSON
