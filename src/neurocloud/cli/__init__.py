@@ -18,6 +18,8 @@ COMMANDS = {
     "train": "neurocloud.cli.train:train",
     "predict": "neurocloud.cli.predict:predict",
     "export": "neurocloud.cli.export:export",
+    "deploy": "neurocloud.cli.deploy:deploy",
+    "undeploy": "neurocloud.cli.deploy:undeploy",
 }
 
 
