@@ -1,0 +1,97 @@
+"""``neurocloud serve``: serve a model directory or repository over HTTP (SageMaker and
+Open Inference Protocol). With no PATH (as in a SageMaker container, started as ``serve``),
+serves ``$SM_MODEL_DIR`` or ``/opt/ml/model`` on ``0.0.0.0:$SAGEMAKER_BIND_TO_PORT`` (8080).
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--host",
+    default=None,
+    help="Interface to listen on [default: 127.0.0.1; 0.0.0.0 without PATH].",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port [default: $SAGEMAKER_BIND_TO_PORT or 8080].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes [default: $SAGEMAKER_MODEL_SERVER_WORKERS or 1].",
+)
+@click.option(
+    "--max-batch-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most rows merged into one forward pass [default: 1024].",
+)
+@click.option(
+    "--max-batch-delay-ms",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Longest wait for a batch to fill, in ms [default: 0: merge what queued "
+    "while the model was busy].",
+)
+@click.option(
+    "--reload-interval",
+    "reload_interval_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between checks for new model versions (0: off) [default: 2].",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.option(
+    "--access-log/--no-access-log", default=False, show_default=True, help="Log every request."
+)
+def serve(
+    path: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    max_batch_rows: int | None,
+    max_batch_delay_ms: float | None,
+    reload_interval_s: float | None,
+    log_level: str,
+    access_log: bool,
+) -> None:
+    """Serve the model(s) at PATH until Ctrl+C or SIGTERM (in-flight requests finish).
+
+    PATH is a model directory (from `neurocloud train`/`demo` or nc.save), a folder of
+    numbered versions of one model, or a repository of such models.
+
+    Example: neurocloud serve models/seed --port 8080
+    """
+    from neurocloud.serve.config import ServeConfig, default_model_dir, default_port
+    from neurocloud.serve.repository import discover
+    from neurocloud.serve.server import serve as run_server
+
+    try:
+        if path is None:
+            path = default_model_dir()
+            host = host or "0.0.0.0"
+        config = ServeConfig.from_env(
+            workers=workers,
+            max_batch_rows=max_batch_rows,
+            max_batch_delay_ms=max_batch_delay_ms,
+            reload_interval_s=reload_interval_s,
+        )
+        port = default_port() if port is None else port
+        discover(path)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    run_server(
+        path, host or "127.0.0.1", port, config=config, log_level=log_level, access_log=access_log
+    )

@@ -1,0 +1,139 @@
+"""The ASGI app: SageMaker and Open Inference Protocol routes over one model repository,
+plus ``/metrics``, ``/openapi.json`` and ``/docs``.
+
+Models are loaded and warmed during startup (the lifespan), before the first request;
+a background task then watches the folder for new versions.
+
+>>> import tempfile, neurocloud as nc
+>>> from starlette.testclient import TestClient
+>>> path = nc.save(nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0),
+...                tempfile.mkdtemp() + "/seed")
+>>> with TestClient(create_app(path)) as client:
+...     client.post("/invocations", json={"x": [4.5]}).json().keys()
+dict_keys(['y'])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from neurocloud.serve import sagemaker, v2
+from neurocloud.serve.config import ServeConfig
+from neurocloud.serve.docs import DOCS_HTML
+from neurocloud.serve.errors import error_response
+from neurocloud.serve.metrics import ServeMetrics
+from neurocloud.serve.openapi import openapi_document
+from neurocloud.serve.repository import ModelRepository
+from neurocloud.serve.state import ServerState
+
+__all__ = ["SPEC_VARIABLE", "create_app", "create_app_from_env"]
+
+SPEC_VARIABLE = "NEUROCLOUD_SERVE_SPEC"
+
+
+def create_app(
+    path: str | os.PathLike[str], config: ServeConfig | None = None, **overrides: Any
+) -> Starlette:
+    """An ASGI app serving the model directory or repository at ``path``.
+
+    ``config`` defaults to :meth:`ServeConfig.from_env`; ``overrides`` (e.g.
+    ``max_batch_rows=64``) replace single settings.
+    """
+    config = (config or ServeConfig.from_env()).with_overrides(**overrides)
+    metrics = ServeMetrics()
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="neurocloud-forward")
+    repository = ModelRepository(path, config, metrics, executor)
+    state = ServerState(repository, config, metrics, executor)
+
+    async def metrics_route(request: Request) -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    async def openapi_route(request: Request) -> Response:
+        first = next(iter(repository), None)
+        document = openapi_document(first.signature if first else None, repository.names)
+        return Response(orjson.dumps(document), media_type="application/json")
+
+    async def docs_route(request: Request) -> Response:
+        return HTMLResponse(DOCS_HTML)
+
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/docs")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await repository.start()
+        watcher = None
+        if config.reload_interval_s > 0:
+            watcher = asyncio.get_running_loop().create_task(repository.watch())
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await repository.close()
+            executor.shutdown(wait=False)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return error_response(
+                404,
+                f"path: expected a route listed in /openapi.json; "
+                f"received {request.method} {request.url.path}",
+            )
+        if exc.status_code == 405:
+            return error_response(
+                405,
+                f"method: expected {exc.headers.get('Allow', '')} for "
+                f"{request.url.path}; received {request.method}"
+                if exc.headers
+                else str(exc.detail),
+            )
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+
+    routes = [
+        *sagemaker.routes(state),
+        *v2.routes(state),
+        Route("/metrics", metrics_route, methods=["GET"]),
+        Route("/openapi.json", openapi_route, methods=["GET"]),
+        Route("/docs", docs_route, methods=["GET"]),
+        Route("/", root, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.neurocloud = state
+    return app
+
+
+def create_app_from_env() -> Starlette:
+    """The app described by ``$NEUROCLOUD_SERVE_SPEC`` (how ``serve`` starts workers)."""
+    spec = os.environ.get(SPEC_VARIABLE)
+    if not spec:
+        raise RuntimeError(
+            f"{SPEC_VARIABLE} is not set; start the server with "
+            "neurocloud.serve.serve() or `neurocloud serve`."
+        )
+    data = json.loads(spec)
+    return create_app(data["path"], ServeConfig(**data["config"]))

@@ -1,0 +1,298 @@
+"""SageMaker ``/invocations`` bodies: JSON, CSV, NPY and JSON Lines, both ways, and the
+choice of response type from the Accept header (q-values honoured).
+
+Requests decode to the model's rows plus the request's *form*, so the JSON answer mirrors
+the question: ``{"x": ...}`` -> ``{"<output name>": ...}``, ``{"instances": ...}`` ->
+``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``, a bare list -> a bare
+list; CSV, NPY and JSON Lines requests get ``{"predictions": ...}`` in JSON.
+
+>>> import numpy as np
+>>> from neurocloud.serve.signature import Signature
+>>> sig = Signature("x", 1, "y", 1, np.dtype("float32"))
+>>> rows, form = decode_request(b'{"x": [4.5]}', "application/json", sig)
+>>> rows.tolist(), form
+([[4.5]], 'named')
+>>> encode_response(np.array([[1.5]], "float32"), "application/json", form, sig)
+b'{"y":[[1.5]]}'
+>>> negotiate("text/csv;q=0.5, application/x-npy", "application/json")
+'application/x-npy'
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+
+from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.signature import Signature
+
+__all__ = ["CONTENT_TYPES", "decode_request", "encode_response", "media_type", "negotiate"]
+
+JSON, CSV, NPY, JSONLINES = (
+    "application/json",
+    "text/csv",
+    "application/x-npy",
+    "application/jsonlines",
+)
+CONTENT_TYPES = (JSON, CSV, NPY, JSONLINES)
+_ALIASES = {
+    "application/json": JSON,
+    "text/json": JSON,
+    "text/csv": CSV,
+    "application/csv": CSV,
+    "application/x-npy": NPY,
+    "application/npy": NPY,
+    "application/jsonlines": JSONLINES,
+    "application/jsonl": JSONLINES,
+    "application/x-jsonlines": JSONLINES,
+    "application/json-lines": JSONLINES,
+}
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_SUPPORTED = ", ".join(CONTENT_TYPES)
+
+
+def media_type(header: str | None) -> str | None:
+    """The canonical media type of a Content-Type header (parameters dropped), or ``None``."""
+    if not header:
+        return None
+    return _ALIASES.get(header.split(";", 1)[0].strip().lower())
+
+
+# --- Accept negotiation -----------------------------------------------------------------
+_accept_cache: dict[tuple[str, str], str | None] = {}
+
+
+def negotiate(accept: str | None, default: str) -> str:
+    """The response type for an Accept header: the supported type with the highest q-value
+    (earliest first on ties); ``*/*`` and a missing header mean ``default``.
+
+    Raises :class:`ServeError` (406) when no listed type is supported.
+    """
+    if not accept:
+        return default
+    key = (accept, default)
+    chosen = _accept_cache.get(key)
+    if chosen is None:
+        chosen = _negotiate(accept, default)
+        if len(_accept_cache) < 512:
+            _accept_cache[key] = chosen
+    if not chosen:
+        raise bad_request("Accept", f"one of {_SUPPORTED} (or */*)", repr(accept), status=406)
+    return chosen
+
+
+def _negotiate(accept: str, default: str) -> str:
+    offers: list[tuple[float, int, str]] = []
+    refused: set[str] = set()
+    for index, part in enumerate(accept.split(",")):
+        pieces = part.split(";")
+        media = pieces[0].strip().lower()
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            refused.add(_ALIASES.get(media, media))
+            continue
+        if media:
+            offers.append((-quality, index, media))
+    for _, _, media in sorted(offers):
+        if media in _ALIASES and _ALIASES[media] not in refused:
+            return _ALIASES[media]
+        if media.endswith("/*"):
+            prefix = media[:-1]
+            candidates = (
+                [default, *CONTENT_TYPES]
+                if media == "*/*"
+                else [default, *(t for t in CONTENT_TYPES if t.startswith(prefix))]
+            )
+            for candidate in candidates:
+                if (candidate.startswith(prefix) or media == "*/*") and candidate not in refused:
+                    return candidate
+    return ""
+
+
+# --- requests -----------------------------------------------------------------------------
+def decode_request(body: bytes, content_type: str, signature: Signature) -> tuple[np.ndarray, str]:
+    """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem."""
+    if not body:
+        raise bad_request("body", f"{content_type} data", "an empty body")
+    if content_type == JSON:
+        return _decode_json(body, signature)
+    if content_type == CSV:
+        return signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
+    if content_type == NPY:
+        return signature.rows(_decode_npy(body), "body (application/x-npy)"), "npy"
+    return signature.rows(_decode_jsonlines(body, signature), "body (application/jsonlines)"), (
+        "jsonlines"
+    )
+
+
+def parse_json(body: bytes, field: str = "body") -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(field, "valid JSON", f"malformed JSON ({exc})") from None
+
+
+def _decode_json(body: bytes, signature: Signature) -> tuple[np.ndarray, str]:
+    data = parse_json(body)
+    name = signature.input_name
+    if isinstance(data, list):
+        return signature.rows(data, "body"), "list"
+    if not isinstance(data, dict):
+        raise bad_request(
+            "body", f'an object like {{"{name}": [...]}} or a nested list', describe(data)
+        )
+    keys = [k for k in data if k != "parameters"]
+    if len(keys) == 1 and keys[0] in (name, "instances", "inputs"):
+        key = keys[0]
+        values = data[key]
+        if (
+            key == "instances"
+            and isinstance(values, list)
+            and values
+            and all(isinstance(v, dict) for v in values)
+        ):
+            values = [_named(v, name, f"instances[{i}]") for i, v in enumerate(values)]
+        elif key == "inputs" and isinstance(values, dict):
+            values = _named(values, name, "inputs")
+        form = {name: "named", "instances": "instances", "inputs": "inputs"}[key]
+        return signature.rows(values, key), form
+    raise bad_request(
+        "body",
+        f"one key: the input name {name!r}, 'instances' or 'inputs'",
+        f"keys {keys}",
+    )
+
+
+def _named(obj: dict, name: str, field: str) -> Any:
+    if list(obj) != [name]:
+        raise bad_request(field, f"an object with the one input {name!r}", f"keys {list(obj)}")
+    return obj[name]
+
+
+def _text(body: bytes, content_type: str) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise bad_request(
+            "body", f"UTF-8 text ({content_type})", f"undecodable bytes ({exc})"
+        ) from None
+
+
+def _decode_csv(body: bytes, signature: Signature) -> np.ndarray:
+    lines = [line for line in _text(body, CSV).splitlines() if line.strip()]
+    if not lines:
+        raise bad_request("body (text/csv)", "at least one row of numbers", "only blank lines")
+    table = [line.split(",") for line in lines]
+    if all(not _is_number(cell) for cell in table[0]):
+        header = [cell.strip() for cell in table.pop(0)]
+        names = signature.feature_names
+        if names is not None and header != list(names):
+            raise bad_request(
+                "body (text/csv) header", f"the model's features {names}", f"{header}"
+            )
+        if not table:
+            raise bad_request(
+                "body (text/csv)", "rows of numbers after the header", "only a header"
+            )
+    widths = {len(row) for row in table}
+    if len(widths) > 1:
+        first = next(i for i, row in enumerate(table) if len(row) != len(table[0]))
+        raise bad_request(
+            "body (text/csv)",
+            f"{len(table[0])} values per row as in row 0",
+            f"{len(table[first])} values in row {first}",
+        )
+    try:
+        return np.array(table, dtype=np.float64)
+    except ValueError:
+        for r, row in enumerate(table):
+            for c, cell in enumerate(row):
+                if not _is_number(cell):
+                    raise bad_request(
+                        "body (text/csv)", "numbers", f"{cell.strip()!r} at row {r}, column {c}"
+                    ) from None
+        raise
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _decode_npy(body: bytes) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise bad_request(
+            "body (application/x-npy)", "a NumPy .npy array of numbers", f"unreadable data ({exc})"
+        ) from None
+
+
+def _decode_jsonlines(body: bytes, signature: Signature) -> list[Any]:
+    rows = []
+    name = signature.input_name
+    for number, line in enumerate(body.splitlines()):
+        if not line.strip():
+            continue
+        value = parse_json(line, f"line {number + 1}")
+        if isinstance(value, dict):
+            value = _named(value, name, f"line {number + 1}")
+        rows.append(value)
+    if not rows:
+        raise bad_request(
+            "body (application/jsonlines)", "one JSON row per line", "only blank lines"
+        )
+    if signature.input_width == 1:
+        rows = [r[0] if isinstance(r, list) and len(r) == 1 else r for r in rows]
+    return rows
+
+
+# --- responses ----------------------------------------------------------------------------
+def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Signature) -> bytes:
+    """Encode ``outputs`` (``(n, k)``) as ``accept``; JSON mirrors the request's ``form``."""
+    if accept == NPY:
+        buffer = io.BytesIO()
+        np.save(buffer, outputs, allow_pickle=False)
+        return buffer.getvalue()
+    if accept == CSV:
+        if np.isfinite(outputs).all():
+            return orjson.dumps(outputs, option=_NUMPY)[2:-2].replace(b"],[", b"\n") + b"\n"
+        buffer = io.BytesIO()
+        np.savetxt(buffer, outputs, delimiter=",", fmt="%r")
+        return buffer.getvalue()
+    check_finite(outputs, signature.output_name, accept)
+    if accept == JSONLINES:
+        return b"\n".join(orjson.dumps(row, option=_NUMPY) for row in outputs) + b"\n"
+    key = {
+        "named": signature.output_name,
+        "instances": "predictions",
+        "inputs": "outputs",
+        "list": None,
+    }.get(form, "predictions")
+    return orjson.dumps(outputs if key is None else {key: outputs}, option=_NUMPY)
+
+
+def check_finite(outputs: np.ndarray, name: str, encoding: str) -> None:
+    """JSON cannot carry NaN or infinity: refuse with 422 instead of sending ``null``."""
+    if outputs.dtype.kind == "f" and not np.isfinite(outputs).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(outputs))[0])
+        raise ServeError(
+            422,
+            f"output {name!r}: the model produced {float(outputs[index])!r} at index "
+            f"{list(index)}, "
+            f"which {encoding} cannot carry; ask for application/x-npy or text/csv "
+            "(or binary tensor data) to receive non-finite values.",
+        )

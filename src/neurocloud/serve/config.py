@@ -1,0 +1,134 @@
+"""Server settings, with the SageMaker container's environment variables as defaults.
+
+| setting | environment variable | default |
+|---|---|---|
+| ``port`` | ``SAGEMAKER_BIND_TO_PORT`` | 8080 |
+| ``workers`` | ``SAGEMAKER_MODEL_SERVER_WORKERS`` | 1 |
+| ``max_payload_mb`` | ``SAGEMAKER_MAX_PAYLOAD_IN_MB`` | 6 |
+| ``timeout_s`` | ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` | 60 |
+| ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
+| model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
+
+>>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
+2097152
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["ServeConfig", "default_model_dir", "default_port"]
+
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+RESPONSE_TYPES = ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """How the server batches, limits and answers requests.
+
+    Args:
+        max_batch_rows: most rows merged into one forward pass (a larger request runs alone).
+        max_batch_delay_ms: how long the oldest queued request may wait for others to join
+            its batch; 0 merges only what is already queued while the model is busy.
+        max_payload_mb: largest request body (after decompression) in megabytes.
+        timeout_s: a request still waiting for its rows after this many seconds gets 504.
+        default_accept: response type of ``/invocations`` when Accept is missing or ``*/*``.
+        reload_interval_s: how often the model folder is checked for new versions (0: never).
+        workers: server processes.
+    """
+
+    max_batch_rows: int = 1024
+    max_batch_delay_ms: float = 0.0
+    max_payload_mb: float = 6.0
+    timeout_s: float = 60.0
+    default_accept: str = "application/json"
+    reload_interval_s: float = 2.0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.max_batch_rows, "max_batch_rows", int, minimum=1)
+        _require(self.max_batch_delay_ms, "max_batch_delay_ms", float, minimum=0)
+        _require(self.max_payload_mb, "max_payload_mb", float, minimum=0, strict=True)
+        _require(self.timeout_s, "timeout_s", float, minimum=0, strict=True)
+        _require(self.reload_interval_s, "reload_interval_s", float, minimum=0)
+        _require(self.workers, "workers", int, minimum=1)
+        if self.default_accept not in RESPONSE_TYPES:
+            raise ValueError(
+                f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
+                f"Received: default_accept={self.default_accept!r}"
+            )
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return int(self.max_payload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServeConfig:
+        """Settings from the SageMaker variables in ``environ`` (default ``os.environ``);
+        ``overrides`` that are not ``None`` win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for variable, name, kind in (
+            ("SAGEMAKER_MODEL_SERVER_WORKERS", "workers", int),
+            ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "max_payload_mb", float),
+            ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
+        ):
+            if env.get(variable, "").strip():
+                values[name] = _parse(env[variable], variable, kind)
+        accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "").strip()
+        if accept:
+            if accept not in RESPONSE_TYPES:
+                raise ValueError(
+                    f"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT must be one of "
+                    f"{', '.join(RESPONSE_TYPES)}; received {accept!r}."
+                )
+            values["default_accept"] = accept
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"Unknown ServeConfig settings {unknown}; valid: {sorted(known)}.")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> ServeConfig:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def default_model_dir(environ: Mapping[str, str] | None = None) -> str:
+    """``$SM_MODEL_DIR`` or ``/opt/ml/model``: where SageMaker unpacks the model."""
+    env = os.environ if environ is None else environ
+    return env.get("SM_MODEL_DIR", "").strip() or DEFAULT_MODEL_DIR
+
+
+def default_port(environ: Mapping[str, str] | None = None) -> int:
+    """``$SAGEMAKER_BIND_TO_PORT`` or 8080."""
+    env = os.environ if environ is None else environ
+    value = env.get("SAGEMAKER_BIND_TO_PORT", "").strip()
+    if not value:
+        return 8080
+    port = _parse(value, "SAGEMAKER_BIND_TO_PORT", int)
+    if not 0 < port < 65536:
+        raise ValueError(f"SAGEMAKER_BIND_TO_PORT must be a port 1-65535; received {value!r}.")
+    return port
+
+
+def _parse(text: str, variable: str, kind: type) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        noun = "an integer" if kind is int else "a number"
+        raise ValueError(f"{variable} must be {noun}; received {text!r}.") from None
+
+
+def _require(value: Any, name: str, kind: type, minimum: float, strict: bool = False) -> None:
+    numeric = (int,) if kind is int else (int, float)
+    ok = isinstance(value, numeric) and not isinstance(value, bool)
+    ok = ok and (value > minimum if strict else value >= minimum)
+    if not ok:
+        bound = f"> {minimum}" if strict else f">= {minimum}"
+        noun = "an integer" if kind is int else "a number"
+        raise ValueError(f"Expected {name} to be {noun} {bound}. Received: {name}={value!r}")

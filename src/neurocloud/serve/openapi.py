@@ -1,0 +1,311 @@
+"""The OpenAPI 3.1 document of every route, with examples for the model being served.
+
+>>> doc = openapi_document(None)
+>>> "/invocations" in doc["paths"] and "/v2/models/{model_name}/infer" in doc["paths"]
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurocloud import __version__
+from neurocloud.serve.signature import Signature
+
+__all__ = ["openapi_document"]
+
+_STRING = {"schema": {"type": "string"}}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_STATUS = {
+    "400": "Bad input: the message names the field, the expected and the received.",
+    "404": "Unknown model or version.",
+    "406": "No acceptable response type in Accept.",
+    "413": "Body over the payload limit (SAGEMAKER_MAX_PAYLOAD_IN_MB).",
+    "415": "Unsupported Content-Type or Content-Encoding.",
+    "422": "The model produced NaN or infinity, which JSON cannot carry.",
+    "501": "Explanations are not installed.",
+    "503": "Not ready: models still loading.",
+    "504": "No result within SAGEMAKER_MODEL_SERVER_TIMEOUT seconds.",
+}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {
+        code: {"description": _STATUS[code], "content": {"application/json": {"schema": _ERROR}}}
+        for code in codes
+    }
+
+
+def _op(summary: str, tag: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "tags": [tag], "responses": responses, **extra}
+
+
+def _ok(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"200": {"description": description, **({"content": content} if content else {})}}
+
+
+def _json_content(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        body["example"] = example
+    return {"application/json": body}
+
+
+def _sagemaker_body(sig: Signature) -> dict[str, Any]:
+    row = [0.5] * sig.input_width
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+                "examples": {
+                    "named": {"value": {sig.input_name: [row] if sig.input_width > 1 else [4.5]}},
+                    "instances": {"value": {"instances": [row]}},
+                    "inputs": {"value": {"inputs": [row]}},
+                    "list": {"value": [row]},
+                },
+            },
+            "text/csv": {"schema": {"type": "string"}, "example": ",".join(map(str, row))},
+            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+            "application/jsonlines": {"schema": {"type": "string"}, "example": str(row)},
+        },
+    }
+
+
+def _infer_example(sig: Signature) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {
+                "name": sig.input_name,
+                "shape": [1, sig.input_width],
+                "datatype": sig.datatype,
+                "data": [0.5] * sig.input_width,
+            }
+        ]
+    }
+
+
+def openapi_document(signature: Signature | None, model_names: list[str] | None = None) -> dict:
+    """The document; ``signature`` (of a served model) fills in the examples."""
+    sig = signature or Signature("x", 1, "y", 1, np.dtype("float32"))
+    names = model_names or ["model"]
+    response_types = {
+        t: {"schema": {"type": "string"}}
+        for t in ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
+    }
+    target = {
+        "name": "X-Amzn-SageMaker-Target-Model",
+        "in": "header",
+        "required": False,
+        "description": "Model name (or name/version); needed with several models.",
+        "schema": {"type": "string"},
+    }
+    accept = {
+        "name": "Accept",
+        "in": "header",
+        "required": False,
+        "description": "Response type, q-values honoured; default "
+        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT or application/json.",
+        "schema": {"type": "string"},
+    }
+    infer_body = {
+        "required": True,
+        "content": _json_content(
+            {"$ref": "#/components/schemas/InferRequest"}, _infer_example(sig)
+        ),
+    }
+    infer_ok = _ok(
+        "Outputs (JSON, or JSON header + binary tensors).",
+        _json_content({"$ref": "#/components/schemas/InferResponse"}),
+    )
+    model_param = {
+        "name": "model_name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": names},
+    }
+    version_param = {
+        "name": "model_version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": "1",
+    }
+    paths: dict[str, Any] = {
+        "/ping": {
+            "get": _op(
+                "SageMaker health: 200 once every model is loaded and warm.",
+                "SageMaker",
+                {**_ok("Ready."), **_errors("503")},
+            )
+        },
+        "/invocations": {
+            "post": _op(
+                "SageMaker inference: JSON, CSV, NPY or JSON Lines in and out.",
+                "SageMaker",
+                {
+                    **_ok("Predictions in the negotiated type.", response_types),
+                    **_errors("400", "404", "406", "413", "415", "422", "503", "504"),
+                },
+                parameters=[target, accept],
+                requestBody=_sagemaker_body(sig),
+            )
+        },
+        "/explain": {
+            "post": _op(
+                "SageMaker-style explanations: same input as /invocations, plus optional "
+                '"parameters" in a JSON body; answers a JSON object of named arrays.',
+                "SageMaker",
+                {
+                    **_ok("Named explanation arrays.", _json_content({"type": "object"})),
+                    **_errors("400", "404", "406", "413", "415", "422", "501", "504"),
+                },
+                parameters=[target],
+                requestBody=_sagemaker_body(sig),
+            )
+        },
+        "/execution-parameters": {
+            "get": _op(
+                "SageMaker batch transform settings.",
+                "SageMaker",
+                _ok("Settings.", _json_content({"type": "object"})),
+            )
+        },
+        "/v2": {
+            "get": _op(
+                "Server metadata.",
+                "Open Inference Protocol",
+                _ok("Name, version, extensions.", _json_content({"type": "object"})),
+            )
+        },
+        "/v2/health/live": {"get": _op("Liveness.", "Open Inference Protocol", _ok("Live."))},
+        "/v2/health/ready": {
+            "get": _op(
+                "Readiness: every model loaded and warm.",
+                "Open Inference Protocol",
+                {**_ok("Ready."), **_errors("503")},
+            )
+        },
+        "/v2/models": {
+            "get": _op(
+                "Every model, its versions and state.",
+                "Open Inference Protocol",
+                _ok("Models.", _json_content({"type": "object"})),
+            )
+        },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics.", "Operations", _ok("Text format.", {"text/plain": _STRING})
+            )
+        },
+        "/openapi.json": {
+            "get": _op(
+                "This document.", "Operations", _ok("OpenAPI.", _json_content({"type": "object"}))
+            )
+        },
+        "/docs": {
+            "get": _op(
+                "Interactive documentation (works offline).",
+                "Operations",
+                _ok("HTML.", {"text/html": {"schema": {"type": "string"}}}),
+            )
+        },
+    }
+    for prefix, params in (
+        ("/v2/models/{model_name}", [model_param]),
+        ("/v2/models/{model_name}/versions/{model_version}", [model_param, version_param]),
+    ):
+        tag = "Open Inference Protocol"
+        paths[prefix] = {
+            "get": _op(
+                "Model metadata: inputs and outputs.",
+                tag,
+                {**_ok("Metadata.", _json_content({"type": "object"})), **_errors("404")},
+                parameters=params,
+            )
+        }
+        paths[prefix + "/ready"] = {
+            "get": _op(
+                "Model readiness.",
+                tag,
+                {**_ok("Ready."), **_errors("404", "503")},
+                parameters=params,
+            )
+        }
+        paths[prefix + "/infer"] = {
+            "post": _op(
+                "Inference (JSON or binary tensor extension; gzip/deflate accepted).",
+                tag,
+                {**infer_ok, **_errors("400", "404", "413", "415", "422", "503", "504")},
+                parameters=params,
+                requestBody=infer_body,
+            )
+        }
+        paths[prefix + "/explain"] = {
+            "post": _op(
+                "Explanations as named output tensors; request as for infer, with optional "
+                '"parameters".',
+                tag,
+                {**infer_ok, **_errors("400", "404", "413", "415", "422", "501", "504")},
+                parameters=params,
+                requestBody=infer_body,
+            )
+        }
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+            "datatype": {"type": "string"},
+            "data": {"type": "array"},
+            "parameters": {"type": "object"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "neurocloud inference server",
+            "version": __version__,
+            "description": "SageMaker container contract and Open Inference Protocol "
+            "(KServe V2) for neurocloud models.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+                "Tensor": tensor,
+                "InferRequest": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Tensor"},
+                        },
+                        "outputs": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "InferResponse": {
+                    "type": "object",
+                    "properties": {
+                        "model_name": {"type": "string"},
+                        "model_version": {"type": "string"},
+                        "id": {"type": "string"},
+                        "outputs": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Tensor"},
+                        },
+                    },
+                },
+            }
+        },
+    }

@@ -1,0 +1,119 @@
+"""Running the app with uvicorn: one or several worker processes, graceful SIGTERM, and a
+message with ready-to-paste queries once the server answers ``/ping``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from neurocloud.serve.config import ServeConfig
+
+__all__ = ["GRACEFUL_SHUTDOWN_S", "serve"]
+
+GRACEFUL_SHUTDOWN_S = 25  # SageMaker sends SIGKILL 30 s after SIGTERM
+
+
+def serve(
+    path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int | None = None,
+    *,
+    config: ServeConfig | None = None,
+    log_level: str = "info",
+    access_log: bool = False,
+    announce: bool = True,
+    **overrides: Any,
+) -> None:
+    """Serve ``path`` on ``host:port`` until SIGINT/SIGTERM (which drain in-flight requests).
+
+    ``workers`` defaults to ``$SAGEMAKER_MODEL_SERVER_WORKERS`` or 1. With ``announce``,
+    prints a curl command and the ``Predictor`` call once ``/ping`` answers 200.
+
+    Example: ``serve("models/seed", port=8080)``, then
+    ``Predictor("http://127.0.0.1:8080").predict({"x": [4.5]})``.
+    """
+    import uvicorn
+
+    config = (config or ServeConfig.from_env()).with_overrides(workers=workers, **overrides)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": access_log,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "server_header": False,
+    }
+    if announce:
+        threading.Thread(target=_announce, args=(path, host, port), daemon=True).start()
+    if config.workers == 1:
+        from neurocloud.serve.app import create_app
+
+        uvicorn.run(create_app(path, config), **options)
+        return
+    from neurocloud.serve.app import SPEC_VARIABLE
+
+    spec = {"path": str(Path(path).resolve()), "config": dataclasses.asdict(config)}
+    os.environ[SPEC_VARIABLE] = json.dumps(spec)
+    with tempfile.TemporaryDirectory(prefix="neurocloud-metrics-") as metrics_dir:
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
+        uvicorn.run(
+            "neurocloud.serve.app:create_app_from_env",
+            factory=True,
+            workers=config.workers,
+            **options,
+        )
+
+
+def _announce(path: str | os.PathLike[str], host: str, port: int, wait_s: float = 600) -> None:
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{local}:{port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    else:
+        return
+    name, example = _example(path)
+    body = json.dumps(example)
+    print(
+        f"\nneurocloud is serving {path} at {url} (Ctrl+C to stop)\n"
+        f"  curl -s -X POST {url}/invocations -H 'Content-Type: application/json' "
+        f"-d '{body}'\n"
+        f'  python -c "from neurocloud.serve import Predictor; '
+        f"print(Predictor('{url}').predict({body}))\"\n"
+        f"  Open Inference Protocol: {url}/v2/models/{name}   docs: {url}/docs\n",
+        file=sys.stdout,
+        flush=True,
+    )
+
+
+def _example(path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
+    """The first model's name and a request body for it (the article's for its model)."""
+    from neurocloud.serve.repository import discover
+
+    try:
+        name, versions = next(iter(discover(path).items()))
+        folder = versions[max(versions, key=int)]
+        metadata = json.loads((folder / "model.json").read_text())
+        signature = metadata["inputs"][0]
+        width = int(signature["shape"][-1])
+        values: list[Any] = [4.5] if width == 1 else [[0.5] * width]
+        return name, {signature["name"]: values}
+    except (OSError, ValueError, KeyError, StopIteration):
+        return "model", {"x": [4.5]}

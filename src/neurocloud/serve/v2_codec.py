@@ -1,0 +1,198 @@
+"""Open Inference Protocol (KServe V2) infer requests and responses, in JSON or with the
+binary tensor extension (raw little-endian tensors after the JSON header, whose length is
+given in the ``Inference-Header-Content-Length`` header).
+
+>>> import numpy as np
+>>> from neurocloud.serve.signature import Signature
+>>> sig = Signature("x", 1, "y", 1, np.dtype("float32"))
+>>> req = decode_infer(b'{"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32",'
+...                    b' "data": [4.5]}]}', None, sig)
+>>> req.rows.tolist(), req.binary_output
+([[4.5]], False)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from neurocloud.serve.codecs import check_finite, parse_json
+from neurocloud.serve.errors import bad_request, describe
+from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
+
+__all__ = ["InferRequest", "decode_infer", "encode_outputs"]
+
+HEADER_LENGTH = "inference-header-content-length"
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_NUMERIC = ", ".join(DATATYPES)
+
+
+@dataclass
+class InferRequest:
+    """A decoded infer request: the model's rows, how to answer, and the raw header."""
+
+    rows: np.ndarray
+    id: Any
+    outputs: list[str] | None
+    binary_output: bool
+    binary_outputs: dict[str, bool]
+    parameters: dict[str, Any]
+
+
+def _header(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
+    if header_length is None:
+        data, binary = parse_json(body), memoryview(b"")
+    else:
+        if not header_length.strip().isdigit() or int(header_length) > len(body):
+            raise bad_request(
+                "Inference-Header-Content-Length",
+                f"a byte count of at most the body's {len(body)} bytes",
+                repr(header_length),
+            )
+        size = int(header_length)
+        data, binary = parse_json(body[:size], "body (JSON header)"), memoryview(body)[size:]
+    if not isinstance(data, dict):
+        raise bad_request("body", 'a JSON object {"inputs": [...]}', describe(data))
+    return data, binary
+
+
+def _object_list(value: Any, field: str, item: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise bad_request(field, f"a list of {item} objects", describe(value))
+    return value
+
+
+def _parameters(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(field, "an object", describe(value))
+    return value
+
+
+def decode_infer(body: bytes, header_length: str | None, signature: Signature) -> InferRequest:
+    """Decode an infer (or explain) request for a model with ``signature``; 400 on errors."""
+    data, binary = _header(body, header_length)
+    inputs = _object_list(data.get("inputs"), "inputs", "tensor")
+    if len(inputs) != 1:
+        raise bad_request(
+            "inputs", f"1 input tensor ({signature.input_name!r})", f"{len(inputs)} tensors"
+        )
+    tensor = inputs[0]
+    name = tensor.get("name")
+    if name != signature.input_name:
+        raise bad_request("inputs[0].name", repr(signature.input_name), describe(name))
+    array, used = _tensor(tensor, binary, "inputs[0]")
+    if used != len(binary):
+        raise bad_request(
+            "body",
+            f"{used} bytes of binary tensor data after the JSON header",
+            f"{len(binary)} bytes",
+        )
+    rows = signature.rows(array, "inputs[0]")
+    parameters = _parameters(data.get("parameters"), "parameters")
+    requested = data.get("outputs")
+    names, flags = None, {}
+    if requested is not None:
+        names = []
+        for i, output in enumerate(_object_list(requested, "outputs", "output")):
+            if output.get("name") != signature.output_name:
+                raise bad_request(
+                    f"outputs[{i}].name", repr(signature.output_name), describe(output.get("name"))
+                )
+            names.append(output["name"])
+            flag = _parameters(output.get("parameters"), f"outputs[{i}].parameters").get(
+                "binary_data"
+            )
+            if flag is not None:
+                flags[output["name"]] = bool(flag)
+    return InferRequest(
+        rows,
+        data.get("id"),
+        names,
+        bool(parameters.get("binary_data_output", False)),
+        flags,
+        parameters,
+    )
+
+
+def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.ndarray, int]:
+    """The tensor's array, and how many bytes of ``binary`` it used."""
+    shape = tensor.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise bad_request(f"{field}.shape", "a list of non-negative integers", describe(shape))
+    datatype = tensor.get("datatype")
+    dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
+    if dtype is None:
+        raise bad_request(
+            f"{field}.datatype", f"a numeric datatype ({_NUMERIC})", describe(datatype)
+        )
+    count = int(np.prod(shape))
+    size = _parameters(tensor.get("parameters"), f"{field}.parameters").get("binary_data_size")
+    if size is not None:
+        expected = count * dtype.itemsize
+        if size != expected or len(binary) < size:
+            raise bad_request(
+                f"{field}.parameters.binary_data_size",
+                f"{expected} bytes for shape {shape} of {datatype} "
+                f"({len(binary)} binary bytes follow the JSON header)",
+                describe(size),
+            )
+        return np.frombuffer(binary[:size], dtype=dtype).reshape(shape), size
+    if "data" not in tensor:
+        raise bad_request(field, "'data' or parameters.binary_data_size", "neither")
+    try:
+        array = np.asarray(tensor["data"])
+    except ValueError:
+        raise bad_request(
+            f"{field}.data", "a rectangular array of numbers", "nested lists of different lengths"
+        ) from None
+    if array.size != count:
+        raise bad_request(
+            f"{field}.data", f"{count} values for shape {shape}", f"{array.size} values"
+        )
+    kinds = {"b": "b", "u": "biu", "i": "biu", "f": "biuf"}[dtype.kind]
+    if array.dtype.kind not in kinds:
+        sample = array.ravel()[:1].tolist()
+        raise bad_request(
+            f"{field}.data",
+            f"{datatype} values",
+            describe(sample[0]) if sample else f"dtype {array.dtype}",
+        )
+    return array.reshape(shape), 0
+
+
+def encode_outputs(
+    header: dict[str, Any],
+    outputs: dict[str, np.ndarray],
+    binary: dict[str, bool],
+) -> tuple[bytes, dict[str, str]]:
+    """The response body and its headers; ``binary[name]`` sends that output as raw bytes."""
+    chunks = []
+    entries = []
+    for name, array in outputs.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "datatype": v2_datatype(array.dtype),
+            "shape": list(array.shape),
+        }
+        if binary.get(name):
+            raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            check_finite(array, name, "JSON")
+            entry["data"] = np.ascontiguousarray(array).ravel()
+        entries.append(entry)
+    payload = orjson.dumps({**header, "outputs": entries}, option=_NUMPY)
+    if not chunks:
+        return payload, {"content-type": "application/json"}
+    return payload + b"".join(chunks), {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(payload)),
+    }
