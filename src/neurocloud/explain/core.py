@@ -1,0 +1,129 @@
+"""What every gradient method shares: the network, checked inputs, targets, input gradients.
+
+The gradient of one chosen output with respect to the inputs comes from the engine's own
+backpropagation: ``model.forward(X)`` then ``model.backward(one_hot(target))``, which
+returns ``d output[target] / d X`` for every row at once.
+
+>>> import numpy as np, neurocloud as nc
+>>> from neurocloud.explain.core import target_gradients
+>>> m = nc.Sequential([nc.layers.Dense(1, use_bias=False)], input_dim=2, seed=0)
+>>> values, grads = target_gradients(m, np.ones((3, 2)), np.zeros(3, dtype=int))
+>>> np.allclose(grads, m.layers[0].params["kernel"][:, 0])
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurocloud.nn.validation import as_features
+
+__all__ = [
+    "as_network",
+    "check_feature_names",
+    "check_inputs",
+    "check_positive_int",
+    "model_outputs",
+    "resolve_targets",
+    "target_gradients",
+]
+
+#: rows per forward/backward pass; bounds memory when steps x samples x rows is large
+CHUNK_ROWS = 16384
+
+
+def as_network(model: Any) -> Any:
+    """The network behind ``model``: a ``Sequential``, a fitted estimator's ``model_``, or
+    a loaded artifact's ``model``. Raises ``TypeError`` for anything without backward."""
+    for candidate in (model, getattr(model, "model_", None), getattr(model, "model", None)):
+        if all(hasattr(candidate, name) for name in ("forward", "backward", "input_dim")):
+            return candidate
+    raise TypeError(
+        "Expected a neurocloud model with forward/backward (a Sequential, a fitted "
+        f"estimator or a loaded artifact); received {type(model).__name__}."
+    )
+
+
+def check_inputs(net: Any, X: Any, name: str = "X") -> np.ndarray:
+    """``X`` as a finite float64 array of shape ``(n, input_dim)``; one row may be 1-D."""
+    array = np.asarray(X)
+    if array.ndim == 1 and net.input_dim not in (None, 1):
+        array = array.reshape(1, -1)
+    return as_features(array, net.input_dim, np.dtype(np.float64), name=name)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_feature_names(names: Any, n_features: int) -> list[str]:
+    """``names`` as a list of ``n_features`` strings; ``None`` gives ``x0, x1, ...``."""
+    if names is None:
+        return [f"x{i}" for i in range(n_features)]
+    names = [str(name) for name in names]
+    if len(names) != n_features:
+        raise ValueError(
+            f"Expected {n_features} feature_names (one per input); received {len(names)}."
+        )
+    return names
+
+
+def model_outputs(net: Any, X: np.ndarray, logits: bool = False) -> np.ndarray:
+    """The network's outputs (or logits) for ``X`` as float64, in chunks."""
+    parts = [
+        np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), dtype=np.float64)
+        for i in range(0, len(X), CHUNK_ROWS)
+    ]
+    return np.concatenate(parts)
+
+
+def resolve_targets(outputs: np.ndarray, target: Any) -> np.ndarray:
+    """One output index per row: ``target`` (an int, or one per row), or by default the
+    predicted class (the largest output), or output 0 for a single output."""
+    n, k = outputs.shape
+    if target is None:
+        return np.zeros(n, dtype=np.int64) if k == 1 else outputs.argmax(axis=1)
+    array = np.asarray(target)
+    integral = array.dtype.kind in "iu" or (
+        array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
+    )
+    if array.dtype.kind == "b" or not integral or array.ndim > 1:
+        raise ValueError(
+            f"Expected target to be an output index (an int, or one per row). Received: "
+            f"target={target!r}"
+        )
+    array = np.broadcast_to(array.astype(np.int64), (n,)) if array.ndim == 0 else array
+    if array.shape != (n,):
+        raise ValueError(f"Expected one target per row ({n}); received {array.shape[0]} targets.")
+    if np.any((array < 0) | (array >= k)):
+        bad = int(array[(array < 0) | (array >= k)][0])
+        raise ValueError(
+            f"Expected target in [0, {k}) for a model with {k} outputs. Received: target={bad}"
+        )
+    return np.array(array, dtype=np.int64)
+
+
+def target_gradients(
+    net: Any, points: np.ndarray, targets: np.ndarray, logits: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``f_t(points)`` and ``d f_t / d points`` for each row's target ``t`` (float64).
+
+    One forward and one backward pass per chunk of rows: the seed gradient is the one-hot
+    of each row's target, so backpropagation returns exactly that output's input gradient.
+    """
+    values = np.empty(len(points), dtype=np.float64)
+    grads = np.empty(points.shape, dtype=np.float64)
+    for start in range(0, len(points), CHUNK_ROWS):
+        stop = start + CHUNK_ROWS
+        rows = np.arange(len(points[start:stop]))
+        out = net.forward(points[start:stop], logits=logits)
+        chosen = targets[start:stop]
+        values[start:stop] = out[rows, chosen]
+        seed = np.zeros_like(out)
+        seed[rows, chosen] = 1.0
+        grads[start:stop] = net.backward(seed, logits=logits)
+    return values, grads

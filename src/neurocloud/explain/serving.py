@@ -1,0 +1,227 @@
+"""Explanations for the server: one call from decoded request arrays to named outputs.
+
+The server's explain routes (``POST /v2/models/{m}[/versions/{v}]/explain`` and
+``POST /explain``) decode the input tensor like ``infer`` does and hand it here with the
+request's ``parameters``; the returned arrays become the response's named outputs.
+Costly settings are bounded per request (the module's ``MAX_*`` constants): past a
+bound :class:`LimitExceeded` names the limit and the received value. Any other bad
+parameter is a ``ValueError`` that lists the valid choices. ``LimitExceeded`` is a
+``ValueError`` too, so a route that maps ``ValueError`` to 400 needs no special case.
+
+Safe under concurrency: backpropagation keeps per-layer state between ``forward`` and
+``backward``, so each served model gets a private copy for explanations, used under a lock;
+concurrent ``predict`` calls on the served model never see or disturb it.
+
+>>> import numpy as np, neurocloud as nc
+>>> m = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=3, seed=0)
+>>> out = explain_batch(m, np.ones((2, 3)), {"method": "ig", "steps": 16})
+>>> sorted(out)
+['attributions', 'base_value', 'completeness_error', 'prediction', 'target']
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from neurocloud.explain.core import as_network, check_inputs
+from neurocloud.explain.gradients import expected_gradients, saliency, smoothgrad
+from neurocloud.explain.integrated import DEFAULT_STEPS, integrated_gradients
+from neurocloud.explain.result import Explanation
+
+__all__ = [
+    "MAX_BACKGROUND_ROWS",
+    "MAX_EVALUATED_VALUES",
+    "MAX_ROWS",
+    "MAX_SAMPLES",
+    "MAX_STEPS",
+    "METHODS",
+    "LimitExceeded",
+    "explain_batch",
+]
+
+MAX_ROWS = 1024
+MAX_STEPS = 1024
+MAX_SAMPLES = 1024
+MAX_BACKGROUND_ROWS = 1024
+#: evaluated path points x features per request (64 MiB per float64 array at the limit)
+MAX_EVALUATED_VALUES = 2**23
+
+#: request-level keys of the inference protocols, not explanation settings
+PROTOCOL_PARAMETERS = frozenset({"binary_data_output", "binary_data", "binary_data_size"})
+_COMMON = ("method", "target", "logits")
+
+#: method -> settings it accepts (besides "method", "target" and "logits")
+METHODS: dict[str, tuple[str, ...]] = {
+    "saliency": ("absolute",),
+    "integrated_gradients": ("steps", "baseline"),
+    "smoothgrad": ("over", "samples", "noise", "seed", "scale", "steps", "baseline", "absolute"),
+    "expected_gradients": ("background", "samples", "seed"),
+}
+ALIASES = {
+    "ig": "integrated_gradients",
+    "expected": "expected_gradients",
+    "gradient_shap": "expected_gradients",
+}
+_DEFAULT_SAMPLES = {"smoothgrad": 50, "expected_gradients": 200}
+
+
+class LimitExceeded(ValueError):
+    """A request asks for more work than one explain call may do (a 4xx, not a 500)."""
+
+
+def _method_name(parameters: dict[str, Any]) -> str:
+    method = parameters.get("method", "integrated_gradients")
+    valid = ", ".join([*METHODS, *ALIASES])
+    if not isinstance(method, str) or ALIASES.get(method, method) not in METHODS:
+        raise ValueError(f"Unknown explanation method {method!r}. Expected one of: {valid}.")
+    return ALIASES.get(method, method)
+
+
+def _check_names(method: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    settings = {k: v for k, v in parameters.items() if k not in PROTOCOL_PARAMETERS}
+    valid = (*_COMMON, *METHODS[method])
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {', '.join(map(repr, unknown))} for method {method!r}. "
+            f"Valid parameters: {', '.join(valid)}."
+        )
+    settings.pop("method", None)
+    return settings
+
+
+def _count(settings: dict[str, Any], name: str, default: int, limit: int) -> int:
+    value = settings.get(name, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    if value > limit:
+        raise LimitExceeded(
+            f"{name}={value} exceeds the limit of {limit} per explain request "
+            f"(MAX_{name.upper()}={limit})."
+        )
+    return value
+
+
+def _check_kinds(settings: dict[str, Any]) -> None:
+    for name in ("absolute", "logits"):
+        if name in settings and not isinstance(settings[name], bool):
+            raise ValueError(
+                f"Expected {name} to be true or false. Received: {name}={settings[name]!r}"
+            )
+    seed = settings.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"Expected seed to be an integer >= 0. Received: seed={seed!r}")
+
+
+def _check_limits(method: str, settings: dict[str, Any], X: np.ndarray) -> dict[str, Any]:
+    rows, features = X.shape
+    if rows > MAX_ROWS:
+        raise LimitExceeded(
+            f"rows={rows} exceeds the limit of {MAX_ROWS} rows per explain request "
+            f"(MAX_ROWS={MAX_ROWS})."
+        )
+    points = rows
+    uses_steps = method == "integrated_gradients" or (
+        method == "smoothgrad" and settings.get("over") in ("integrated_gradients", "ig")
+    )
+    if uses_steps:
+        settings["steps"] = _count(settings, "steps", DEFAULT_STEPS, MAX_STEPS)
+        points *= settings["steps"]
+    if method in _DEFAULT_SAMPLES:
+        settings["samples"] = _count(settings, "samples", _DEFAULT_SAMPLES[method], MAX_SAMPLES)
+        points *= settings["samples"]
+    if "background" in settings:
+        background = np.asarray(settings["background"])
+        if background.ndim >= 1 and len(background) > MAX_BACKGROUND_ROWS:
+            raise LimitExceeded(
+                f"background has {len(background)} rows, over the limit of "
+                f"{MAX_BACKGROUND_ROWS} (MAX_BACKGROUND_ROWS={MAX_BACKGROUND_ROWS})."
+            )
+    if points * features > MAX_EVALUATED_VALUES:
+        raise LimitExceeded(
+            f"rows x steps x samples x features = {points * features} exceeds the limit of "
+            f"{MAX_EVALUATED_VALUES} evaluated values per explain request "
+            f"(MAX_EVALUATED_VALUES={MAX_EVALUATED_VALUES}); send fewer rows or steps/samples."
+        )
+    return settings
+
+
+_RUNNERS: dict[str, Callable[..., Explanation]] = {
+    "saliency": saliency,
+    "integrated_gradients": integrated_gradients,
+    "smoothgrad": smoothgrad,
+    "expected_gradients": expected_gradients,
+}
+
+_REPLICAS: weakref.WeakKeyDictionary[Any, tuple[Any, threading.Lock]] = weakref.WeakKeyDictionary()
+_REPLICAS_LOCK = threading.Lock()
+
+
+def _replica(net: Any) -> tuple[Any, threading.Lock]:
+    """A private copy of ``net`` (same weights) and the lock that guards it."""
+    with _REPLICAS_LOCK:
+        found = _REPLICAS.get(net)
+        if found is None:
+            if hasattr(net, "get_config") and hasattr(net, "state_dict"):
+                copy = type(net).from_config(net.get_config())
+                copy.load_state_dict(net.state_dict())
+            else:
+                copy = net
+            found = _REPLICAS[net] = (copy, threading.Lock())
+        return found
+
+
+def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Explain the rows of ``X`` with ``parameters["method"]`` and its settings.
+
+    Methods: ``saliency`` (``absolute``), ``integrated_gradients`` or ``ig`` (``steps``,
+    ``baseline``; the default method), ``smoothgrad`` (``over``, ``samples``, ``noise``,
+    ``seed``, ``scale``, and ``over``'s settings), ``expected_gradients`` or ``expected``
+    (``background`` rows, required; ``samples``, ``seed``). All take ``target`` (an output
+    index, or one per row; default the predicted class) and ``logits``.
+
+    Returns ``attributions`` ``(n, features)``, ``prediction`` and ``target`` ``(n,)``, and
+    where defined ``base_value`` and ``completeness_error`` ``(n,)`` and
+    ``standard_error`` ``(n, features)``. Raises :class:`LimitExceeded` past the ``MAX_*``
+    bounds and ``ValueError`` for anything else that is wrong in the request.
+    """
+    if not isinstance(parameters, dict):
+        raise ValueError(
+            f"Expected parameters to be an object of settings; received "
+            f"{type(parameters).__name__}."
+        )
+    net = as_network(model)
+    method = _method_name(parameters)
+    settings = _check_names(method, parameters)
+    if method == "expected_gradients" and settings.get("background") is None:
+        raise ValueError(
+            "Method 'expected_gradients' needs parameters.background: rows representative "
+            "of the training data, the baselines the attributions are measured from."
+        )
+    _check_kinds(settings)
+    try:
+        X = check_inputs(net, X)
+        settings = _check_limits(method, settings, X)
+        replica, lock = _replica(net)
+        with lock:
+            explanation = _RUNNERS[method](replica, X, **settings)
+    except TypeError as exc:  # e.g. text where numbers were expected
+        raise ValueError(f"Invalid input or parameters for method {method!r}: {exc}") from None
+    outputs = {
+        "attributions": explanation.attributions,
+        "prediction": explanation.prediction,
+        "target": explanation.target,
+    }
+    if explanation.base_value is not None:
+        outputs["base_value"] = explanation.base_value
+        outputs["completeness_error"] = explanation.completeness_error
+    if explanation.standard_error is not None:
+        outputs["standard_error"] = explanation.standard_error
+    return outputs
