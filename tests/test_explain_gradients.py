@@ -279,7 +279,7 @@ def test_targets_and_settings_are_checked_with_clear_errors():
         saliency(model, X, target=outputs)
     with pytest.raises(ValueError, match="one target per row"):
         saliency(model, X, target=[0, 0, 0])
-    with pytest.raises(ValueError, match="target=1.5"):
+    with pytest.raises(ValueError, match=r"target=1\.5"):
         saliency(model, X, target=1.5)
     with pytest.raises(ValueError, match="steps=0"):
         integrated_gradients(model, X, steps=0)
