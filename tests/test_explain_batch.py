@@ -1,0 +1,143 @@
+"""``explain_batch``, the server's entry point: same numbers as the library, bounded work,
+errors that name the limit or list the valid choices, safe beside concurrent predicts."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from explain_networks import random_network
+
+from neurocloud import explain
+from neurocloud.explain import serving
+from neurocloud.explain.serving import LimitExceeded, explain_batch
+
+
+@pytest.fixture
+def model():
+    return random_network(3, "relu")
+
+
+@pytest.fixture
+def X(model):
+    return np.random.default_rng(0).normal(size=(4, model.input_dim))
+
+
+def test_each_method_serves_the_librarys_numbers(model, X):
+    background = np.random.default_rng(1).normal(size=(8, model.input_dim))
+    cases = [
+        ({"method": "saliency", "absolute": True}, explain.saliency(model, X, absolute=True)),
+        (
+            {"method": "ig", "steps": 32, "baseline": 0.5, "target": 0},
+            explain.integrated_gradients(model, X, baseline=0.5, steps=32, target=0),
+        ),
+        ({}, explain.integrated_gradients(model, X)),
+        (
+            {"method": "smoothgrad", "samples": 6, "noise": 0.2, "seed": 4},
+            explain.smoothgrad(model, X, samples=6, noise=0.2, seed=4),
+        ),
+        (
+            {"method": "smoothgrad", "over": "ig", "samples": 3, "steps": 16},
+            explain.smoothgrad(model, X, over="ig", samples=3, steps=16),
+        ),
+        (
+            {"method": "expected", "background": background.tolist(), "samples": 40},
+            explain.expected_gradients(model, X, background, samples=40),
+        ),
+    ]
+    for parameters, reference in cases:
+        out = explain_batch(model, X, parameters)
+        assert np.array_equal(out["attributions"], reference.attributions), parameters
+        assert np.array_equal(out["prediction"], reference.prediction)
+        assert np.array_equal(out["target"], reference.target)
+        if reference.base_value is None:
+            assert "base_value" not in out and "completeness_error" not in out
+        else:
+            assert np.array_equal(out["base_value"], reference.base_value)
+            assert np.array_equal(out["completeness_error"], reference.completeness_error)
+    assert "standard_error" in out
+
+
+@pytest.mark.parametrize(
+    ("parameters", "rows", "named"),
+    [
+        ({"method": "ig", "steps": serving.MAX_STEPS + 1}, 2, f"steps={serving.MAX_STEPS + 1}"),
+        ({"method": "smoothgrad", "samples": 5000}, 2, "samples=5000"),
+        ({"method": "saliency"}, serving.MAX_ROWS + 1, f"rows={serving.MAX_ROWS + 1}"),
+        (
+            {"method": "expected", "background": np.zeros((serving.MAX_BACKGROUND_ROWS + 1, 1))},
+            2,
+            f"background has {serving.MAX_BACKGROUND_ROWS + 1} rows",
+        ),
+        (
+            {"method": "smoothgrad", "over": "ig", "samples": 1000, "steps": 1000},
+            2,
+            "MAX_EVALUATED_VALUES",
+        ),
+    ],
+)
+def test_over_limit_requests_raise_limit_exceeded_naming_the_limit(parameters, rows, named):
+    model = random_network(0, "tanh")
+    X = np.zeros((rows, model.input_dim))
+    if "background" in parameters:
+        parameters = {
+            **parameters,
+            "background": np.zeros((len(parameters["background"]), model.input_dim)),
+        }
+    with pytest.raises(LimitExceeded, match=named) as info:
+        explain_batch(model, X, parameters)
+    assert "limit" in str(info.value) and isinstance(info.value, ValueError)
+
+
+def test_bad_requests_are_value_errors_that_list_the_valid_choices(model, X):
+    with pytest.raises(ValueError, match=r"Unknown explanation method 'shap'.*saliency"):
+        explain_batch(model, X, {"method": "shap"})
+    with pytest.raises(ValueError, match=r"Unknown parameter.*'stepz'.*Valid parameters: .*steps"):
+        explain_batch(model, X, {"method": "ig", "stepz": 3})
+    with pytest.raises(ValueError, match=r"'samples'.*for method 'saliency'"):
+        explain_batch(model, X, {"method": "saliency", "samples": 3})
+    with pytest.raises(ValueError, match=r"needs parameters\.background"):
+        explain_batch(model, X, {"method": "expected_gradients"})
+    with pytest.raises(ValueError, match="steps=0"):
+        explain_batch(model, X, {"steps": 0})
+    with pytest.raises(ValueError, match="logits to be true or false"):
+        explain_batch(model, X, {"logits": "yes"})
+    with pytest.raises(ValueError, match="target in"):
+        explain_batch(model, X, {"target": 99})
+    with pytest.raises(ValueError, match="must hold numbers"):
+        explain_batch(model, X, {"method": "expected", "background": [["a"] * model.input_dim]})
+    # request-level protocol flags are not explanation settings
+    out = explain_batch(model, X, {"binary_data_output": True, "steps": 8.0})
+    assert out["attributions"].shape == X.shape
+
+
+def test_concurrent_explains_and_predicts_do_not_disturb_each_other(model, X):
+    expected = explain_batch(model, X, {"method": "ig"})["attributions"]
+    predicted = model.predict(X)
+    failures: list[str] = []
+
+    def explainer() -> None:
+        for _ in range(10):
+            try:
+                got = explain_batch(model, X, {"method": "ig"})["attributions"]
+            except Exception as exc:  # a race shows up as a shape error in backward
+                failures.append(f"explain raised {exc!r}")
+                return
+            if not np.array_equal(got, expected):
+                failures.append("explain")
+
+    def predictor(rows: int) -> None:
+        batch = np.random.default_rng(rows).normal(size=(rows, model.input_dim))
+        for _ in range(200):
+            model.predict(batch)
+        if not np.array_equal(model.predict(X), predicted):
+            failures.append("predict")
+
+    threads = [threading.Thread(target=explainer) for _ in range(3)]
+    threads += [threading.Thread(target=predictor, args=(rows,)) for rows in (1, 7, 33)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
