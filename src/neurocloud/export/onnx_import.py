@@ -28,34 +28,22 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.export.onnx_graph import (
+    ACTIVATIONS,
+    FIXED_ALPHA,
+    FLOAT_TYPES,
+    PASS_THROUGH,
+    OnnxGraph,
+    UnsupportedOnnxError,
+    attributes,
+    describe,
+    match_gelu,
+    unsupported,
+)
 from neurocloud.nn import layers as nc_layers
 from neurocloud.nn.sequential import Sequential
 
 __all__ = ["UnsupportedOnnxError", "import_onnx"]
-
-_FLOAT_TYPES = {1: "float32", 11: "float64"}  # TensorProto.FLOAT, TensorProto.DOUBLE
-_ACTIVATIONS = {
-    "Relu": "relu",
-    "Sigmoid": "sigmoid",
-    "Tanh": "tanh",
-    "Softmax": "softmax",
-    "LeakyRelu": "leaky_relu",
-    "Elu": "elu",
-    "Softplus": "softplus",
-    "Gelu": "gelu",
-}
-#: the one parameter value each parametrised activation has in the engine
-_FIXED_ALPHA = {"LeakyRelu": 0.01, "Elu": 1.0}
-_PASS_THROUGH = {"Identity", "Dropout"}
-SUPPORTED = sorted(
-    {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Cast", "Flatten", "Reshape", "Erf"}
-    | set(_ACTIVATIONS)
-    | _PASS_THROUGH
-)
-
-
-class UnsupportedOnnxError(ValueError):
-    """The ONNX graph holds an operator or a structure that a ``Sequential`` cannot express."""
 
 
 @dataclass
@@ -71,129 +59,17 @@ class _Spec:
     closed: bool = False
 
 
-def _describe(node: Any) -> str:
-    domain = f" (domain {node.domain})" if node.domain not in ("", "ai.onnx") else ""
-    return f"operator {node.op_type!r}{domain} in node {node.name or node.output[0]!r}"
-
-
-def _unsupported(node: Any, why: str = "") -> UnsupportedOnnxError:
-    detail = f": {why}" if why else ""
-    return UnsupportedOnnxError(
-        f"Cannot import {_describe(node)}{detail}. neurocloud imports dense networks made of "
-        f"{', '.join(SUPPORTED)}."
-    )
-
-
-class _Graph:
-    """Constants, producers and consumers of one ONNX graph, restricted to what feeds ``output``."""
-
-    def __init__(self, proto: Any, output: str) -> None:
-        from onnx import numpy_helper
-
-        self.constants = {t.name: numpy_helper.to_array(t) for t in proto.initializer}
-        for node in proto.node:
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                attr = {a.name: a for a in node.attribute}
-                if "value" in attr:
-                    self.constants[node.output[0]] = numpy_helper.to_array(attr["value"].t)
-        producers = {out: node for node in proto.node for out in node.output}
-        needed: set[int] = set()
-        stack = [output]
-        while stack:
-            name = stack.pop()
-            node = producers.get(name)
-            if node is None or id(node) in needed or name in self.constants:
-                continue
-            needed.add(id(node))
-            stack.extend(node.input)
-        self.nodes = [n for n in proto.node if id(n) in needed and n.op_type != "Constant"]
-        self.consumers: dict[str, list[Any]] = {}
-        for node in self.nodes:
-            for name in dict.fromkeys(node.input):  # a node reading x twice is one consumer
-                if name and name not in self.constants:
-                    self.consumers.setdefault(name, []).append(node)
-
-    def constant(self, node: Any, name: str) -> np.ndarray:
-        if name not in self.constants:
-            raise _unsupported(node, f"its input {name!r} is computed, expected a constant weight")
-        return self.constants[name]
-
-    def other_input(self, node: Any, current: str) -> np.ndarray:
-        others = [name for name in node.input if name != current]
-        if len(others) != 1 or list(node.input).count(current) != 1:
-            raise _unsupported(node, "expected one computed input and one constant")
-        return self.constant(node, others[0])
-
-    def only_consumer(self, name: str) -> Any | None:
-        users = self.consumers.get(name, [])
-        return users[0] if len(users) == 1 else None
-
-
-def _attributes(node: Any) -> dict[str, Any]:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _is_scalar(value: np.ndarray, expected: float, rtol: float = 1e-6) -> bool:
-    return value.size == 1 and math.isclose(float(value.reshape(())), expected, rel_tol=rtol)
-
-
-def _match_erf_gelu(graph: _Graph, x: str) -> tuple[str, list[Any]] | None:
-    """Match exact GELU written with Erf: ``0.5 * x * (1 + erf(x / sqrt 2))`` in either of the
-    two orders that torch's exporter and ours use; return the output tensor and the nodes."""
-    users = graph.consumers.get(x, [])
-    if len(users) != 2:
-        return None
-    for scale, other in (users, users[::-1]):
-        if scale.op_type not in ("Div", "Mul") or scale.input[0] != x:
-            continue
-        factor = graph.constants.get(scale.input[1], np.array([]))
-        want = math.sqrt(2.0) if scale.op_type == "Div" else 1.0 / math.sqrt(2.0)
-        if not _is_scalar(factor, want):
-            continue
-        erf = graph.only_consumer(scale.output[0])
-        add = erf and erf.op_type == "Erf" and graph.only_consumer(erf.output[0])
-        if not add or add.op_type != "Add":
-            continue
-        if not _is_scalar(graph.other_input(add, erf.output[0]), 1.0):
-            continue
-        one_plus = add.output[0]
-        if other.op_type != "Mul":
-            continue
-        if set(other.input) == {x, one_plus}:  # torch: (x * (1 + erf)) * 0.5
-            last = graph.only_consumer(other.output[0])
-            if (
-                last
-                and last.op_type == "Mul"
-                and _is_scalar(graph.other_input(last, other.output[0]), 0.5)
-            ):
-                return last.output[0], [scale, erf, add, other, last]
-        elif _is_scalar(graph.other_input(other, x), 0.5):  # ours: (0.5 * x) * (1 + erf)
-            last = graph.only_consumer(other.output[0])
-            if last and last.op_type == "Mul" and set(last.input) == {other.output[0], one_plus}:
-                return last.output[0], [scale, erf, add, other, last]
-    return None
-
-
-def _match_gelu(graph: _Graph, x: str) -> tuple[str, list[Any]] | None:
-    try:
-        return _match_erf_gelu(graph, x)
-    except UnsupportedOnnxError:
-        return None
-
-
 def _vector(value: np.ndarray, node: Any, what: str) -> np.ndarray:
     """A per-feature constant (scalar, (d,) or (1, d)) as a 1-D array."""
     if value.ndim > 2 or (value.ndim == 2 and value.shape[0] != 1):
-        raise _unsupported(node, f"{what} has shape {value.shape}, expected one value per feature")
+        raise unsupported(node, f"{what} has shape {value.shape}, expected one value per feature")
     return value.reshape(-1).astype(np.float64)
 
 
 class _Builder:
     """Turns the chain of nodes from the input to the output into layer specs."""
 
-    def __init__(self, graph: _Graph, dtype: str, input_width: int | None) -> None:
+    def __init__(self, graph: OnnxGraph, dtype: str, input_width: int | None) -> None:
         self.graph = graph
         self.dtype = dtype
         self.input_width = input_width
@@ -220,48 +96,48 @@ class _Builder:
             self.specs.append(_Spec("activation", activation=name, closed=True))
 
     def step(self, node: Any, x: str) -> str:
-        op, attrs = node.op_type, _attributes(node)
+        op, attrs = node.op_type, attributes(node)
         if node.domain not in ("", "ai.onnx"):
-            raise _unsupported(node)
-        if op in _PASS_THROUGH:
+            raise unsupported(node)
+        if op in PASS_THROUGH:
             return node.output[0]
         if op == "Cast":
-            target = _FLOAT_TYPES.get(attrs.get("to"))
+            target = FLOAT_TYPES.get(attrs.get("to"))
             if target is None:
-                raise _unsupported(node, f"casts to ONNX type {attrs.get('to')}, not a float")
+                raise unsupported(node, f"casts to ONNX type {attrs.get('to')}, not a float")
             self.dtype = target
             return node.output[0]
         if op == "Flatten":
             if attrs.get("axis", 1) != 1:
-                raise _unsupported(node, f"axis={attrs['axis']}, only axis=1 keeps rows")
+                raise unsupported(node, f"axis={attrs['axis']}, only axis=1 keeps rows")
             return node.output[0]
         if op == "Reshape":  # skl2onnx ends regressors with a reshape to (-1, outputs)
             shape = self.graph.constant(node, node.input[1]).tolist()
             keeps_rows = len(shape) == 2 and shape[0] in (-1, 0)
             if not keeps_rows or shape[1] not in (-1, self.width()):
-                raise _unsupported(node, f"shape {shape}; only (-1, features) keeps rows")
+                raise unsupported(node, f"shape {shape}; only (-1, features) keeps rows")
             return node.output[0]
         if op == "Gemm":
             return self._gemm(node, x, attrs)
         if op == "MatMul":
             if node.input[0] != x:
-                raise _unsupported(node, "the weights come first; expected x @ W")
+                raise unsupported(node, "the weights come first; expected x @ W")
             kernel = self.graph.constant(node, node.input[1])
             if kernel.ndim != 2:
-                raise _unsupported(node, f"weight of shape {kernel.shape}, expected 2-D")
+                raise unsupported(node, f"weight of shape {kernel.shape}, expected 2-D")
             self.specs.append(_Spec("dense", kernel=kernel))
             return node.output[0]
         if op in ("Add", "Sub", "Mul", "Div"):
             return self._affine(node, x, op)
-        if op in _ACTIVATIONS:
+        if op in ACTIVATIONS:
             return self._activation(node, op, attrs)
         if op == "Erf":
-            raise _unsupported(node, "Erf is only read as part of the exact GELU pattern")
-        raise _unsupported(node)
+            raise unsupported(node, "Erf is only read as part of the exact GELU pattern")
+        raise unsupported(node)
 
     def _gemm(self, node: Any, x: str, attrs: dict[str, Any]) -> str:
         if attrs.get("transA", 0) or node.input[0] != x:
-            raise _unsupported(node, "transA=1 or weights first; expected x @ B + C")
+            raise unsupported(node, "transA=1 or weights first; expected x @ B + C")
         kernel = self.graph.constant(node, node.input[1]).astype(np.float64)
         if attrs.get("transB", 0):
             kernel = kernel.T
@@ -275,7 +151,7 @@ class _Builder:
 
     def _affine(self, node: Any, x: str, op: str) -> str:
         if node.input[0] != x and op in ("Sub", "Div"):
-            raise _unsupported(node, f"computes constant {op} x; expected x {op} constant")
+            raise unsupported(node, f"computes constant {op} x; expected x {op} constant")
         value = _vector(self.graph.other_input(node, x), node, "the constant")
         last = self.specs[-1] if self.specs else None
         absorbs_bias = last is not None and last.kind == "dense" and not last.closed
@@ -297,30 +173,30 @@ class _Builder:
         return node.output[0]
 
     def _activation(self, node: Any, op: str, attrs: dict[str, Any]) -> str:
-        if op in _FIXED_ALPHA:
+        if op in FIXED_ALPHA:
             alpha = attrs.get("alpha", 0.01 if op == "LeakyRelu" else 1.0)
-            if not math.isclose(alpha, _FIXED_ALPHA[op], rel_tol=1e-6):
-                raise _unsupported(
-                    node, f"alpha={alpha}; neurocloud's {_ACTIVATIONS[op]} uses {_FIXED_ALPHA[op]}"
+            if not math.isclose(alpha, FIXED_ALPHA[op], rel_tol=1e-6):
+                raise unsupported(
+                    node, f"alpha={alpha}; neurocloud's {ACTIVATIONS[op]} uses {FIXED_ALPHA[op]}"
                 )
         if op == "Softmax" and attrs.get("axis", -1) not in (-1, 1):
-            raise _unsupported(node, f"axis={attrs['axis']}, expected the feature axis")
+            raise unsupported(node, f"axis={attrs['axis']}, expected the feature axis")
         if op == "Gelu" and attrs.get("approximate", "none") not in ("none", b"none"):
-            raise _unsupported(node, "the tanh approximation; neurocloud's gelu is exact")
-        self.activation(node, _ACTIVATIONS[op])
+            raise unsupported(node, "the tanh approximation; neurocloud's gelu is exact")
+        self.activation(node, ACTIVATIONS[op])
         return node.output[0]
 
     def run(self, x: str, output: str) -> None:
         while x != output:
             users = self.graph.consumers.get(x, [])
-            gelu = _match_gelu(self.graph, x) if len(users) == 2 else None
+            gelu = match_gelu(self.graph, x) if len(users) == 2 else None
             if gelu is not None:
                 self.activation(users[0], "gelu")
-                x = gelu[0]
+                x = gelu
             elif len(users) == 1:
                 x = self.step(users[0], x)
             else:
-                names = ", ".join(_describe(u) for u in users) or "nothing"
+                names = ", ".join(describe(u) for u in users) or "nothing"
                 raise UnsupportedOnnxError(
                     f"Cannot import the graph: tensor {x!r} feeds {names}; neurocloud imports "
                     "a single chain of layers from the input to the output."
@@ -392,7 +268,7 @@ def import_onnx(
     else:
         proto = path
     output_name = _pick_output(proto, output)
-    graph = _Graph(proto.graph, output_name)
+    graph = OnnxGraph(proto.graph, output_name)
     inputs = [i for i in proto.graph.input if i.name not in graph.constants]
     if len(inputs) != 1:
         raise UnsupportedOnnxError(
@@ -401,7 +277,7 @@ def import_onnx(
     tensor_type = inputs[0].type.tensor_type
     dims = [d.dim_value for d in tensor_type.shape.dim]
     width = dims[1] if len(dims) == 2 and dims[1] > 0 else None
-    builder = _Builder(graph, _FLOAT_TYPES.get(tensor_type.elem_type, "float32"), width)
+    builder = _Builder(graph, FLOAT_TYPES.get(tensor_type.elem_type, "float32"), width)
     builder.run(inputs[0].name, output_name)
     first = next((s for s in builder.specs if s.kind == "dense"), None)
     if first is not None:
