@@ -57,8 +57,9 @@ def test_a_digit_explanation_plots_a_heat_map_over_the_image(tmp_path):
     assert (tmp_path / "digits.png").read_bytes()[:8] == PNG_MAGIC
     images = [ax for ax in figure.axes if ax.images]
     assert len(images) == 2
-    heat = images[1].images[1].get_array()
+    heat = images[1].images[0].get_array()
     assert heat.shape == (8, 8) and np.allclose(heat, e.attributions[3].reshape(8, 8))
+    assert images[1].collections  # the digit's outline
     with pytest.raises(ValueError, match="image_shape"):
         e.plot(tmp_path / "bad.png", image_shape=(4, 4))
     other = _explanation(16, rows=1).plot(tmp_path / "square.png", image_shape=(4, 4))

@@ -39,19 +39,26 @@ def _image_shape(n_features: int, image_shape: Any) -> tuple[int, int] | None:
 
 
 def _title(explanation: Any, row: int) -> str:
-    title = f"row {row}: output {explanation.target[row]} = {explanation.prediction[row]:.3g}"
+    title = f"row {row}: output {explanation.target[row]} = {explanation.prediction[row]:.4g}"
     if explanation.base_value is not None:
-        title += f"\nbase {explanation.base_value[row]:.3g}"
+        title += f"\nbase {explanation.base_value[row]:.4g}"
     return title
 
 
 def _draw_image(ax: Any, explanation: Any, row: int, shape: tuple[int, int]) -> Any:
+    """The attributions as a heat map with the image's strokes outlined on top."""
     attributions = explanation.attributions[row].reshape(shape)
+    image = explanation.inputs[row].reshape(shape)
     limit = float(np.max(np.abs(attributions))) or 1.0
-    ax.imshow(explanation.inputs[row].reshape(shape), cmap="gray_r", interpolation="nearest")
-    heat = ax.imshow(
-        attributions, cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.65, interpolation="nearest"
-    )
+    heat = ax.imshow(attributions, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    low, high = float(image.min()), float(image.max())
+    if high > low:
+        # outline the stroke pixels: contouring the image blown up into 8x8 blocks puts
+        # the line on pixel edges
+        fine = np.kron(image, np.ones((8, 8)))
+        ys = (np.arange(fine.shape[0]) + 0.5) / 8 - 0.5
+        xs = (np.arange(fine.shape[1]) + 0.5) / 8 - 0.5
+        ax.contour(xs, ys, fine, levels=[(low + high) / 2], colors="black", linewidths=1.2)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(_title(explanation, row), fontsize=9)

@@ -1,0 +1,166 @@
+"""``neurocloud explain``: which inputs drove a saved model's output, as a table or a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from neurocloud.cli.predict import _read_input
+
+METHODS = {
+    "ig": "integrated_gradients",
+    "integrated_gradients": "integrated_gradients",
+    "saliency": "saliency",
+    "smoothgrad": "smoothgrad",
+    "expected": "expected_gradients",
+    "expected_gradients": "expected_gradients",
+    "shap": "shap",
+    "lime": "lime",
+}
+NEEDS_BACKGROUND = ("expected_gradients", "shap", "lime")
+
+
+def _parse_row(text: str | None, option: str) -> np.ndarray | None:
+    if text is None:
+        return None
+    try:
+        return np.array([float(v) for v in text.split(",")])
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"expected comma-separated numbers ({exc})", param_hint=option
+        ) from None
+
+
+def _explain(model: Any, X: np.ndarray, method: str, options: dict[str, Any]) -> Any:
+    from neurocloud import explain
+
+    common = {"target": options["target"], "feature_names": options["feature_names"]}
+    samples = {} if options["samples"] is None else {"samples": options["samples"]}
+    if method == "integrated_gradients":
+        return explain.integrated_gradients(
+            model, X, baseline=options["baseline"], steps=options["steps"], **common
+        )
+    if method == "saliency":
+        return explain.saliency(model, X, **common)
+    if method == "smoothgrad":
+        return explain.smoothgrad(model, X, seed=options["seed"], **samples, **common)
+    background = options["background"]
+    if method == "expected_gradients":
+        return explain.expected_gradients(
+            model, X, background, seed=options["seed"], **samples, **common
+        )
+    if method == "shap":
+        evals = {} if options["samples"] is None else {"max_evals": options["samples"]}
+        return explain.shap_values(model, X, background, seed=options["seed"], **evals, **common)
+    lime_samples = {} if options["samples"] is None else {"num_samples": options["samples"]}
+    return explain.lime_explanation(
+        model, X, background, seed=options["seed"], **lime_samples, **common
+    )
+
+
+def _print_table(explanation: Any, top: int) -> None:
+    width = max(len("feature"), *(len(name) for name in explanation.feature_names))
+    errors = explanation.completeness_error
+    for row in range(len(explanation)):
+        line = (
+            f"row {row}: {explanation.method} of output {explanation.target[row]} "
+            f"= {explanation.prediction[row]:.6g}"
+        )
+        if explanation.base_value is not None:
+            line += f" (base value {explanation.base_value[row]:.6g}, "
+            line += f"completeness error {errors[row]:.2g})"
+        click.echo(line)
+        click.echo(f"  {'feature':<{width}}  {'value':>12}  {'attribution':>12}")
+        for name, value, attribution in explanation.top_features(row, top):
+            click.echo(f"  {name:<{width}}  {value:>12.6g}  {attribution:>12.6g}")
+
+
+@click.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--row", "rows", multiple=True, help='One input row, e.g. --row "1,2,3". Repeatable.')
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A CSV (no header) or .npy file of input rows.",
+)
+@click.option(
+    "--method",
+    type=click.Choice(list(METHODS)),
+    default="ig",
+    show_default=True,
+    help="ig, saliency and smoothgrad use the network's gradients; expected (GradientSHAP), "
+    "shap and lime also need --background.",
+)
+@click.option("--target", type=int, help="Output index to explain (default: predicted class).")
+@click.option(
+    "--background",
+    "background_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV or .npy rows like the training data: the reference for expected, shap, lime.",
+)
+@click.option("--baseline", help='ig: the reference row, e.g. "0,0,0" (default: zeros).')
+@click.option(
+    "--steps", type=click.IntRange(1), default=64, show_default=True, help="ig: quadrature steps."
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(1),
+    help="Samples (smoothgrad, expected, lime) or max evals (shap).",
+)
+@click.option(
+    "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of sampled methods."
+)
+@click.option(
+    "--top", type=click.IntRange(1), default=10, show_default=True, help="Rows of the table."
+)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Save a plot (PNG).")
+def explain(
+    model_dir: str,
+    rows: tuple[str, ...],
+    input_path: str | None,
+    method: str,
+    target: int | None,
+    background_path: str | None,
+    baseline: str | None,
+    steps: int,
+    samples: int | None,
+    seed: int,
+    top: int,
+    plot_path: str | None,
+) -> None:
+    """Explain MODEL_DIR's output for each input row: the largest attributions per row.
+
+    Example: neurocloud explain models/digits --input rows.csv --method ig --plot ig.png
+    """
+    from neurocloud.artifact import ArtifactError, load_artifact
+
+    method = METHODS[method]
+    if method in NEEDS_BACKGROUND and background_path is None:
+        raise click.UsageError(
+            f"--method {method} needs --background FILE: rows like the training data "
+            "(CSV or .npy); the attributions are measured against them."
+        )
+    X = _read_input(input_path, rows)
+    options = {
+        "target": target,
+        "baseline": _parse_row(baseline, "--baseline"),
+        "steps": steps,
+        "samples": samples,
+        "seed": seed,
+        "background": None if background_path is None else _read_input(background_path, ()),
+    }
+    try:
+        artifact = load_artifact(model_dir)
+        options["feature_names"] = artifact.metadata.get("feature_names")
+        explanation = _explain(artifact.model, X, method, options)
+    except (ArtifactError, ValueError, TypeError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_table(explanation, top)
+    if plot_path:
+        Path(plot_path).parent.mkdir(parents=True, exist_ok=True)
+        explanation.plot(plot_path)
+        click.echo(f"plot saved to {plot_path}")
