@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": "neurocloud.cli.demo:demo",
     "train": "neurocloud.cli.train:train",
     "predict": "neurocloud.cli.predict:predict",
+    "explain": "neurocloud.cli.explain:explain",
     "serve": "neurocloud.cli.serve:serve",
     "export": "neurocloud.cli.export:export",
     "deploy": "neurocloud.cli.deploy:deploy",
