@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -54,9 +53,8 @@ def create_app(
     """
     config = (config or ServeConfig.from_env()).with_overrides(**overrides)
     metrics = ServeMetrics()
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="neurocloud-forward")
-    repository = ModelRepository(path, config, metrics, executor)
-    state = ServerState(repository, config, metrics, executor)
+    repository = ModelRepository(path, config, metrics)
+    state = ServerState(repository, config, metrics)
 
     async def metrics_route(request: Request) -> Response:
         body, content_type = metrics.render()
@@ -87,7 +85,6 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
             await repository.close()
-            executor.shutdown(wait=False)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -135,14 +135,9 @@ class Predictor:
         buffer = io.BytesIO()
         if kind == "npy":
             np.save(buffer, array, allow_pickle=False)
-        else:
-            np.savetxt(
-                buffer,
-                array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1),
-                delimiter=",",
-                fmt="%r",
-            )
-        return buffer.getvalue()
+            return buffer.getvalue()
+        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+        return "".join(",".join(repr(v) for v in row) + "\n" for row in rows.tolist()).encode()
 
     def _deserialize(self, body: bytes, content_type: str) -> Any:
         if self.deserializer is not None:

@@ -198,7 +198,7 @@ def _decode_csv(body: bytes, signature: Signature) -> np.ndarray:
         names = signature.feature_names
         if names is not None and header != list(names):
             raise bad_request(
-                "body (text/csv) header", f"the model's features {names}", f"{header}"
+                "body (text/csv) header", f"the model's features {list(names)}", f"{header}"
             )
         if not table:
             raise bad_request(
@@ -270,9 +270,8 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
     if accept == CSV:
         if np.isfinite(outputs).all():
             return orjson.dumps(outputs, option=_NUMPY)[2:-2].replace(b"],[", b"\n") + b"\n"
-        buffer = io.BytesIO()
-        np.savetxt(buffer, outputs, delimiter=",", fmt="%r")
-        return buffer.getvalue()
+        lines = (",".join(repr(v) for v in row) for row in outputs.tolist())
+        return ("\n".join(lines) + "\n").encode()
     check_finite(outputs, signature.output_name, accept)
     if accept == JSONLINES:
         return b"\n".join(orjson.dumps(row, option=_NUMPY) for row in outputs) + b"\n"

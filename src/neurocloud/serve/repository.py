@@ -27,7 +27,6 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,9 @@ class ModelVersion:
         )
 
     def _forward(self, rows: np.ndarray) -> np.ndarray:
-        with self._lock:
+        # Overflow is reported per request (422, or sent as inf where the encoding can),
+        # not as a warning in the server log.
+        with self._lock, np.errstate(all="ignore"):
             return self.artifact.model.forward(rows)
 
     def warm_up(self) -> None:
@@ -144,6 +145,8 @@ class ModelVersion:
         """The model's outputs for ``rows``, batched with concurrent requests."""
         try:
             return await self.batcher.submit(rows, self.timeout_s)
+        except RuntimeError as exc:  # unloaded between lookup and submit
+            raise ServeError(503, f"model {self.name!r} version {self.version!r}: {exc}") from None
         except BatchTimeout:
             raise ServeError(
                 504,
@@ -180,12 +183,10 @@ class ModelRepository:
         path: str | os.PathLike[str],
         config: ServeConfig,
         metrics: ServeMetrics,
-        executor: Executor | None = None,
     ) -> None:
         self.path = Path(path)
         self.config = config
         self.metrics = metrics
-        self.executor = executor
         self.ready = False
         self._models: dict[str, dict[str, ModelVersion]] = {}
         self._latest: dict[str, ModelVersion] = {}
@@ -203,11 +204,11 @@ class ModelRepository:
 
     def resolve(self, name: str | None, version: str | None = None) -> ModelVersion:
         """The version to serve; 404 naming the known models or versions."""
+        if not self.ready:
+            raise ServeError(503, "the models are not loaded yet; retry once /ping returns 200")
         if name is None:
             if len(self._latest) == 1:
                 return next(iter(self._latest.values()))
-            if not self._latest:
-                raise ServeError(503, "no model is loaded yet; retry after /ping returns 200")
             raise ServeError(
                 400,
                 f"X-Amzn-SageMaker-Target-Model: expected one of {self.names} (this server "
@@ -265,10 +266,10 @@ class ModelRepository:
     async def start(self) -> None:
         """Load and warm every model version; any failure is fatal at startup."""
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(self.executor, discover, self.path)
+        found = await loop.run_in_executor(None, discover, self.path)
         for name, versions in found.items():
             for version, path in versions.items():
-                loaded = await loop.run_in_executor(self.executor, self._load, name, version, path)
+                loaded = await loop.run_in_executor(None, self._load, name, version, path)
                 self._install(loaded)
                 self.metrics.observe_load(name, True)
         self.ready = True
@@ -306,7 +307,7 @@ class ModelRepository:
         """Pick up new or rewritten versions and unload removed ones (one pass)."""
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(self.executor, _scan, self.path)
+            found = await loop.run_in_executor(None, _scan, self.path)
         except (OSError, ValueError) as exc:
             logger.warning("model folder check failed: %s", exc)
             found = {}
@@ -321,9 +322,7 @@ class ModelRepository:
                 if failed is not None and failed[0] == mark:
                     continue
                 try:
-                    loaded = await loop.run_in_executor(
-                        self.executor, self._load, name, version, path
-                    )
+                    loaded = await loop.run_in_executor(None, self._load, name, version, path)
                 except Exception as exc:
                     self._failed[name, version] = (mark, str(exc))
                     self.metrics.observe_load(name, False)
@@ -359,7 +358,8 @@ class ModelRepository:
                 logger.exception("model folder check failed")
 
     async def close(self) -> None:
-        """Wait until every queued request is answered."""
+        """Wait until every queued request is answered; the repository is then not ready."""
+        self.ready = False
         for model in list(self):
             await model.batcher.close()
         if self._draining:

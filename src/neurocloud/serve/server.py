@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -56,6 +57,9 @@ def serve(
     }
     if announce:
         threading.Thread(target=_announce, args=(path, host, port), daemon=True).start()
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn drains, then re-raises SIGTERM to the handler it found: exit cleanly.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
     if config.workers == 1:
         from neurocloud.serve.app import create_app
 
@@ -73,6 +77,10 @@ def serve(
             workers=config.workers,
             **options,
         )
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def _announce(path: str | os.PathLike[str], host: str, port: int, wait_s: float = 600) -> None:

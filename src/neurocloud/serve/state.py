@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,12 +27,11 @@ logger = logging.getLogger("neurocloud.serve")
 
 @dataclass
 class ServerState:
-    """One app's models, settings, metrics and the thread pool for forward passes."""
+    """One app's models, settings and metrics."""
 
     repository: ModelRepository
     config: ServeConfig
     metrics: ServeMetrics
-    executor: ThreadPoolExecutor = field(repr=False)
 
 
 class Call:

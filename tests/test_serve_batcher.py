@@ -1,0 +1,242 @@
+"""The micro-batcher: concurrent requests share forward passes, bounded in rows and delay,
+and every caller gets exactly its own rows back, directly and under both protocols."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from serve_helpers import app_for, running, wide_model
+
+import neurocloud as nc
+from neurocloud.serve.batcher import BatchTimeout, MicroBatcher
+
+
+def tagged(counts: list[int]) -> list[np.ndarray]:
+    """Request ``i`` has rows ``[i*1000 + j, -(i*1000 + j)]``: any mix-up shows."""
+    return [
+        np.array([[i * 1000 + j, -(i * 1000 + j)] for j in range(n)], dtype=np.float64)
+        for i, n in enumerate(counts)
+    ]
+
+
+def greedy_batches(counts: list[int], limit: int) -> int:
+    batches, rows = 0, None
+    for n in counts:
+        if rows is None or rows + n > limit:
+            batches, rows = batches + 1, n
+        else:
+            rows += n
+    return batches
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 12), min_size=1, max_size=30),
+    max_rows=st.integers(1, 40),
+    delay_ms=st.sampled_from([0.0, 2.0]),
+)
+def test_each_caller_gets_its_own_rows(counts, max_rows, delay_ms):
+    passes: list[tuple[int, int]] = []
+
+    def forward(X):
+        return np.column_stack([X[:, 0] * 2, X[:, 1] + 1, X.sum(axis=1)])
+
+    batcher = MicroBatcher(
+        forward,
+        max_batch_rows=max_rows,
+        max_batch_delay_ms=delay_ms,
+        on_batch=lambda rows, requests: passes.append((rows, requests)),
+    )
+    requests = tagged(counts)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(r) for r in requests))
+
+    results = asyncio.run(main())
+    for rows, out in zip(requests, results):
+        np.testing.assert_array_equal(out, forward(rows))
+    assert sum(r for r, _ in passes) == sum(counts)
+    assert sum(q for _, q in passes) == len(counts)
+    for rows, requests_in_pass in passes:
+        assert rows <= max_rows or requests_in_pass == 1  # only a lone big request exceeds
+    if delay_ms:  # everyone queued before the first pass: greedy packing in arrival order
+        assert len(passes) == greedy_batches(counts, max_rows)
+
+
+def test_forward_runs_off_the_event_loop():
+    threads = []
+
+    def forward(X):
+        threads.append(threading.get_ident())
+        return X
+
+    async def main():
+        batcher = MicroBatcher(forward)
+        await batcher.submit(np.ones((1, 1)))
+        await batcher.close()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert threads and loop_thread not in threads
+
+
+def test_delay_counts_from_the_oldest_request():
+    passes = []
+    batcher = MicroBatcher(
+        lambda X: X, max_batch_delay_ms=400, on_batch=lambda r, q: passes.append(q)
+    )
+
+    async def main():
+        start = time.perf_counter()
+        first = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+        await asyncio.sleep(0.2)
+        await batcher.submit(np.ones((1, 1)))
+        await first
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    assert passes == [2]
+    assert 0.39 < elapsed < 0.58  # 0.6 s if the delay restarted at the second request
+
+
+def test_full_batch_does_not_wait_for_the_delay():
+    batcher = MicroBatcher(lambda X: X, max_batch_rows=4, max_batch_delay_ms=5000)
+
+    async def main():
+        start = time.perf_counter()
+        await asyncio.gather(*(batcher.submit(np.ones((2, 1))) for _ in range(2)))
+        return time.perf_counter() - start
+
+    assert asyncio.run(main()) < 2
+
+
+def test_timeout_and_failure_do_not_stall_the_batcher():
+    calls = []
+
+    def forward(X):
+        calls.append(len(X))
+        if X[0, 0] < 0:
+            raise ValueError("negative")
+        time.sleep(0.3 if X[0, 0] == 9 else 0)
+        return X
+
+    async def main():
+        batcher = MicroBatcher(forward)
+        with pytest.raises(BatchTimeout):
+            await batcher.submit(np.full((1, 1), 9.0), timeout=0.05)
+        with pytest.raises(ValueError, match="negative"):
+            await batcher.submit(np.full((1, 1), -1.0))
+        out = await batcher.submit(np.full((1, 1), 3.0))
+        await batcher.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await batcher.submit(np.ones((1, 1)))
+        return out
+
+    assert asyncio.run(main()).tolist() == [[3.0]]
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(ValueError, match="max_batch_rows"):
+        MicroBatcher(lambda X: X, max_batch_rows=0)
+    with pytest.raises(ValueError, match="max_batch_delay_ms"):
+        MicroBatcher(lambda X: X, max_batch_delay_ms=-1)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    model = wide_model(seed=3)
+    path = nc.save(model, tmp_path_factory.mktemp("batching") / "wide")
+    return model, app_for(path, max_batch_delay_ms=20, max_batch_rows=32)
+
+
+def sagemaker_call(client, rows):
+    return client.post("/invocations", json={"x": rows.tolist()})
+
+
+def v2_json_call(client, rows):
+    body = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": list(rows.shape),
+                "datatype": "FP32",
+                "data": rows.ravel().tolist(),
+            }
+        ]
+    }
+    return client.post("/v2/models/wide/infer", json=body)
+
+
+def v2_binary_call(client, rows):
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": list(rows.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": rows.nbytes},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    return client.post(
+        "/v2/models/wide/infer",
+        content=header + rows.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+
+def decoded(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    if "inference-header-content-length" in response.headers:
+        size = int(response.headers["inference-header-content-length"])
+        shape = orjson.loads(response.content[:size])["outputs"][0]["shape"]
+        return np.frombuffer(response.content[size:], dtype="<f4").reshape(shape)
+    data = response.json()
+    if "outputs" in data:
+        tensor = data["outputs"][0]
+        return np.reshape(tensor["data"], tensor["shape"])
+    return np.asarray(data["y"])
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(counts=st.lists(st.integers(1, 9), min_size=2, max_size=16), seed=st.integers(0, 2**16))
+def test_both_protocols_get_their_own_rows(served, counts, seed):
+    model, app = served
+    rng = np.random.default_rng(seed)
+    requests = [rng.normal(size=(n, 3)).astype(np.float32) for n in counts]
+    calls = [sagemaker_call, v2_json_call, v2_binary_call]
+    metrics = app.state.neurocloud.metrics
+
+    async def main():
+        async with running(app) as client:
+            before = batch_passes(metrics)
+            responses = await asyncio.gather(
+                *(calls[i % 3](client, rows) for i, rows in enumerate(requests))
+            )
+            return responses, batch_passes(metrics) - before
+
+    responses, passes = asyncio.run(main())
+    for rows, response in zip(requests, responses):
+        np.testing.assert_allclose(decoded(response), model.predict(rows), rtol=1e-6)
+    assert passes < len(requests)  # requests were merged into shared forward passes
+
+
+def batch_passes(metrics) -> float:
+    return sum(
+        sample.value
+        for family in metrics.batch_requests.collect()
+        for sample in family.samples
+        if sample.name.endswith("_count")
+    )
