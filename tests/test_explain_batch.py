@@ -102,7 +102,7 @@ def test_bad_requests_are_value_errors_that_list_the_valid_choices(model, X):
     with pytest.raises(ValueError, match="steps=0"):
         explain_batch(model, X, {"steps": 0})
     with pytest.raises(ValueError, match="logits to be true or false"):
-        explain_batch(model, X, {"logits": "yes"})
+        explain_batch(model, X, {"logits": "maybe"})
     with pytest.raises(ValueError, match="target in"):
         explain_batch(model, X, {"target": 99})
     with pytest.raises(ValueError, match="must hold numbers"):
@@ -110,6 +110,18 @@ def test_bad_requests_are_value_errors_that_list_the_valid_choices(model, X):
     # request-level protocol flags are not explanation settings
     out = explain_batch(model, X, {"binary_data_output": True, "steps": 8.0})
     assert out["attributions"].shape == X.shape
+
+
+def test_settings_sent_as_text_are_read_as_numbers_and_flags(model, X):
+    # a SageMaker /explain?method=ig&steps=16 query string gives text values
+    text = {"method": "ig", "steps": "16", "target": "0", "logits": "false", "baseline": "0.5"}
+    out = explain_batch(model, X, text)
+    reference = explain.integrated_gradients(model, X, baseline=0.5, steps=16, target=0)
+    assert np.array_equal(out["attributions"], reference.attributions)
+    with pytest.raises(ValueError, match="steps='many'"):
+        explain_batch(model, X, {"steps": "many"})
+    single = explain_batch(model, X, {"method": "expected", "background": X, "samples": 1})
+    assert "standard_error" not in single
 
 
 def test_concurrent_explains_and_predicts_do_not_disturb_each_other(model, X):

@@ -191,7 +191,8 @@ def expected_gradients(
     models without feature interactions. Baselines cycle through shuffled copies of the
     background (each row used equally often) and ``a_s`` is stratified over ``[0, 1]``,
     which lowers the variance; ``standard_error`` is the i.i.d. estimate
-    ``std / sqrt(samples)``, an upper bound under this balanced sampling.
+    ``std / sqrt(samples)``, an upper bound under this balanced sampling (``None`` for
+    a single sample).
 
     >>> import numpy as np, neurocloud as nc
     >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0, dtype="float64")
@@ -217,7 +218,8 @@ def expected_gradients(
     targets = resolve_targets(outputs[:n], target)
     _, grads = target_gradients(net, points, np.repeat(targets, samples), logits)
     per_sample = delta * grads.reshape(n, samples, d)
-    spread = per_sample.std(axis=1, ddof=1) if samples > 1 else np.full((n, d), np.inf)
+    # one sample has no spread to estimate its error from
+    error = per_sample.std(axis=1, ddof=1) / np.sqrt(samples) if samples > 1 else None
     settings = {"samples": samples, "seed": seed, "background_rows": m, "logits": bool(logits)}
     return _explanation(
         X,
@@ -228,5 +230,5 @@ def expected_gradients(
         settings,
         feature_names,
         base_value=outputs[n:].mean(axis=0)[targets],
-        standard_error=spread / np.sqrt(samples),
+        standard_error=error,
     )

@@ -82,8 +82,31 @@ def _method_name(parameters: dict[str, Any]) -> str:
     return ALIASES.get(method, method)
 
 
+_INTEGERS = ("steps", "samples", "seed", "target")
+_NUMBERS = ("noise", "baseline", "scale")
+_FLAGS = ("absolute", "logits")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def _from_text(name: str, value: Any) -> Any:
+    """A setting sent as text (a query string) as the number or flag it spells."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    try:
+        if name in _INTEGERS:
+            return int(text)
+        if name in _NUMBERS:
+            return float(text)
+    except ValueError:
+        return value
+    if name in _FLAGS and text in _TRUE + _FALSE:
+        return text in _TRUE
+    return value
+
+
 def _check_names(method: str, parameters: dict[str, Any]) -> dict[str, Any]:
-    settings = {k: v for k, v in parameters.items() if k not in PROTOCOL_PARAMETERS}
+    settings = {k: _from_text(k, v) for k, v in parameters.items() if k not in PROTOCOL_PARAMETERS}
     valid = (*_COMMON, *METHODS[method])
     unknown = sorted(set(settings) - set(valid))
     if unknown:
