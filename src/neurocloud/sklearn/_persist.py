@@ -1,0 +1,171 @@
+"""Estimators as safe artifacts: for ``nc.save``/``nc.load`` and for pickling.
+
+A fitted estimator is its network (a ``Sequential``: JSON config plus safetensors weights)
+and a JSON description: class name, hyperparameters and fitted attributes (classes, label
+encoding, loss curve, ...). ``nc.save`` writes that description into ``model.json``'s
+``extra``; pickling writes one safetensors blob whose metadata holds it. Neither path
+pickles a NumPy array, and loading never runs code from the data.
+
+>>> import pickle, numpy as np
+>>> from neurocloud.sklearn import NeuralNetRegressor
+>>> reg = NeuralNetRegressor((4,), max_epochs=5, random_state=0, tol=0).fit(
+...     np.eye(3), [0.0, 1.0, 2.0])  # doctest: +SKIP
+>>> b"numpy" in pickle.dumps(reg)  # doctest: +SKIP
+False
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from neurocloud.nn.sequential import Sequential
+
+if TYPE_CHECKING:
+    from neurocloud.artifact import Artifact
+    from neurocloud.sklearn._base import BaseNeuralNet
+
+__all__ = ["describe", "from_artifact", "to_bytes", "unpickle"]
+
+FORMAT = "neurocloud.estimator"
+STATE_VERSION = 1
+
+
+def _encode(value: Any) -> Any:
+    """Hyperparameters to JSON, keeping tuples and non-string dict keys recoverable."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.random.RandomState):
+        return None  # a generator's state is not a setting; reloaded estimators get None
+    if isinstance(value, (tuple, np.ndarray)):
+        return {"tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"dict": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"Cannot store a hyperparameter of type {type(value).__name__} ({value!r}) in a "
+        "model directory: use numbers, strings, tuples, lists or dicts of them."
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict):
+        if "tuple" in value:
+            return tuple(_decode(v) for v in value["tuple"])
+        if "dict" in value:
+            return {_decode(k): _decode(v) for k, v in value["dict"]}
+        raise ValueError(f"Unknown encoded hyperparameter {value!r}.")
+    return value
+
+
+def estimator_state(estimator: BaseNeuralNet) -> dict[str, Any]:
+    """The JSON description stored as ``extra["estimator"]`` in ``model.json``."""
+    import sklearn
+
+    from neurocloud import __version__
+
+    return {
+        "class": type(estimator).__name__,
+        "state_version": STATE_VERSION,
+        "params": {k: _encode(v) for k, v in estimator.get_params(deep=False).items()},
+        "fitted": estimator._state(),
+        "neurocloud_version": __version__,
+        "sklearn_version": sklearn.__version__,
+    }
+
+
+def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
+    """What ``nc.save`` needs: the network, the description, feature and output names."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    names = getattr(estimator, "feature_names_in_", None)
+    return {
+        "model": estimator.model_,
+        "extra": {"estimator": estimator_state(estimator)},
+        "feature_names": None if names is None else [str(n) for n in names],
+        "output_names": estimator._output_names(),
+    }
+
+
+def _estimator_class(name: Any) -> type[BaseNeuralNet]:
+    from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
+
+    classes = {c.__name__: c for c in (NeuralNetClassifier, NeuralNetRegressor)}
+    if name not in classes:
+        raise ValueError(
+            f"Unknown estimator class {name!r}; expected one of {', '.join(sorted(classes))}."
+        )
+    return classes[name]
+
+
+def _rebuild(state: dict[str, Any], model: Sequential, cls=None, params=None) -> BaseNeuralNet:
+    cls = cls or _estimator_class(state.get("class"))
+    if params is None:
+        params = {k: _decode(v) for k, v in state.get("params", {}).items()}
+    known = set(cls._get_param_names())
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"The saved {cls.__name__} has hyperparameters {unknown} that this version does "
+            f"not know (known: {', '.join(sorted(known))})."
+        )
+    estimator = cls(**params)
+    estimator._restore(dict(state["fitted"]), model)
+    return estimator
+
+
+def from_artifact(artifact: Artifact) -> BaseNeuralNet:
+    """The fitted estimator that ``nc.save`` stored in ``artifact`` (``nc.load`` calls this).
+
+    >>> import tempfile, numpy as np, neurocloud as nc
+    >>> from neurocloud.sklearn import NeuralNetClassifier
+    >>> clf = NeuralNetClassifier((4,), max_epochs=3, tol=0, random_state=0)
+    >>> clf = clf.fit([[0.0], [1.0], [2.0], [3.0]], ["a", "a", "b", "b"])  # doctest: +SKIP
+    >>> nc.load(nc.save(clf, tempfile.mkdtemp() + "/clf")).classes_  # doctest: +SKIP
+    array(['a', 'b'], dtype='<U1')
+    """
+    from neurocloud.artifact import ArtifactError
+
+    state = artifact.metadata.get("extra", {}).get("estimator")
+    where = f"{artifact.path}/model.json" if artifact.path else "model.json"
+    if not isinstance(state, dict) or "fitted" not in state:
+        raise ArtifactError(f"{where}: extra.estimator is not an estimator description.")
+    try:
+        return _rebuild(state, artifact.model)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: cannot rebuild the estimator: {exc}") from None
+
+
+def to_bytes(estimator: BaseNeuralNet) -> bytes:
+    """A fitted estimator as safetensors bytes: weights as tensors, the rest as JSON."""
+    model = estimator.model_
+    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "model": json.dumps(model.get_config()),
+        "estimator": json.dumps(estimator._state()),
+    }
+    return save_tensors(tensors, metadata=metadata)
+
+
+def unpickle(cls: type[BaseNeuralNet], params: dict[str, Any], blob: bytes | None):
+    """Rebuild an estimator from :meth:`BaseNeuralNet.__reduce__`'s output."""
+    if blob is None:
+        return cls(**params)
+    size = int.from_bytes(blob[:8], "little")
+    metadata = json.loads(blob[8 : 8 + size]).get("__metadata__") or {}
+    if metadata.get("format") != FORMAT:
+        raise ValueError(f"Not a pickled neurocloud estimator: format {metadata.get('format')!r}.")
+    model = Sequential.from_config(json.loads(metadata["model"]))
+    model.load_state_dict(load_tensors(blob))
+    return _rebuild({"fitted": json.loads(metadata["estimator"])}, model, cls, params)
