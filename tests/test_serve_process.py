@@ -102,7 +102,8 @@ def test_serve_prints_how_to_query_it(tmp_path):
         text = process.output()
         assert f"curl -s -X POST {process.url}/invocations" in text
         assert "-d '{\"x\": [4.5]}'" in text
-        assert f"Predictor('{process.url}').predict({{\"x\": [4.5]}})" in text
+        assert f"Predictor('{process.url}').predict({{'x': [4.5]}})" in text
+        assert "INFO:     serving seed (versions 1)" in text
         # the printed call works verbatim
         assert "y" in Predictor(process.url).predict({"x": [4.5]})
 

@@ -4,6 +4,7 @@ message with ready-to-paste queries once the server answers ``/ping``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -48,6 +49,7 @@ def serve(
 
     config = (config or ServeConfig.from_env()).with_overrides(workers=workers, **overrides)
     options: dict[str, Any] = {
+        "log_config": _log_config(log_level),
         "host": host,
         "port": port,
         "log_level": log_level,
@@ -79,6 +81,19 @@ def serve(
         )
 
 
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, plus the server's own messages (loads, reloads)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["neurocloud"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
 def _exit_cleanly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
@@ -98,13 +113,15 @@ def _announce(path: str | os.PathLike[str], host: str, port: int, wait_s: float 
     else:
         return
     name, example = _example(path)
-    body = json.dumps(example)
+    python = os.path.relpath(sys.executable)
+    if python.startswith(".."):
+        python = sys.executable
     print(
-        f"\nneurocloud is serving {path} at {url} (Ctrl+C to stop)\n"
+        f"\nneurocloud is serving {path} at {url} (Ctrl+C to stop). Query it with:\n"
         f"  curl -s -X POST {url}/invocations -H 'Content-Type: application/json' "
-        f"-d '{body}'\n"
-        f'  python -c "from neurocloud.serve import Predictor; '
-        f"print(Predictor('{url}').predict({body}))\"\n"
+        f"-d '{json.dumps(example)}'\n"
+        f'  {python} -c "from neurocloud.serve import Predictor; '
+        f"print(Predictor('{url}').predict({example!r}))\"\n"
         f"  Open Inference Protocol: {url}/v2/models/{name}   docs: {url}/docs\n",
         file=sys.stdout,
         flush=True,
