@@ -1,0 +1,235 @@
+"""A training job: fit a network on a data set, measure it on held-out rows, save it.
+
+The reusable core of ``neurocloud train`` (and of any other front end, such as a training
+container): :func:`train_job` takes arrays and settings and returns the fitted estimator,
+its validation metrics and its training history; :func:`save_outputs` writes the artifact
+(with the metrics and data set in ``card.json``) and a loss-curve PNG beside it.
+
+>>> from neurocloud import datasets
+>>> from neurocloud.training_job import train_job
+>>> iris = datasets.load("iris")
+>>> result = train_job(iris.X, iris.y, iris.task, hidden=(16,), epochs=50, lr=0.01)
+>>> sorted(result.metrics)[:2], result.model.classes_.tolist()
+(['accuracy', 'balanced_accuracy'], [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["TrainResult", "plot_loss_curve", "save_outputs", "train_job"]
+
+TASKS = ("classification", "regression")
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train_job` returns: ``model, metrics, history = train_job(...)``."""
+
+    model: Any  # a fitted NeuralNetClassifier or NeuralNetRegressor
+    metrics: dict[str, float]
+    history: dict[str, list[float]]
+
+
+def _split(y: np.ndarray, task: str, fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    stratify = None
+    if task == "classification":
+        counts = np.unique(y, return_counts=True)[1]
+        n_val = math.ceil(fraction * len(y))
+        if counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts):
+            stratify = y
+    return train_test_split(index, test_size=fraction, random_state=seed, stratify=stratify)
+
+
+def _metrics(model, X, y, task: str) -> dict[str, float]:
+    from sklearn import metrics
+
+    if task == "classification":
+        proba = model.predict_proba(X)
+        pred = model.classes_[proba.argmax(axis=1)]
+        return {
+            "accuracy": float(metrics.accuracy_score(y, pred)),
+            "balanced_accuracy": float(metrics.balanced_accuracy_score(y, pred)),
+            "log_loss": float(metrics.log_loss(y, proba, labels=model.classes_)),
+        }
+    pred = model.predict(X)
+    return {
+        "r2": float(metrics.r2_score(y, pred)),
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y, pred))),
+        "mae": float(metrics.mean_absolute_error(y, pred)),
+    }
+
+
+def train_job(
+    X: Any,
+    y: Any,
+    task: str,
+    *,
+    hidden: tuple[int, ...] = (128, 64),
+    activation: str = "relu",
+    epochs: int = 200,
+    batch_size: int | str = "auto",
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    alpha: float = 1e-4,
+    seed: int = 0,
+    validation_fraction: float = 0.2,
+    early_stopping: bool = False,
+    standardize: bool = True,
+    dtype: str = "float32",
+    verbose: int = 0,
+) -> TrainResult:
+    """Fit on a ``1 - validation_fraction`` share of the rows, measure on the rest.
+
+    ``task`` is "classification" (metrics: accuracy, balanced_accuracy, log_loss) or
+    "regression" (r2, rmse, mae). With ``validation_fraction=0`` every row trains and
+    the metrics are measured on the training rows (their keys start with ``train_``).
+    ``metrics`` also holds the row counts, epochs run and training time; ``history``
+    holds ``loss`` per epoch (and ``validation_score`` with ``early_stopping``).
+    """
+    from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
+
+    if task not in TASKS:
+        raise ValueError(f"Expected task to be one of {TASKS}. Received: task={task!r}")
+    if not (isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1):
+        raise ValueError(
+            "Expected validation_fraction in [0, 1). "
+            f"Received: validation_fraction={validation_fraction!r}"
+        )
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match.")
+    cls = NeuralNetClassifier if task == "classification" else NeuralNetRegressor
+    estimator = cls(
+        hidden_layer_sizes=tuple(hidden),
+        activation=activation,
+        optimizer=optimizer,
+        learning_rate=lr,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        alpha=alpha,
+        early_stopping=early_stopping,
+        standardize=standardize,
+        random_state=seed,
+        dtype=dtype,
+        verbose=verbose,
+    )
+    if validation_fraction > 0:
+        train, held_out = _split(y, task, validation_fraction, seed)
+    else:
+        train = held_out = np.arange(len(y))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        from sklearn.exceptions import ConvergenceWarning
+
+        # A fixed epoch budget is the user's choice here, not a fault to warn about.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X[train], y[train])
+    seconds = time.perf_counter() - start
+    scores = _metrics(estimator, X[held_out], y[held_out], task)
+    if validation_fraction == 0:
+        scores = {f"train_{k}": v for k, v in scores.items()}
+    metrics = {
+        **scores,
+        "n_train": len(train),
+        "n_validation": len(held_out) if validation_fraction > 0 else 0,
+        "epochs": int(estimator.n_iter_),
+        "train_seconds": round(seconds, 3),
+    }
+    history = {"loss": list(estimator.loss_curve_)}
+    if estimator.validation_scores_ is not None:
+        history["validation_score"] = list(estimator.validation_scores_)
+    return TrainResult(estimator, metrics, history)
+
+
+def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str], title=""):
+    """Write the training loss per epoch (log scale) to a PNG at ``path``; return the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    try:
+        loss = history["loss"]
+        ax.plot(range(1, len(loss) + 1), loss, label="training loss")
+        if min(loss) > 0:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        if "validation_score" in history:
+            other = ax.twinx()
+            scores = history["validation_score"]
+            other.plot(
+                range(1, len(scores) + 1), scores, color="tab:orange", label="validation score"
+            )
+            other.set_ylabel("validation score")
+            other.legend(loc="center right")
+        ax.legend(loc="upper right")
+        ax.set_title(title or "Training loss")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def save_outputs(
+    result: TrainResult,
+    path: str | os.PathLike[str],
+    *,
+    dataset: str,
+    feature_names: list[str] | None = None,
+    plot_path: str | os.PathLike[str] | None = None,
+    card: dict[str, Any] | None = None,
+) -> tuple[Path, Path | None]:
+    """Save the model to the directory ``path`` and its loss curve beside it.
+
+    The artifact directory holds only the three artifact files; the PNG goes to
+    ``plot_path`` (default: ``<path>-loss.png``). The card records the data set, the
+    task, the metrics and the training settings. Without matplotlib no plot is written
+    (the second value is then None).
+    """
+    import neurocloud as nc
+
+    model = result.model
+    task = "classification" if hasattr(model, "classes_") else "regression"
+    settings = {
+        k: v
+        for k, v in model.get_params().items()
+        if k
+        in (
+            "hidden_layer_sizes",
+            "activation",
+            "optimizer",
+            "learning_rate",
+            "batch_size",
+            "max_epochs",
+            "alpha",
+            "standardize",
+            "random_state",
+        )
+    }
+    entries = {
+        "dataset": dataset,
+        "task": task,
+        "metrics": result.metrics,
+        "training": {**settings, "hidden_layer_sizes": list(model.hidden_layer_sizes)},
+        **(card or {}),
+    }
+    saved = nc.save(model, path, feature_names=feature_names, card=entries)
+    target = Path(plot_path) if plot_path else saved.parent / f"{saved.name}-loss.png"
+    try:
+        plot = plot_loss_curve(result.history, target, title=f"{dataset}: training loss")
+    except ImportError:
+        plot = None
+    return saved, plot
