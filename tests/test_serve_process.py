@@ -130,3 +130,20 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
         code = process.process.wait(timeout=30)
         assert statuses == [200] * 4
         assert code == 0 and time.monotonic() - started < 30
+
+
+def test_several_workers_share_one_port_and_one_metrics_view(tmp_path):
+    path = nc.save(article_model(), tmp_path / "seed")
+    with server(path, "--workers", "2") as process:
+        predictor = Predictor(process.url)
+        for _ in range(6):
+            assert "y" in predictor.predict({"x": [1.0]})
+        with urllib.request.urlopen(process.url + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+    line = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("neurocloud_requests_total{") and 'endpoint="invocations"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 6
+    assert process.output().count("serving seed (versions 1)") == 2
