@@ -161,7 +161,7 @@ def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     try:
         loss = history["loss"]
-        ax.plot(range(1, len(loss) + 1), loss, label="training loss")
+        lines = ax.plot(range(1, len(loss) + 1), loss, label="training loss")
         if min(loss) > 0:
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -169,14 +169,20 @@ def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str
         if "validation_score" in history:
             other = ax.twinx()
             scores = history["validation_score"]
-            other.plot(
+            lines += other.plot(
                 range(1, len(scores) + 1), scores, color="tab:orange", label="validation score"
             )
             other.set_ylabel("validation score")
-            other.legend(loc="center right")
-        ax.legend(loc="upper right")
+        # one legend for both axes, under the plot, so that it never hides a curve
+        fig.legend(
+            lines,
+            [line.get_label() for line in lines],
+            loc="lower center",
+            ncol=len(lines),
+            frameon=False,
+        )
         ax.set_title(title or "Training loss")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         fig.savefig(path)
     finally:
         plt.close(fig)
@@ -229,7 +235,7 @@ def save_outputs(
     saved = nc.save(model, path, feature_names=feature_names, card=entries)
     target = Path(plot_path) if plot_path else saved.parent / f"{saved.name}-loss.png"
     try:
-        plot = plot_loss_curve(result.history, target, title=f"{dataset}: training loss")
+        plot = plot_loss_curve(result.history, target, title=f"{dataset}: training curve")
     except ImportError:
         plot = None
     return saved, plot
