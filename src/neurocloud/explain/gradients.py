@@ -187,12 +187,12 @@ def expected_gradients(
     ``mean_s (x - b_s) * grad f(b_s + a_s (x - b_s))``.
 
     The attributions approximate SHAP values: in expectation they add up to
-    ``f(x) - E[f(background)]`` (``base_value``), and equal exact Shapley values for
-    models without feature interactions. Baselines cycle through shuffled copies of the
-    background (each row used equally often) and ``a_s`` is stratified over ``[0, 1]``,
-    which lowers the variance; ``standard_error`` is the i.i.d. estimate
-    ``std / sqrt(samples)``, an upper bound under this balanced sampling (``None`` for
-    a single sample).
+    ``f(x) - E[f(background)]`` (``base_value``), and equal exact (interventional) Shapley
+    values for models without feature interactions, ``f(x) = sum_i g_i(x_i)``. Baselines
+    cycle through shuffled copies of the background (each row used equally often) and
+    ``a_s`` is stratified over ``[0, 1]``, which lowers the variance. ``standard_error``
+    is the i.i.d. estimate ``std / sqrt(samples)``, an upper bound under this balanced
+    sampling (``None`` for a single sample).
 
     >>> import numpy as np, neurocloud as nc
     >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0, dtype="float64")
