@@ -10,7 +10,7 @@ from sklearn.metrics import recall_score
 
 import neurocloud as nc
 from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
-from neurocloud.sklearn._base import _Monitor
+from neurocloud.sklearn._monitor import Monitor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -223,7 +223,7 @@ def test_early_stopping_restores_the_best_epoch():
     est.validation_scores_, est.best_validation_score_ = [], -np.inf
     scores = iter([0.1, 0.5, 0.3, 0.2])
     est._validation_score = lambda *args: next(scores)
-    monitor = _Monitor(est, 10, validation=("X", "Y", None))
+    monitor = Monitor(est, 10, validation=("X", "Y", None))
     for epoch in range(4):
         model.flat_parameters()[...] = epoch
         monitor.on_epoch_end(model, epoch, {"loss": 1.0})

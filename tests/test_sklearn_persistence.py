@@ -138,6 +138,10 @@ def test_from_artifact_rejects_a_foreign_description(tmp_path, regressor):
     artifact.metadata["extra"]["estimator"]["class"] = "SVC"
     with pytest.raises(ArtifactError, match=r"model\.json.*Unknown estimator class 'SVC'"):
         from_artifact(artifact)
+    artifact.metadata["extra"]["estimator"]["class"] = "NeuralNetRegressor"
+    artifact.metadata["extra"]["estimator"]["fitted"]["predict"] = "not a method"
+    with pytest.raises(ArtifactError, match=r"fitted state has keys .*'predict'"):
+        from_artifact(artifact)
     artifact.metadata["extra"]["estimator"] = {"class": "NeuralNetRegressor"}
     with pytest.raises(ArtifactError, match="not an estimator description"):
         from_artifact(artifact)

@@ -23,12 +23,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from neurocloud.nn import activations, initializers, layers, optim
-from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
-from neurocloud.nn.serialization import from_bytes, to_bytes
 from neurocloud.nn.validation import check_dtype
+from neurocloud.sklearn._monitor import Monitor
+from neurocloud.sklearn._persist import PersistMixin
 
-__all__ = ["BaseNeuralNet", "model_copy"]
+__all__ = ["BaseNeuralNet"]
 
 # scikit-learn's MLP calls the sigmoid "logistic"; accept its spelling.
 _ACTIVATION_ALIASES = {"logistic": "sigmoid"}
@@ -56,13 +56,6 @@ def _standardization(X: np.ndarray, sample_weight: np.ndarray | None):
     return mean, np.where(std > tiny, std, 1.0)
 
 
-def model_copy(model: Sequential) -> Sequential:
-    """An independent copy of ``model`` (through the safe bytes format), history kept."""
-    copy = from_bytes(to_bytes(model))
-    copy.history = model.history
-    return copy
-
-
 def _stochastic(estimator: BaseNeuralNet) -> bool:
     if str(estimator.optimizer).lower() == "lbfgs":
         raise AttributeError(
@@ -71,50 +64,7 @@ def _stochastic(estimator: BaseNeuralNet) -> bool:
     return True
 
 
-class _Monitor(Callback):
-    """Records curves on the estimator and stops training as scikit-learn's MLP does."""
-
-    def __init__(self, estimator: BaseNeuralNet, n_samples: int, validation) -> None:
-        self.estimator = estimator
-        self.n_samples = n_samples
-        self.validation = validation
-        self.epochs = 0
-        self.wait = 0
-        self.stopped = False
-        self.best_weights: np.ndarray | None = None
-
-    def on_epoch_end(self, model, epoch, logs):
-        est = self.estimator
-        loss = float(logs["loss"])
-        self.epochs += 1
-        est.n_iter_ += 1
-        est.t_ += self.n_samples
-        est.loss_curve_.append(loss)
-        line = f"Epoch {est.n_iter_}, loss = {loss:.8f}"
-        if self.validation is None:
-            improved = loss <= est.best_loss_ - est.tol
-            est.best_loss_ = min(est.best_loss_, loss)
-        else:
-            score = est._validation_score(model, *self.validation)
-            est.validation_scores_.append(score)
-            line += f", validation score = {score:.6f}"
-            improved = score >= est.best_validation_score_ + est.tol
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                self.best_weights = model.flat_parameters().copy()
-        self.wait = 0 if improved else self.wait + 1
-        if est.verbose:
-            print(line)
-        if self.wait > est.n_iter_no_change:
-            self.stopped = True
-            model.stop_training = True
-
-    def on_train_end(self, model):
-        if self.best_weights is not None:
-            model.flat_parameters()[...] = self.best_weights
-
-
-class BaseNeuralNet(BaseEstimator):
+class BaseNeuralNet(PersistMixin, BaseEstimator):
     """Base class of :class:`NeuralNetClassifier` and :class:`NeuralNetRegressor`.
 
     Subclasses define the output layer and loss (``_prepare_targets``), the validation
@@ -345,7 +295,7 @@ class BaseNeuralNet(BaseEstimator):
             )
         return train, held_out
 
-    def _train(self, X, Y, sample_weight, validation, epochs: int) -> _Monitor:
+    def _train(self, X, Y, sample_weight, validation, epochs: int) -> Monitor:
         full_batch = self._optimizer.full_batch
         n = len(X)
         if full_batch or self.batch_size == "auto":
@@ -355,7 +305,7 @@ class BaseNeuralNet(BaseEstimator):
         # alpha is scaled as in scikit-learn's MLP: 0.5 * alpha * ||W||^2 / (batch weight).
         mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         l2 = float(self.alpha) / (batch * mean_weight) if mean_weight > 0 else 0.0
-        monitor = _Monitor(self, n, validation)
+        monitor = Monitor(self, n, validation)
         self._to_training_space()
         try:
             self.model_.fit(
@@ -397,102 +347,3 @@ class BaseNeuralNet(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         out = self.model_.forward(X.astype(self.model_.dtype, copy=False), logits=logits)
         return out.astype(np.float64)
-
-    # --- conversion -------------------------------------------------------------------
-    def to_sequential(self) -> Sequential:
-        """An independent copy of the fitted network, ready to save, serve or export.
-
-        Its first layer is the ``Normalization`` (when ``standardize``) and its output is
-        what the estimator predicts from: class probabilities for a classifier, values in
-        the target's units for a regressor.
-        """
-        check_is_fitted(self)
-        return model_copy(self.model_)
-
-    def _adopt(self, model: Sequential) -> None:
-        """Take ``model`` (a trained network) as this estimator's fitted state."""
-        self.model_ = model
-        self.n_features_in_ = model.input_dim
-        self.n_outputs_ = model.output_dim
-        self.out_activation_ = model.layers[-1].activation.name
-        history = model.history.history.get("loss", []) if model.history is not None else []
-        self.loss_curve_ = [float(v) for v in history]
-        self.n_iter_ = len(self.loss_curve_)
-        self.t_ = 0
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
-        self.validation_scores_ = self.best_validation_score_ = None
-
-    @classmethod
-    def _params_of(cls, model: Sequential, params: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(model, Sequential):
-            raise TypeError(f"Expected a neurocloud.Sequential. Received: {type(model).__name__}")
-        if not model.built:
-            raise ValueError("The model is not built: give it input_dim or fit it first.")
-        last = model.layers[-1]
-        if getattr(last, "activation", None) is None:
-            raise ValueError(
-                f"The model's last layer must be Dense or Activation; received "
-                f"{type(last).__name__}."
-            )
-        dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
-        dropout = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]
-        inferred = {
-            "hidden_layer_sizes": tuple(layer.units for layer in dense[:-1]),
-            "standardize": isinstance(model.layers[0], layers.Normalization),
-            "dropout": dropout[0] if dropout else 0.0,
-            "dtype": model.dtype.name,
-        }
-        if len(dense) > 1:
-            inferred["activation"] = dense[0].activation.name
-            inferred["kernel_initializer"] = dense[0].kernel_initializer
-        return {**inferred, **params}
-
-    # --- persistence: pickle and nc.save go through the safe artifact format -------------
-    def __reduce__(self):
-        from neurocloud.sklearn._persist import to_bytes as state_bytes
-        from neurocloud.sklearn._persist import unpickle
-
-        blob = state_bytes(self) if hasattr(self, "model_") else None
-        return (unpickle, (type(self), self.get_params(deep=False), blob))
-
-    def __neurocloud_artifact__(self) -> dict[str, Any]:
-        from neurocloud.sklearn._persist import describe
-
-        return describe(self)
-
-    def _state(self) -> dict[str, Any]:
-        """The fitted attributes as JSON-able values (the network itself aside)."""
-        names = getattr(self, "feature_names_in_", None)
-        return {
-            "n_features_in_": int(self.n_features_in_),
-            "feature_names_in_": None if names is None else [str(n) for n in names],
-            "n_outputs_": int(self.n_outputs_),
-            "out_activation_": self.out_activation_,
-            "loss_curve_": [float(v) for v in self.loss_curve_],
-            "validation_scores_": None
-            if self.validation_scores_ is None
-            else [float(v) for v in self.validation_scores_],
-            "best_loss_": self.best_loss_,
-            "best_validation_score_": self.best_validation_score_,
-            "loss_": self.loss_,
-            "n_iter_": int(self.n_iter_),
-            "t_": int(self.t_),
-            **self._extra_state(),
-        }
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {}
-
-    def _restore(self, state: dict[str, Any], model: Sequential) -> None:
-        """Set the fitted attributes from :meth:`_state` and the saved network."""
-        self.model_ = model
-        for key, value in state.items():
-            if key == "feature_names_in_":
-                if value is not None:
-                    self.feature_names_in_ = np.asarray(value, dtype=object)
-            else:
-                setattr(self, key, self._decode_state(key, value))
-
-    def _decode_state(self, key: str, value: Any) -> Any:
-        return value

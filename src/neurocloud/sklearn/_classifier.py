@@ -12,7 +12,8 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from neurocloud.nn.sequential import Sequential
-from neurocloud.sklearn._base import BaseNeuralNet, _stochastic, model_copy
+from neurocloud.sklearn._base import BaseNeuralNet, _stochastic
+from neurocloud.sklearn._persist import model_copy
 
 __all__ = ["NeuralNetClassifier"]
 
@@ -350,6 +351,8 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         if self._single_sigmoid():
             return [str(self.classes_[1])]
         return [str(c) for c in self.classes_.tolist()]
+
+    _extra_state_keys = ("classes_",)
 
     def _extra_state(self) -> dict[str, Any]:
         return {"classes_": {"values": self.classes_.tolist(), "dtype": self.classes_.dtype.str}}

@@ -21,14 +21,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
+from sklearn.utils.validation import check_is_fitted
 
+from neurocloud.nn import layers, serialization
 from neurocloud.nn.sequential import Sequential
 
 if TYPE_CHECKING:
     from neurocloud.artifact import Artifact
     from neurocloud.sklearn._base import BaseNeuralNet
 
-__all__ = ["describe", "from_artifact", "to_bytes", "unpickle"]
+__all__ = ["PersistMixin", "describe", "from_artifact", "model_copy", "to_bytes", "unpickle"]
+
+
+def model_copy(model: Sequential) -> Sequential:
+    """An independent copy of ``model`` (through the safe bytes format), history kept."""
+    copy = serialization.from_bytes(serialization.to_bytes(model))
+    copy.history = model.history
+    return copy
+
 
 FORMAT = "neurocloud.estimator"
 STATE_VERSION = 1
@@ -84,8 +94,6 @@ def estimator_state(estimator: BaseNeuralNet) -> dict[str, Any]:
 
 def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
     """What ``nc.save`` needs: the network, the description, feature and output names."""
-    from sklearn.utils.validation import check_is_fitted
-
     check_is_fitted(estimator)
     names = getattr(estimator, "feature_names_in_", None)
     return {
@@ -168,3 +176,113 @@ def unpickle(cls: type[BaseNeuralNet], params: dict[str, Any], blob: bytes | Non
     model = Sequential.from_config(json.loads(metadata["model"]))
     model.load_state_dict(load_tensors(blob))
     return _rebuild({"fitted": json.loads(metadata["estimator"])}, model, cls, params)
+
+
+class PersistMixin:
+    """Conversion to and from a ``Sequential``, ``nc.save`` support and safe pickling."""
+
+    # --- conversion -------------------------------------------------------------------
+    def to_sequential(self) -> Sequential:
+        """An independent copy of the fitted network, ready to save, serve or export.
+
+        Its first layer is the ``Normalization`` (when ``standardize``) and its output is
+        what the estimator predicts from: class probabilities for a classifier, values in
+        the target's units for a regressor.
+        """
+        check_is_fitted(self)
+        return model_copy(self.model_)
+
+    def _adopt(self, model: Sequential) -> None:
+        """Take ``model`` (a trained network) as this estimator's fitted state."""
+        self.model_ = model
+        self.n_features_in_ = model.input_dim
+        self.n_outputs_ = model.output_dim
+        self.out_activation_ = model.layers[-1].activation.name
+        history = model.history.history.get("loss", []) if model.history is not None else []
+        self.loss_curve_ = [float(v) for v in history]
+        self.n_iter_ = len(self.loss_curve_)
+        self.t_ = 0
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        self.validation_scores_ = self.best_validation_score_ = None
+
+    @classmethod
+    def _params_of(cls, model: Sequential, params: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(model, Sequential):
+            raise TypeError(f"Expected a neurocloud.Sequential. Received: {type(model).__name__}")
+        if not model.built:
+            raise ValueError("The model is not built: give it input_dim or fit it first.")
+        last = model.layers[-1]
+        if getattr(last, "activation", None) is None:
+            raise ValueError(
+                f"The model's last layer must be Dense or Activation; received "
+                f"{type(last).__name__}."
+            )
+        dense = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
+        dropout = [layer.rate for layer in model.layers if isinstance(layer, layers.Dropout)]
+        inferred = {
+            "hidden_layer_sizes": tuple(layer.units for layer in dense[:-1]),
+            "standardize": isinstance(model.layers[0], layers.Normalization),
+            "dropout": dropout[0] if dropout else 0.0,
+            "dtype": model.dtype.name,
+        }
+        if len(dense) > 1:
+            inferred["activation"] = dense[0].activation.name
+            inferred["kernel_initializer"] = dense[0].kernel_initializer
+        return {**inferred, **params}
+
+    # --- persistence: pickle and nc.save go through the safe artifact format -------------
+    def __reduce__(self):
+        blob = to_bytes(self) if hasattr(self, "model_") else None
+        return (unpickle, (type(self), self.get_params(deep=False), blob))
+
+    def __neurocloud_artifact__(self) -> dict[str, Any]:
+        return describe(self)
+
+    def _state(self) -> dict[str, Any]:
+        """The fitted attributes as JSON-able values (the network itself aside)."""
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "n_features_in_": int(self.n_features_in_),
+            "feature_names_in_": None if names is None else [str(n) for n in names],
+            "n_outputs_": int(self.n_outputs_),
+            "out_activation_": self.out_activation_,
+            "loss_curve_": [float(v) for v in self.loss_curve_],
+            "validation_scores_": None
+            if self.validation_scores_ is None
+            else [float(v) for v in self.validation_scores_],
+            "best_loss_": self.best_loss_,
+            "best_validation_score_": self.best_validation_score_,
+            "loss_": self.loss_,
+            "n_iter_": int(self.n_iter_),
+            "t_": int(self.t_),
+            **self._extra_state(),
+        }
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    #: the keys of :meth:`_extra_state`
+    _extra_state_keys: tuple[str, ...] = ()
+    _state_keys = (
+        "n_features_in_", "feature_names_in_", "n_outputs_", "out_activation_", "loss_curve_",
+        "validation_scores_", "best_loss_", "best_validation_score_", "loss_", "n_iter_", "t_",
+    )  # fmt: skip
+
+    def _restore(self, state: dict[str, Any], model: Sequential) -> None:
+        """Set the fitted attributes from :meth:`_state` and the saved network."""
+        expected = {*self._state_keys, *self._extra_state_keys}
+        if set(state) != expected:
+            raise ValueError(
+                f"the fitted state has keys {sorted(state)}; expected {sorted(expected)}."
+            )
+        self.model_ = model
+        for key, value in state.items():
+            if key == "feature_names_in_":
+                if value is not None:
+                    self.feature_names_in_ = np.asarray(value, dtype=object)
+            else:
+                setattr(self, key, self._decode_state(key, value))
+
+    def _decode_state(self, key: str, value: Any) -> Any:
+        return value

@@ -11,7 +11,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import column_or_1d
 
 from neurocloud.nn.sequential import Sequential
-from neurocloud.sklearn._base import BaseNeuralNet, _standardization, _stochastic, model_copy
+from neurocloud.sklearn._base import BaseNeuralNet, _standardization, _stochastic
+from neurocloud.sklearn._persist import model_copy
 
 __all__ = ["NeuralNetRegressor"]
 
@@ -129,6 +130,8 @@ class NeuralNetRegressor(RegressorMixin, BaseNeuralNet):
 
     def _output_names(self) -> None:
         return None
+
+    _extra_state_keys = ("target_mean_", "target_scale_")
 
     def _extra_state(self) -> dict[str, Any]:
         if self.target_scale_ is None:

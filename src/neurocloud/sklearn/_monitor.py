@@ -1,0 +1,63 @@
+"""The training callback of the estimators: curves, and scikit-learn's MLP stopping rule.
+
+After each epoch it appends the training loss to ``loss_curve_`` (and, with early stopping,
+the held-out score to ``validation_scores_``), and stops training once the monitored value
+has not improved by ``tol`` for more than ``n_iter_no_change`` epochs. With early stopping
+it keeps the weights of the best-scoring epoch and restores them at the end.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neurocloud.nn.callbacks import Callback
+
+if TYPE_CHECKING:
+    from neurocloud.sklearn._base import BaseNeuralNet
+
+__all__ = ["Monitor"]
+
+
+class Monitor(Callback):
+    """Records curves on the estimator and stops training as scikit-learn's MLP does."""
+
+    def __init__(self, estimator: BaseNeuralNet, n_samples: int, validation) -> None:
+        self.estimator = estimator
+        self.n_samples = n_samples
+        self.validation = validation
+        self.epochs = 0
+        self.wait = 0
+        self.stopped = False
+        self.best_weights: np.ndarray | None = None
+
+    def on_epoch_end(self, model, epoch, logs):
+        est = self.estimator
+        loss = float(logs["loss"])
+        self.epochs += 1
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est.loss_curve_.append(loss)
+        line = f"Epoch {est.n_iter_}, loss = {loss:.8f}"
+        if self.validation is None:
+            improved = loss <= est.best_loss_ - est.tol
+            est.best_loss_ = min(est.best_loss_, loss)
+        else:
+            score = est._validation_score(model, *self.validation)
+            est.validation_scores_.append(score)
+            line += f", validation score = {score:.6f}"
+            improved = score >= est.best_validation_score_ + est.tol
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                self.best_weights = model.flat_parameters().copy()
+        self.wait = 0 if improved else self.wait + 1
+        if est.verbose:
+            print(line)
+        if self.wait > est.n_iter_no_change:
+            self.stopped = True
+            model.stop_training = True
+
+    def on_train_end(self, model):
+        if self.best_weights is not None:
+            model.flat_parameters()[...] = self.best_weights
