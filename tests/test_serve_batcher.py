@@ -229,7 +229,7 @@ def test_both_protocols_get_their_own_rows(served, counts, seed):
 
     responses, passes = asyncio.run(main())
     for rows, response in zip(requests, responses):
-        np.testing.assert_allclose(decoded(response), model.predict(rows), rtol=1e-6)
+        np.testing.assert_allclose(decoded(response), model.predict(rows), rtol=1e-5, atol=1e-6)
     assert passes < len(requests)  # requests were merged into shared forward passes
 
 

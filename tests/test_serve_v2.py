@@ -93,7 +93,7 @@ def test_infer_json(client, repo, data):
     (tensor,) = out["outputs"]
     assert tensor["name"] == "scores" and tensor["shape"] == [3, 2] and tensor["datatype"] == "FP32"
     expected = repo[1]["wide/1"].predict(W)
-    np.testing.assert_allclose(np.reshape(tensor["data"], (3, 2)), expected, rtol=1e-6)
+    np.testing.assert_allclose(np.reshape(tensor["data"], (3, 2)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_default_version_is_the_latest(client, repo):
@@ -102,10 +102,16 @@ def test_default_version_is_the_latest(client, repo):
     first = client.post("/v2/models/seed/versions/1/infer", json=body).json()
     assert latest["model_version"] == "2" and first["model_version"] == "1"
     np.testing.assert_allclose(
-        latest["outputs"][0]["data"], repo[1]["seed/2"].predict([[2.0]]).ravel(), rtol=1e-6
+        latest["outputs"][0]["data"],
+        repo[1]["seed/2"].predict([[2.0]]).ravel(),
+        rtol=1e-5,
+        atol=1e-6,
     )
     np.testing.assert_allclose(
-        first["outputs"][0]["data"], repo[1]["seed/1"].predict([[2.0]]).ravel(), rtol=1e-6
+        first["outputs"][0]["data"],
+        repo[1]["seed/1"].predict([[2.0]]).ravel(),
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -123,7 +129,9 @@ def test_infer_binary_in_and_out(client, repo, datatype):
     (tensor,) = header["outputs"]
     assert tensor["parameters"]["binary_data_size"] == 3 * 2 * 4
     got = np.frombuffer(response.content[size:], dtype="<f4").reshape(tensor["shape"])
-    np.testing.assert_allclose(got, repo[1]["wide/1"].predict(array.astype(np.float32)), rtol=1e-6)
+    np.testing.assert_allclose(
+        got, repo[1]["wide/1"].predict(array.astype(np.float32)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_binary_output_asked_per_output(client):
@@ -158,7 +166,7 @@ def test_compressed_request_and_response(client, repo, encoding):
     assert response.headers["content-encoding"] == encoding  # decoded by the client
     data = response.json()["outputs"][0]["data"]
     np.testing.assert_allclose(
-        np.reshape(data, (-1, 1)), repo[1]["seed/1"].predict(rows), rtol=1e-6
+        np.reshape(data, (-1, 1)), repo[1]["seed/1"].predict(rows), rtol=1e-5, atol=1e-6
     )
 
 

@@ -231,18 +231,21 @@ class _ForwardThread:
             self._jobs.put(None)
 
     def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            loop, rows, done, batch = job
-            try:
-                result, error = self._forward(rows), None
-            except Exception as exc:
-                result, error = None, exc
-            # RuntimeError: the event loop has closed, so nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(done, loop, batch, result, error)
+        # Overflow to inf or NaN is reported per request by the protocols (an error, or the
+        # value itself where the encoding can carry it), not as warnings in the server log.
+        with np.errstate(all="ignore"):
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                loop, rows, done, batch = job
+                try:
+                    result, error = self._forward(rows), None
+                except Exception as exc:
+                    result, error = None, exc
+                # RuntimeError: the event loop has closed, so nobody is waiting any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(done, loop, batch, result, error)
 
 
 def _fail(requests: list[_Request], error: BaseException) -> None:

@@ -25,9 +25,12 @@ def _too_large(limit: int, received: str) -> ServeError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request's body, decompressed per Content-Encoding; 413 past ``limit`` bytes."""
-    length = request.headers.get("content-length")
+async def read_body(request: Request, headers: dict[str, str], limit: int) -> bytes:
+    """The request's body, decompressed per Content-Encoding; 413 past ``limit`` bytes.
+
+    ``headers`` maps lower-case header names to values.
+    """
+    length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit, f"Content-Length {length}")
     if length is not None:
@@ -42,7 +45,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         body = b"".join(chunks)
     if len(body) > limit:
         raise _too_large(limit, f"{len(body)} bytes")
-    encoding = request.headers.get("content-encoding")
+    encoding = headers.get("content-encoding")
     if encoding is None or encoding.strip().lower() in ("", "identity"):
         return body
     return decompress(body, encoding.strip().lower(), limit)

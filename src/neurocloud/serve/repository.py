@@ -126,15 +126,14 @@ class ModelVersion:
         )
 
     def _forward(self, rows: np.ndarray) -> np.ndarray:
-        # Overflow is reported per request (422, or sent as inf where the encoding can),
-        # not as a warning in the server log.
-        with self._lock, np.errstate(all="ignore"):
+        with self._lock:
             return self.artifact.model.forward(rows)
 
     def warm_up(self) -> None:
         """One forward pass on a row of zeros; checks the output width against metadata."""
         sig = self.signature
-        out = self._forward(np.zeros((1, sig.input_width), dtype=sig.dtype))
+        with np.errstate(all="ignore"):
+            out = self._forward(np.zeros((1, sig.input_width), dtype=sig.dtype))
         if out.shape != (1, sig.output_width):
             raise ValueError(
                 f"{self.artifact.path}: the model returns shape {out.shape} for one row; "

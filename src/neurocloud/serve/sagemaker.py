@@ -35,8 +35,8 @@ __all__ = ["TARGET_MODEL_HEADER", "routes"]
 TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
 
 
-def _content_type(request: Request) -> str:
-    header = request.headers.get("content-type")
+def _content_type(call: Call) -> str:
+    header = call.headers.get("content-type")
     if not header:
         return JSON
     canonical = media_type(header)
@@ -47,8 +47,8 @@ def _content_type(request: Request) -> str:
     return canonical
 
 
-def _target(state: ServerState, request: Request) -> ModelVersion:
-    target = request.headers.get(TARGET_MODEL_HEADER)
+def _target(state: ServerState, call: Call) -> ModelVersion:
+    target = call.headers.get(TARGET_MODEL_HEADER)
     if target is None:
         return state.repository.resolve(None)
     name, _, version = target.partition("/")
@@ -69,26 +69,26 @@ def routes(state: ServerState) -> list[Route]:
         return Response(status_code=200)
 
     async def invocations(request: Request, call: Call) -> Response:
-        content_type = _content_type(request)
-        accept = negotiate(request.headers.get("accept"), config.default_accept)
-        body = await read_body(request, config.max_payload_bytes)
-        model = _target(state, request)
+        content_type = _content_type(call)
+        accept = negotiate(call.headers.get("accept"), config.default_accept)
+        body = await read_body(request, call.headers, config.max_payload_bytes)
+        model = _target(state, call)
         call.model = model.name
         rows, form = decode_request(body, content_type, model.signature)
         outputs = await model.predict(rows)
         return Response(encode_response(outputs, accept, form, model.signature), media_type=accept)
 
     async def explain_route(request: Request, call: Call) -> Response:
-        content_type = _content_type(request)
-        if negotiate(request.headers.get("accept"), JSON) != JSON:
+        content_type = _content_type(call)
+        if negotiate(call.headers.get("accept"), JSON) != JSON:
             raise bad_request(
                 "Accept",
                 "application/json (explanations are JSON)",
-                repr(request.headers.get("accept")),
+                repr(call.headers.get("accept")),
                 status=406,
             )
-        body = await read_body(request, config.max_payload_bytes)
-        model = _target(state, request)
+        body = await read_body(request, call.headers, config.max_payload_bytes)
+        model = _target(state, call)
         call.model = model.name
         rows, _ = decode_request(body, content_type, model.signature)
         parameters: dict[str, Any] = dict(request.query_params)

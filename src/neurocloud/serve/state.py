@@ -35,11 +35,16 @@ class ServerState:
 
 
 class Call:
-    """Per-request labels filled in by a handler."""
+    """One request's headers (lower-case names, read once) and the model label that its
+    handler fills in."""
 
-    __slots__ = ("model",)
+    __slots__ = ("headers", "model")
 
-    def __init__(self) -> None:
+    def __init__(self, request: Request) -> None:
+        self.headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in request.scope["headers"]
+        }
         self.model = ""
 
 
@@ -55,7 +60,7 @@ def instrumented(
 
     async def route(request: Request) -> Response:
         start = time.perf_counter()
-        call = Call()
+        call = Call(request)
         try:
             response = await handler(request, call)
         except ServeError as exc:

@@ -31,8 +31,8 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON)
 
 
-def _compressed(request: Request, payload: bytes, headers: dict[str, str]) -> Response:
-    accepted = request.headers.get("accept-encoding", "")
+def _compressed(call: Call, payload: bytes, headers: dict[str, str]) -> Response:
+    accepted = call.headers.get("accept-encoding", "")
     if len(payload) >= COMPRESS_ABOVE and accepted:
         tokens = {t.split(";")[0].strip().lower() for t in accepted.split(",")}
         if "gzip" in tokens:
@@ -53,9 +53,9 @@ def routes(state: ServerState) -> list[Route]:
         return model
 
     async def decoded(request: Request, call: Call) -> tuple[ModelVersion, InferRequest]:
-        body = await read_body(request, config.max_payload_bytes)
+        body = await read_body(request, call.headers, config.max_payload_bytes)
         model = model_of(request, call)
-        return model, decode_infer(body, request.headers.get(HEADER_LENGTH), model.signature)
+        return model, decode_infer(body, call.headers.get(HEADER_LENGTH), model.signature)
 
     def header(model: ModelVersion, infer: InferRequest) -> dict[str, Any]:
         head: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
@@ -72,14 +72,14 @@ def routes(state: ServerState) -> list[Route]:
             {name: outputs},
             {name: req.binary_outputs.get(name, req.binary_output)},
         )
-        return _compressed(request, payload, headers)
+        return _compressed(call, payload, headers)
 
     async def explain_route(request: Request, call: Call) -> Response:
         model, req = await decoded(request, call)
         result = await explain(model, req.rows, dict(req.parameters), config.timeout_s)
         binary = {n: req.binary_outputs.get(n, req.binary_output) for n in result}
         payload, headers = encode_outputs(header(model, req), result, binary)
-        return _compressed(request, payload, headers)
+        return _compressed(call, payload, headers)
 
     async def server_metadata(request: Request, call: Call) -> Response:
         return _json(
