@@ -52,7 +52,11 @@ def _load(data: str, target: str | None, task: str | None):
 
 
 @click.command()
-@click.option("--data", required=True, help=f"{' | '.join(_BUILT_IN)} | path to a CSV file.")
+@click.option(
+    "--data",
+    help=f"{' | '.join(_BUILT_IN)} | path to a CSV file. Without it, in a SageMaker training "
+    "container (`docker run IMAGE train`), runs the SageMaker job laid out under /opt/ml.",
+)
 @click.option("--target", help="CSV only: the label column (default: the last column).")
 @click.option(
     "--task",
@@ -103,7 +107,6 @@ def _load(data: str, target: str | None, task: str | None):
 @click.option(
     "-o",
     "--output",
-    required=True,
     type=click.Path(file_okay=False),
     help="Model directory to write (replaced atomically).",
 )
@@ -114,7 +117,7 @@ def _load(data: str, target: str | None, task: str | None):
     help="Loss-curve PNG (default: OUTPUT-loss.png, beside the model directory).",
 )
 def train(
-    data: str,
+    data: str | None,
     target: str | None,
     task: str | None,
     hidden: tuple[int, ...],
@@ -127,13 +130,21 @@ def train(
     early_stopping: bool,
     seed: int,
     validation_fraction: float,
-    output: str,
+    output: str | None,
     plot_path: str | None,
 ) -> None:
     """Train a network on --data and save it to --output, with standardisation built in.
 
     Example: neurocloud train --data iris --hidden 32 --epochs 300 -o models/iris
     """
+    if data is None:
+        from neurocloud.cloud import training
+
+        if training.job_is_laid_out():  # SageMaker's `train`: see neurocloud.cloud.training
+            raise SystemExit(training.main())
+        raise click.UsageError("Missing option '--data'.")
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output'.")
     from neurocloud.training_job import save_outputs, train_job
 
     dataset = _load(data, target, task)
