@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import time
 
 import numpy as np
 import orjson
@@ -245,4 +246,24 @@ def test_model_fault_is_a_500_and_the_server_survives(tmp_path, monkeypatch):
         response = client.post("/invocations", json=GOOD)
         assert response.status_code == 500 and "simulated fault" in response.json()["error"]
         monkeypatch.setattr(model.artifact.model, "forward", original)
+        assert client.post("/invocations", json=GOOD).status_code == 200
+
+
+def test_request_timeout_is_a_504_naming_the_setting(tmp_path, monkeypatch):
+    path = nc.save(article_model(), tmp_path / "seed")
+    monkeypatch.setenv("SAGEMAKER_MODEL_SERVER_TIMEOUT", "0.2")
+    with TestClient(app_for(path)) as client:
+        model = next(iter(client.app.state.neurocloud.repository))
+        original = model.artifact.model.forward
+
+        def slow(rows):
+            time.sleep(0.6)
+            return original(rows)
+
+        monkeypatch.setattr(model.artifact.model, "forward", slow)
+        response = client.post("/invocations", json=GOOD)
+        assert response.status_code == 504
+        assert "SAGEMAKER_MODEL_SERVER_TIMEOUT" in response.json()["error"]
+        monkeypatch.setattr(model.artifact.model, "forward", original)
+        time.sleep(0.6)  # the slow pass still holds the model until it ends
         assert client.post("/invocations", json=GOOD).status_code == 200

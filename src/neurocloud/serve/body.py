@@ -33,18 +33,19 @@ async def read_body(request: Request, headers: dict[str, str], limit: int) -> by
     length = headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise _too_large(limit, f"Content-Length {length}")
-    if length is not None:
-        body = await request.body()
-    else:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, f"more than {limit} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-    if len(body) > limit:
-        raise _too_large(limit, f"{len(body)} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise bad_request("body", "the whole body", "a disconnect before its end")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, f"more than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     encoding = headers.get("content-encoding")
     if encoding is None or encoding.strip().lower() in ("", "identity"):
         return body
