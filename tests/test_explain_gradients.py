@@ -22,7 +22,7 @@ from neurocloud.explain.kinks import path_breakpoints
 
 @pytest.mark.parametrize("activation", [*ACTIVATIONS, None])
 def test_ig_completeness_at_default_steps_on_random_networks(activation):
-    for seed in range(25):
+    for seed in range(40):
         model = random_network(seed, activation)
         rng = np.random.default_rng(100 + seed)
         X = rng.normal(0.0, 2.0, size=(6, model.input_dim))
@@ -36,8 +36,8 @@ def test_ig_completeness_at_default_steps_on_random_networks(activation):
 
 
 def test_a_plain_riemann_sum_would_fail_the_completeness_bound():
-    # Why the quadrature cuts the path at the kinks: 64 midpoints over a ReLU network's
-    # path miss the bound, so the test above can fail.
+    # Why the quadrature cuts the path at the kinks: as many midpoints over a ReLU
+    # network's path miss the bound, so the test above can fail.
     model, worst = random_network(3, "relu"), 0.0
     rng = np.random.default_rng(7)
     X = rng.normal(0.0, 2.0, size=(6, model.input_dim))
@@ -45,7 +45,7 @@ def test_a_plain_riemann_sum_would_fail_the_completeness_bound():
     t = model.predict(X).argmax(axis=1)
     base = model.predict(np.zeros_like(X))[np.arange(6), t]
     for row in range(6):
-        alphas = (np.arange(64) + 0.5) / 64
+        alphas = (np.arange(DEFAULT_STEPS) + 0.5) / DEFAULT_STEPS
         out = model.forward(alphas[:, None] * X[row])
         seed = np.zeros_like(out)
         seed[:, t[row]] = 1.0

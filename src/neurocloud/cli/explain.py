@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from neurocloud.cli.predict import _read_input
+from neurocloud.explain.integrated import DEFAULT_STEPS
 
 METHODS = {
     "ig": "integrated_gradients",
@@ -104,7 +105,11 @@ def _print_table(explanation: Any, top: int) -> None:
 )
 @click.option("--baseline", help='ig: the reference row, e.g. "0,0,0" (default: zeros).')
 @click.option(
-    "--steps", type=click.IntRange(1), default=64, show_default=True, help="ig: quadrature steps."
+    "--steps",
+    type=click.IntRange(1),
+    default=DEFAULT_STEPS,
+    show_default=True,
+    help="ig: quadrature steps.",
 )
 @click.option(
     "--samples",

@@ -4,9 +4,11 @@ The attributions add up to ``f(x) - f(b)`` (completeness); the integral is compu
 Gauss-Legendre quadrature on the pieces of the path between the network's kinks (see
 :mod:`neurocloud.explain.kinks`). A smooth network gets ``steps`` nodes on the whole path,
 spectrally accurate; a ReLU network gets the same density per unit of path plus at least
-two nodes on every piece. At the default 64 steps the completeness error on random
+two nodes on every piece. At the default 128 steps the completeness error on random
 networks of every engine activation stays below 1e-3 of ``|f(x) - f(b)|`` (checked in
-the tests), where a plain 64-step Riemann sum misses by a few percent on ReLU networks.
+the tests; the worst of 8000 rows in ``benchmarks/explain_quadrature.py`` is 6e-6), where
+a plain Riemann sum of as many steps misses by up to 100% on ReLU networks. 64 steps
+would do for all but rare rows whose output barely moves (a 1.4e-3 miss on one of them).
 
 All nodes of all rows go through the network as one stacked batch.
 
@@ -39,7 +41,7 @@ from neurocloud.explain.result import Explanation
 
 __all__ = ["DEFAULT_STEPS", "integrated_gradients", "path_quadrature"]
 
-DEFAULT_STEPS = 64
+DEFAULT_STEPS = 128
 #: nodes on each piece between kinks: two-point Gauss is exact for cubics, and the
 #: pieces are short, so the smooth output activation (softmax, sigmoid) is well resolved
 MIN_NODES_PER_PIECE = 2
@@ -52,6 +54,19 @@ def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
     return (nodes + 1.0) / 2.0, weights / 2.0
 
 
+def _node_counts(needed: np.ndarray, steps: int) -> np.ndarray:
+    """Round each piece's node count up to 2, 3, 4, 6, 8, 12, ... or ``steps`` itself, so
+    that a few rules (computed once, cached) serve every piece of every row."""
+    top = max(steps, MIN_NODES_PER_PIECE)
+    ladder = {top}
+    size = MIN_NODES_PER_PIECE
+    while size < top:
+        ladder.update({size, size * 3 // 2})
+        size *= 2
+    allowed = np.array(sorted(n for n in ladder if MIN_NODES_PER_PIECE <= n <= top))
+    return allowed[np.searchsorted(allowed, np.clip(needed, MIN_NODES_PER_PIECE, top))]
+
+
 def path_quadrature(
     net: Any, start: np.ndarray, end: np.ndarray, steps: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,7 +76,7 @@ def path_quadrature(
     same = cut_rows[1:] == cut_rows[:-1]
     left, right, rows = cuts[:-1][same], cuts[1:][same], cut_rows[:-1][same]
     length = right - left
-    nodes = np.maximum(MIN_NODES_PER_PIECE, np.ceil(steps * length)).astype(np.int64)
+    nodes = _node_counts(np.ceil(steps * length).astype(np.int64), steps)
     alphas, weights, node_rows = [], [], []
     for count in np.unique(nodes):
         chosen = nodes == count
