@@ -120,7 +120,7 @@ def _print_table(explanation: Any, top: int) -> None:
     "--seed", type=click.IntRange(0), default=0, show_default=True, help="Seed of sampled methods."
 )
 @click.option(
-    "--top", type=click.IntRange(1), default=10, show_default=True, help="Rows of the table."
+    "--top", type=click.IntRange(1), default=10, show_default=True, help="Features shown per row."
 )
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Save a plot (PNG).")
 def explain(
