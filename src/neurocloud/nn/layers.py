@@ -149,7 +149,7 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
         """``activate=False`` returns the pre-activation (logits) for fused losses."""
-        z = x @ self.params["kernel"]
+        z = x.dot(self.params["kernel"])
         if self.use_bias:
             z += self.params["bias"]
         self._x = x
@@ -171,10 +171,10 @@ class Dense(Layer):
         """Backward through ``x @ kernel + bias`` given ``dL/dz``; skip ``dL/dx`` on request."""
         np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
         if self.use_bias:
-            np.sum(grad_z, axis=0, out=self.grads["bias"])
+            np.add.reduce(grad_z, axis=0, out=self.grads["bias"])
         if not input_grad:
             return None
-        return grad_z @ self.params["kernel"].T
+        return grad_z.dot(self.params["kernel"].T)
 
     def get_config(self) -> dict[str, Any]:
         return {

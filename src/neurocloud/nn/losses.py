@@ -48,6 +48,25 @@ class Loss:
     def gradient_from_logits(self, y_true, logits, sample_weight=None) -> np.ndarray:
         raise NotImplementedError(f"{self.name} has no logits form")
 
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None) -> tuple[float, np.ndarray]:
+        """``(value, gradient)`` at once; losses override it to share their work.
+
+        The gradient is a new array that the caller may overwrite.
+        """
+        return (
+            self.value(y_true, y_pred, sample_weight),
+            self.gradient(y_true, y_pred, sample_weight),
+        )
+
+    def value_and_gradient_from_logits(
+        self, y_true, logits, sample_weight=None
+    ) -> tuple[float, np.ndarray]:
+        """``(value, gradient)`` with respect to the logits, as the ``*_from_logits`` pair."""
+        return (
+            self.value_from_logits(y_true, logits, sample_weight),
+            self.gradient_from_logits(y_true, logits, sample_weight),
+        )
+
     def _reduce_columns(self, per_element: np.ndarray) -> np.ndarray:
         if self.sums_columns:
             return per_element.sum(axis=1)
@@ -69,7 +88,7 @@ class Loss:
 
 def _weighted_mean(per_sample: np.ndarray, sample_weight) -> float:
     if sample_weight is None:
-        return float(per_sample.mean())
+        return float(np.add.reduce(per_sample)) / per_sample.shape[0]
     w = np.asarray(sample_weight, dtype=per_sample.dtype)
     return float(np.dot(w, per_sample) / w.sum())
 
@@ -86,6 +105,15 @@ class MeanSquaredError(Loss):
         grad = p - y
         grad *= 2
         return grad
+
+    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+        grad = y_pred - y_true
+        if sample_weight is None:
+            value = float(np.vdot(grad, grad)) / grad.size
+        else:
+            value = _weighted_mean(np.einsum("ij,ij->i", grad, grad) / grad.shape[1], sample_weight)
+        grad *= 2
+        return value, self._scale(grad, sample_weight)
 
 
 class MeanAbsoluteError(Loss):
@@ -161,17 +189,23 @@ class CategoricalCrossentropy(Loss):
         return -y / np.clip(p, eps, 1.0)
 
     def value_from_logits(self, y_true, logits, sample_weight=None):
-        top = logits.max(axis=1)
-        lse = np.log(np.exp(logits - top[:, None]).sum(axis=1)) + top
-        per_sample = y_true.sum(axis=1) * lse - np.einsum("ij,ij->i", y_true, logits)
-        return _weighted_mean(per_sample, sample_weight)
+        return self.value_and_gradient_from_logits(y_true, logits, sample_weight)[0]
 
     def gradient_from_logits(self, y_true, logits, sample_weight=None):
+        return self.value_and_gradient_from_logits(y_true, logits, sample_weight)[1]
+
+    def value_and_gradient_from_logits(self, y_true, logits, sample_weight=None):
+        # Shifted by the row maximum, so exp never overflows:
+        # loss = sum(y) * log(sum(exp(shifted))) - <y, shifted>; grad = sum(y) * softmax - y.
         shifted = logits - logits.max(axis=1, keepdims=True)
+        y_sum = y_true.sum(axis=1)
+        dot = np.einsum("ij,ij->i", y_true, shifted)
         np.exp(shifted, out=shifted)
-        shifted *= (y_true.sum(axis=1) / shifted.sum(axis=1))[:, None]
+        sums = shifted.sum(axis=1)
+        value = _weighted_mean(y_sum * np.log(sums) - dot, sample_weight)
+        shifted *= (y_sum / sums)[:, None]
         shifted -= y_true
-        return self._scale(shifted, sample_weight)
+        return value, self._scale(shifted, sample_weight)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):

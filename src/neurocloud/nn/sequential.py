@@ -109,6 +109,8 @@ class Sequential:
                 offset += size
             layer.build(dim, self.dtype, self.rng, params, grads)
         self._dims = dims
+        self._fusable = self._last_is_fusable()
+        self._body = self.layers[:-1]
         self._kernels = [
             (layer.params["kernel"], layer.grads["kernel"])
             for layer in self.layers
@@ -154,12 +156,12 @@ class Sequential:
         if not self.built:
             self.build(np.asarray(X).reshape(len(X), -1).shape[1])
         out = np.asarray(X, dtype=self.dtype)
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            if logits and i == last and self._last_is_fusable():
-                if isinstance(layer, Dense):
-                    out = layer.forward(out, training, activate=False)
-                break
+        if logits and self._fusable:
+            for layer in self._body:
+                out = layer.forward(out, training)
+            last = self.layers[-1]
+            return last.forward(out, training, activate=False) if isinstance(last, Dense) else out
+        for layer in self.layers:
             out = layer.forward(out, training)
         return out
 
@@ -171,21 +173,24 @@ class Sequential:
         With ``logits=True``, ``grad`` is ``dL/d logits`` from a fused loss.
         """
         self._require_built()
-        grad = np.array(grad, dtype=self.dtype)  # a copy: layers may work in place
-        last = len(self.layers) - 1
-        for i in range(last, -1, -1):
-            layer = self.layers[i]
-            want = input_grad or i > 0
-            if logits and i == last and self._last_is_fusable():
-                if isinstance(layer, Dense):
-                    grad = layer.backward_linear(grad, want)
-                continue
-            grad = layer.backward(grad, want)
+        # A copy: layers work in place on the gradient they receive.
+        return self._backward(np.array(grad, dtype=self.dtype), logits, input_grad)
+
+    def _backward(self, grad: np.ndarray, logits: bool, input_grad: bool) -> np.ndarray | None:
+        """``backward`` on a gradient array of the model's dtype that it may overwrite."""
+        layers = self.layers
+        i = len(layers) - 1
+        if logits and self._fusable:
+            if isinstance(layers[i], Dense):
+                grad = layers[i].backward_linear(grad, input_grad or i > 0)
+            i -= 1
+        while i >= 0:
+            grad = layers[i].backward(grad, input_grad or i > 0)
+            i -= 1
         return grad
 
     def _last_is_fusable(self) -> bool:
-        layer = self.layers[-1]
-        act = getattr(layer, "activation", None)
+        act = getattr(self.layers[-1], "activation", None)
         return act is not None and act.name in ("sigmoid", "softmax")
 
     def fused_output(self, loss: losses.Loss) -> bool:
@@ -199,12 +204,13 @@ class Sequential:
         """One forward and backward pass on a batch; returns the loss, fills gradients."""
         out = self.forward(X, training=True, logits=fused)
         if fused:
-            value = loss.value_from_logits(y, out, sample_weight)
-            grad = loss.gradient_from_logits(y, out, sample_weight)
+            value, grad = loss.value_and_gradient_from_logits(y, out, sample_weight)
         else:
-            value = loss.value(y, out, sample_weight)
-            grad = loss.gradient(y, out, sample_weight)
-        self.backward(grad, logits=fused, input_grad=False)
+            value, grad = loss.value_and_gradient(y, out, sample_weight)
+        shared = np.may_share_memory(grad, out) or np.may_share_memory(grad, y)
+        if shared or grad.dtype != self.dtype:  # backward overwrites it
+            grad = np.array(grad, dtype=self.dtype)
+        self._backward(grad, fused, input_grad=False)
         if l2:
             for kernel, kernel_grad in self._kernels:
                 kernel_grad += l2 * kernel

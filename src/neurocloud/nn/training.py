@@ -133,29 +133,47 @@ def fit(
     if opt.full_batch:
         _fit_full_batch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, end_epoch)
     else:
-        params, grads = [model.flat_parameters()], [model.flat_gradients()]
-        rng = model.rng
-        for epoch in range(epochs):
-            Xe, ye, swe = X, y, sw
-            if shuffle:
-                perm = rng.permutation(n)
-                Xe, ye = X.take(perm, axis=0), y.take(perm, axis=0)
-                swe = None if sw is None else sw.take(perm)
-            total = 0.0
-            for start in range(0, n, batch):
-                stop = start + batch
-                swb = None if swe is None else swe[start:stop]
-                value = model.train_step(Xe[start:stop], ye[start:stop], loss_fn, fused, l2, swb)
-                opt.step(params, grads)
-                total += value * (stop - start if swb is None else float(swb.sum()))
-            mean = total / (n if sw is None else float(sw.sum()))
-            end_epoch(epoch, mean + model.l2_penalty(l2))
-            if model.stop_training:
-                break
+        _fit_minibatch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, batch, shuffle, end_epoch)
     for hook in hooks:
         hook.on_train_end(model)
     model.history = history
     return history
+
+
+def _fit_minibatch(
+    model, opt, X, y, sw, loss_fn, fused, l2, epochs, batch, shuffle, end_epoch
+) -> None:
+    params, grads = [model.flat_parameters()], [model.flat_gradients()]
+    n = len(X)
+    # With a single batch the order of rows cannot matter, so there is nothing to shuffle.
+    shuffle = shuffle and batch < n
+    if shuffle:
+        # Each shuffled batch is gathered into the same buffers: no copy of the whole data
+        # set per epoch, and the rows are still in cache when the first layer reads them.
+        x_buf, y_buf = (
+            np.empty((batch, X.shape[1]), X.dtype),
+            np.empty((batch, *y.shape[1:]), y.dtype),
+        )
+        w_buf = None if sw is None else np.empty(batch, sw.dtype)
+    for epoch in range(epochs):
+        perm = model.rng.permutation(n) if shuffle else None
+        total = 0.0
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            if perm is None:
+                xb, yb = X[start:stop], y[start:stop]
+                swb = None if sw is None else sw[start:stop]
+            else:
+                rows, m = perm[start:stop], stop - start
+                xb = X.take(rows, axis=0, out=x_buf[:m], mode="clip")  # valid rows: no check
+                yb = y.take(rows, axis=0, out=y_buf[:m], mode="clip")
+                swb = None if sw is None else sw.take(rows, out=w_buf[:m], mode="clip")
+            value = model.train_step(xb, yb, loss_fn, fused, l2, swb)
+            opt.step(params, grads)
+            total += value * (stop - start if swb is None else float(swb.sum()))
+        end_epoch(epoch, total / (n if sw is None else float(sw.sum())) + model.l2_penalty(l2))
+        if model.stop_training:
+            break
 
 
 def _fit_full_batch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, end_epoch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,15 +28,26 @@ def _numeric(array: Any, name: str, dtype: np.dtype) -> np.ndarray:
         out = np.asarray(array)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular numeric array; {exc}") from None
-    if out.dtype == object or not (
-        np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.bool_)
+    if out.dtype.kind not in "biuf" and (
+        out.dtype == object
+        or not (np.issubdtype(out.dtype, np.number) or np.issubdtype(out.dtype, np.bool_))
     ):
         raise TypeError(f"{name} must hold numbers; received an array of dtype {out.dtype}.")
     return np.asarray(out, dtype=dtype)
 
 
+def _all_finite(array: np.ndarray) -> bool:
+    if array.size < 4096:
+        return bool(np.isfinite(array).all())
+    # Large arrays: one pass and no temporary. A sum is finite only when every element is
+    # (an inf or nan makes it inf or nan); a sum that overflows falls back to the exact check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    return math.isfinite(total) or bool(np.isfinite(array).all())
+
+
 def _finite(array: np.ndarray, name: str) -> None:
-    if not np.isfinite(array).all():
+    if not _all_finite(array):
         bad = np.argwhere(~np.isfinite(array))[0]
         where = ", ".join(str(i) for i in bad)
         raise ValueError(
