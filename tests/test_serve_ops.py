@@ -220,3 +220,15 @@ print(json.dumps({{"status": sent[0]["status"], "heavy": heavy}}))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"status": 200, "heavy": []}
+
+
+def test_predictor_arguments_are_checked():
+    from neurocloud.serve import Predictor
+
+    with pytest.raises(ValueError, match="url"):
+        Predictor("127.0.0.1:8080")
+    with pytest.raises(ValueError, match="serializer"):
+        Predictor("http://127.0.0.1:8080", serializer="xml")
+    with pytest.raises(ValueError, match="content_type"):
+        Predictor("http://127.0.0.1:8080", content_type="text/html")
+    assert Predictor("http://h:1", content_type="text/csv").content_type == "text/csv"

@@ -78,6 +78,10 @@ def test_tritonclient(live, repo, triton):
 
 def test_article_predictor_call(live, repo):
     prediction = Predictor(live.url, model="seed").predict({"x": [4.5]})
+    sdk_v1_style = Predictor(live.url, content_type="application/json").predict(
+        {"x": [4.5]}, target_model="seed"
+    )
+    assert sdk_v1_style == prediction
     np.testing.assert_allclose(
         prediction["y"], repo[1]["seed"].predict([[4.5]]), rtol=1e-5, atol=1e-6
     )
