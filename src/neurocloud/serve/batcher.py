@@ -41,11 +41,6 @@ class _Request(NamedTuple):
     arrival: float
 
 
-def _expire(future: asyncio.Future, timeout: float) -> None:
-    if not future.done():
-        future.set_exception(BatchTimeout(f"no result within {timeout:g} s"))
-
-
 class MicroBatcher:
     """Merge concurrent :meth:`submit` calls into batched calls of ``forward``.
 
@@ -54,6 +49,8 @@ class MicroBatcher:
         max_batch_rows: most rows per forward pass; a larger request runs alone.
         max_batch_delay_ms: longest wait of the oldest request for others to join.
         on_batch: called with ``(rows, requests)`` after each forward pass (metrics).
+        timeout_s: a request without its rows this long after :meth:`submit` gets
+            :class:`BatchTimeout` (``None``: wait as long as it takes).
         name: the forward thread's name.
     """
 
@@ -64,6 +61,7 @@ class MicroBatcher:
         max_batch_rows: int = 1024,
         max_batch_delay_ms: float = 0.0,
         on_batch: Callable[[int, int], None] | None = None,
+        timeout_s: float | None = None,
         name: str = "neurocloud-forward",
     ) -> None:
         if (
@@ -90,28 +88,32 @@ class MicroBatcher:
         self._timer: asyncio.TimerHandle | None = None
         self._idle: list[asyncio.Future] = []
         self._closed = False
+        # Requests not yet answered, oldest first: one timer for the oldest deadline
+        # replaces a timer per request (deadlines come in arrival order).
+        self.timeout_s = timeout_s
+        self._unanswered: deque[_Request] = deque()
+        self._expiry: asyncio.TimerHandle | None = None
 
-    async def submit(self, rows: np.ndarray, timeout: float | None = None) -> np.ndarray:
+    async def submit(self, rows: np.ndarray) -> np.ndarray:
         """Queue ``rows`` for the next forward pass and return their outputs.
 
-        Raises :class:`BatchTimeout` after ``timeout`` seconds, and whatever ``forward``
+        Raises :class:`BatchTimeout` after ``timeout_s`` seconds, and whatever ``forward``
         raised if the pass failed.
         """
         if self._closed:
             raise RuntimeError("The batcher is closed: the model was unloaded.")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.append(_Request(rows, future, loop.time()))
+        request = _Request(rows, future, loop.time())
+        self._queue.append(request)
         self._queued_rows += len(rows)
+        if self.timeout_s is not None:
+            self._unanswered.append(request)
+            if self._expiry is None:
+                self._expiry = loop.call_at(request.arrival + self.timeout_s, self._expire, loop)
         if not self._busy:
             self._schedule(loop)
-        if timeout is None:
-            return await future
-        expiry = loop.call_later(timeout, _expire, future, timeout)
-        try:
-            return await future
-        finally:
-            expiry.cancel()
+        return await future
 
     @property
     def queued_rows(self) -> int:
@@ -142,6 +144,22 @@ class MicroBatcher:
                     self._timer = loop.call_at(due, self._on_timer, loop)
                 return
         self._dispatch(loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Fail the requests past their deadline; wait for the next oldest one."""
+        self._expiry = None
+        assert self.timeout_s is not None
+        now = loop.time()
+        while self._unanswered:
+            request = self._unanswered[0]
+            if not request.future.done():
+                if request.arrival + self.timeout_s > now:
+                    self._expiry = loop.call_at(
+                        request.arrival + self.timeout_s, self._expire, loop
+                    )
+                    return
+                request.future.set_exception(BatchTimeout(f"no result within {self.timeout_s:g} s"))
+            self._unanswered.popleft()
 
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
@@ -198,6 +216,9 @@ class MicroBatcher:
                 start = stop
             if self._on_batch is not None:
                 self._on_batch(rows, len(batch))
+        unanswered = self._unanswered
+        while unanswered and unanswered[0].future.done():
+            unanswered.popleft()
         self._schedule(loop)
 
 

@@ -122,6 +122,7 @@ class ModelVersion:
             max_batch_rows=config.max_batch_rows,
             max_batch_delay_ms=config.max_batch_delay_ms,
             on_batch=lambda rows, requests: metrics.observe_batch(name, rows, requests),
+            timeout_s=config.timeout_s,
             name=f"neurocloud-forward-{name}-{version}",
         )
 
@@ -143,7 +144,7 @@ class ModelVersion:
     async def predict(self, rows: np.ndarray) -> np.ndarray:
         """The model's outputs for ``rows``, batched with concurrent requests."""
         try:
-            return await self.batcher.submit(rows, self.timeout_s)
+            return await self.batcher.submit(rows)
         except RuntimeError as exc:  # unloaded between lookup and submit
             raise ServeError(503, f"model {self.name!r} version {self.version!r}: {exc}") from None
         except BatchTimeout:
