@@ -3,6 +3,8 @@ into an ``nn.Sequential`` written by hand."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,14 @@ def test_cli_export_errors_are_clear(tmp_path):
     assert result.exit_code == 2 and "--opset" in result.output
     result = runner.invoke(main, ["export", str(model_dir), "--format", "keras"])
     assert result.exit_code == 2 and "'keras' is not one of" in result.output
+
+
+@pytest.mark.parametrize(("fmt", "module"), [("onnx", "onnx"), ("torch", "torch")])
+def test_cli_export_names_the_missing_extra(fmt, module, tmp_path, monkeypatch):
+    model_dir = nc.save(article_network(), tmp_path / "m")
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    result = CliRunner().invoke(
+        main, ["export", str(model_dir), "--format", fmt, "-o", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1
+    assert f"pip install 'neurocloud[{module}]'" in result.output

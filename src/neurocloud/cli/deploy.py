@@ -85,7 +85,7 @@ def deploy(
             timeout_seconds=timeout_seconds,
             progress=click.echo,
         )
-    except (AwsError, ArtifactError, ValueError) as exc:
+    except (AwsError, ArtifactError, ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(how_to_call(deployment))
 

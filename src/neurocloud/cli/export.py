@@ -56,7 +56,7 @@ def export(model_dir: str, fmt: str, output: str | None, opset: int | None) -> N
             written = [sagemaker_pytorch(model_dir, target)]
         else:
             written = [sagemaker(model_dir, target)]
-    except (ArtifactError, ValueError, TypeError, OSError) as exc:
+    except (ArtifactError, ValueError, TypeError, OSError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     for path in written:
         click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)")

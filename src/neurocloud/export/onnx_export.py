@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.export.optional import require
 from neurocloud.export.source import resolve
 from neurocloud.nn.layers import Activation, Dense, Dropout, Layer, Normalization
 
@@ -167,7 +168,7 @@ def to_onnx_model(
     output_name: str | None = None,
 ) -> Any:
     """Build the ``onnx.ModelProto`` for ``model`` (a ``Sequential``, artifact or directory)."""
-    import onnx
+    onnx = require("onnx", "onnx")
     from onnx import helper
 
     from neurocloud import __version__

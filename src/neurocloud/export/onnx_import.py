@@ -40,6 +40,7 @@ from neurocloud.export.onnx_graph import (
     match_gelu,
     unsupported,
 )
+from neurocloud.export.optional import require
 from neurocloud.nn import layers as nc_layers
 from neurocloud.nn.sequential import Sequential
 
@@ -257,8 +258,7 @@ def import_onnx(
     probabilities). Raises :class:`UnsupportedOnnxError` naming the first operator that a
     ``Sequential`` cannot express.
     """
-    import onnx
-
+    onnx = require("onnx", "onnx")
     if isinstance(path, (str, os.PathLike)):
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such ONNX file.")

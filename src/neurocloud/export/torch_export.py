@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from neurocloud.export.optional import require
 from neurocloud.export.source import resolve
 
 __all__ = ["export_torch", "load_torchscript", "state_dict_path", "torch_module"]
@@ -44,6 +45,7 @@ def torch_module(model: Any) -> Any:
     Its layers are ``Linear``, the activation modules, ``Dropout`` and, for
     ``Normalization``, a small ``Standardize`` module with ``mean``/``inv_scale`` buffers.
     """
+    require("torch", "torch")
     from neurocloud.export.torch_modules import to_torch_module
 
     network, _ = resolve(model)
@@ -63,7 +65,7 @@ def export_torch(model: Any, path: str | os.PathLike[str], state_dict: bool = Tr
     Load the state dict into :func:`torch_module`'s ``nn.Sequential`` with
     ``module.load_state_dict(torch.load(state_dict_path(path)))``.
     """
-    import torch
+    torch = require("torch", "torch")
 
     module = torch_module(model)
     target = Path(path)
@@ -80,7 +82,7 @@ def export_torch(model: Any, path: str | os.PathLike[str], state_dict: bool = Tr
 
 def load_torchscript(path: str | os.PathLike[str]) -> Any:
     """Load a TorchScript file written by :func:`export_torch`, in eval mode on the CPU."""
-    import torch
+    torch = require("torch", "torch")
 
     with _torchscript_is_what_we_want():
         return torch.jit.load(str(path), map_location="cpu").eval()
