@@ -116,7 +116,7 @@ def test_serve_prints_how_to_query_it(tmp_path):
 
 def test_sigterm_drains_in_flight_requests(tmp_path):
     path = nc.save(article_model(), tmp_path / "seed")
-    with server(path, "--max-batch-delay-ms", "1500") as process:
+    with server(path, "--max-batch-delay-ms", "2000") as process:
 
         def call(i):
             request = urllib.request.Request(
@@ -129,7 +129,7 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             pending = [pool.submit(call, i) for i in range(4)]
-            time.sleep(0.5)  # all four are waiting in the batcher now
+            time.sleep(1.0)  # all four are waiting in the batcher now
             started = time.monotonic()
             process.process.send_signal(signal.SIGTERM)
             statuses = [f.result() for f in pending]
