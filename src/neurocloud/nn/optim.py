@@ -159,6 +159,11 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma and Ba); ``weight_decay`` adds an L2 term to the gradient.
 
+    The moments are kept without their ``(1 - beta)`` factors, ``state["m"] = m / (1 - beta1)``
+    and ``state["v"] = v / (1 - beta2)``, so that each is one multiply and one add per step;
+    the factors fold into the per-step constants. The update is PyTorch's,
+    ``p -= lr / bias1 * m / (sqrt(v / bias2) + eps)``, up to rounding.
+
     >>> import numpy as np
     >>> w = np.array([1.0], dtype=np.float32)
     >>> Adam(lr=0.1).step([w], [np.array([3.0], dtype=np.float32)]); w
@@ -182,18 +187,18 @@ class Adam(Optimizer):
         super().__init__(lr, weight_decay)
 
     def _scalars(self) -> tuple[float, float]:
-        # PyTorch's update is p -= step * m / (sqrt(v) / sqrt(bias2) + eps) with
-        # step = lr / bias1; dividing the denominator by step instead saves a pass.
-        step = self.lr / (1.0 - self.beta1**self.t)
-        return 1.0 / (math.sqrt(1.0 - self.beta2**self.t) * step), self.eps / step
+        # With step = lr (1 - beta1) / bias1 the update is step * m~ / (sqrt(v~ (1 - beta2)
+        # / bias2) + eps); dividing numerator and denominator by step leaves
+        # m~ / (sqrt(v~) * scale + shift).
+        step = self.lr * (1.0 - self.beta1) / (1.0 - self.beta1**self.t)
+        scale = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t)) / step
+        return scale, self.eps / step
 
     def _update(self, p, g, state, tmp, scalars):
         m, v = state["m"], state["v"]
-        np.subtract(g, m, out=tmp)  # m += (1 - beta1)(g - m): PyTorch's lerp
-        tmp *= 1.0 - self.beta1
-        m += tmp
-        np.multiply(g, g, out=g)  # v = beta2 v + (1 - beta2) g^2
-        g *= 1.0 - self.beta2
+        m *= self.beta1
+        m += g
+        np.multiply(g, g, out=g)
         v *= self.beta2
         v += g
         np.sqrt(v, out=tmp)

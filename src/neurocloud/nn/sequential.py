@@ -26,9 +26,13 @@ from neurocloud.nn import losses
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.layers import Dense, Layer
 from neurocloud.nn.optim import Optimizer
-from neurocloud.nn.validation import as_features, check_dtype
+from neurocloud.nn.validation import all_finite, as_features, check_dtype, check_finite
 
 __all__ = ["Sequential"]
+
+#: Bytes of the widest activation of one block of rows in ``predict``: small enough for the
+#: block to stay in the last-level cache between layers, large enough for efficient GEMMs.
+PREDICT_BLOCK_BYTES = 1 << 22
 
 
 class Sequential:
@@ -232,16 +236,24 @@ class Sequential:
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
         """Outputs for ``X`` of shape ``(n, input_dim)``; returns ``(n, output_dim)``.
 
-        ``batch_size`` bounds memory for large ``X``.
+        Large inputs run in blocks of rows (``batch_size`` rows when given), so that each
+        block's activations stay in the cache and memory stays bounded; each block's
+        finiteness is checked just before it runs, while its rows are in the cache.
         """
-        X = as_features(X, self.input_dim, self.dtype)
+        X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])
-        if batch_size is None or batch_size >= len(X):
+        rows = batch_size or max(64, PREDICT_BLOCK_BYTES // (max(self._dims) * X.itemsize))
+        if rows >= len(X):
+            check_finite(X, "X")
             return self.forward(X)
-        return np.concatenate(
-            [self.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
-        )
+        out = np.empty((len(X), self._dims[-1]), self.dtype)
+        for start in range(0, len(X), rows):
+            block = X[start : start + rows]
+            if not all_finite(block):
+                check_finite(X, "X")  # the error names the index within X
+            out[start : start + rows] = self.forward(block)
+        return out
 
     def evaluate(self, X: Any, y: Any, loss: str | losses.Loss = "mse") -> float:
         """Mean ``loss`` of the model's predictions on ``(X, y)``."""

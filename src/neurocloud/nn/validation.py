@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_features", "as_targets", "check_dtype"]
+__all__ = ["all_finite", "as_features", "as_targets", "check_dtype", "check_finite"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -36,9 +36,10 @@ def _numeric(array: Any, name: str, dtype: np.dtype) -> np.ndarray:
     return np.asarray(out, dtype=dtype)
 
 
-def _all_finite(array: np.ndarray) -> bool:
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every element is finite (no nan or inf)."""
     if array.size < 4096:
-        return bool(np.isfinite(array).all())
+        return bool(np.logical_and.reduce(np.isfinite(array), axis=None))
     # Large arrays: one pass and no temporary. A sum is finite only when every element is
     # (an inf or nan makes it inf or nan); a sum that overflows falls back to the exact check.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -46,8 +47,9 @@ def _all_finite(array: np.ndarray) -> bool:
     return math.isfinite(total) or bool(np.isfinite(array).all())
 
 
-def _finite(array: np.ndarray, name: str) -> None:
-    if not _all_finite(array):
+def check_finite(array: np.ndarray, name: str) -> None:
+    """Raise a ValueError naming the first non-finite element of ``array``."""
+    if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))[0]
         where = ", ".join(str(i) for i in bad)
         raise ValueError(
@@ -56,9 +58,12 @@ def _finite(array: np.ndarray, name: str) -> None:
         )
 
 
-def as_features(X: Any, n_features: int | None, dtype: np.dtype, name: str = "X") -> np.ndarray:
+def as_features(
+    X: Any, n_features: int | None, dtype: np.dtype, name: str = "X", finite: bool = True
+) -> np.ndarray:
     """``X`` as a C-contiguous 2-D array of ``dtype``; 1-D is one feature per row when the
-    model has one input (the article's ``x = [0.5, 1.5, ...]``)."""
+    model has one input (the article's ``x = [0.5, 1.5, ...]``). ``finite=False`` leaves
+    the finiteness check (:func:`check_finite`) to the caller."""
     X = _numeric(X, name, dtype)
     if X.ndim == 1 and n_features in (None, 1):
         X = X.reshape(-1, 1)
@@ -72,7 +77,8 @@ def as_features(X: Any, n_features: int | None, dtype: np.dtype, name: str = "X"
             f"{name} has {X.shape[1]} features per row but the model expects {n_features}; "
             f"received shape {X.shape}."
         )
-    _finite(X, name)
+    if finite:
+        check_finite(X, name)
     return np.ascontiguousarray(X)
 
 
@@ -86,7 +92,7 @@ def as_targets(
             f"{name} has {y.shape[0] if y.ndim else 0} rows but X has {n_samples}: "
             f"they must match; received y shape {y.shape}."
         )
-    _finite(y, name)
+    check_finite(y, name)
     if sparse:
         return y
     if y.ndim == 1:
