@@ -114,6 +114,7 @@ class Sequential:
             layer.build(dim, self.dtype, self.rng, params, grads)
         self._dims = dims
         self._fusable = self._last_is_fusable()
+        self._block_rows = max(64, PREDICT_BLOCK_BYTES // (max(dims) * self.dtype.itemsize))
         self._body = self.layers[:-1]
         self._kernels = [
             (layer.params["kernel"], layer.grads["kernel"])
@@ -243,7 +244,7 @@ class Sequential:
         X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])
-        rows = batch_size or max(64, PREDICT_BLOCK_BYTES // (max(self._dims) * X.itemsize))
+        rows = batch_size or self._block_rows
         if rows >= len(X):
             check_finite(X, "X")
             return self.forward(X)
