@@ -1,0 +1,472 @@
+"""Training and inference speed: neurocloud vs PyTorch (CPU, eager) vs scikit-learn's MLP.
+
+Every system trains the same architecture with Adam (lr 1e-3), the same batch size, float32
+data and the same number of steps. The systems are interleaved (the order rotates every
+round) and each cell is the median over the rounds, so a burst of load on a shared machine
+hits every system alike. The GEMM floor is the time of the matrix products alone that one
+training step needs (forward: one per layer; backward: two per layer, one for the first),
+run with NumPy into preallocated arrays in the same process.
+
+Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
+high-water mark through /proc/self/clear_refs) while one epoch trains, measured in a fresh
+subprocess per system after its data and model exist.
+
+Full run (a few minutes), the command behind benchmarks/README.md:
+
+    .venv/bin/python benchmarks/train_speed.py
+
+OpenBLAS picks its kernel from OPENBLAS_CORETYPE when set (this machine pins Haswell); to
+measure NumPy's native kernel, unset it for this command alone:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_speed.py
+
+Short run: ``--quick``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import neurocloud as nc
+
+LR = 1e-3
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    sizes: tuple[int, ...]  # input, hidden..., output
+    activation: str
+    batch: int | None  # None: full batch
+    epochs: int  # epochs per timed run (tiny: 1000 full-batch steps)
+    classify: bool
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(0)
+        if self.name == "tiny":
+            from neurocloud.demo import X, Y
+
+            return X.astype(np.float32), Y.astype(np.float32)
+        if self.name == "digits":
+            from sklearn.datasets import load_digits
+
+            X, y = load_digits(return_X_y=True)
+            return (X / 16.0).astype(np.float32), y
+        rows = {"mnist-shape": 60_000, "wide": 8_192}[self.name]
+        X = rng.standard_normal((rows, self.sizes[0]), dtype=np.float32)
+        return X, rng.integers(0, self.sizes[-1], rows)
+
+
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("tiny", (1, 2, 2, 1), "sigmoid", None, 1000, False),
+        Workload("digits", (64, 128, 10), "relu", 64, 1, True),
+        Workload("mnist-shape", (784, 256, 128, 10), "relu", 128, 1, True),
+        Workload("wide", (1024, 2048, 2048, 10), "relu", 512, 1, True),
+    )
+}
+
+
+# --- the systems: each returns a function that runs one timed unit (an epoch) ----------------
+def neurocloud_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    out_act = "softmax" if w.classify else None
+    hidden = [nc.layers.Dense(u, activation=w.activation) for u in w.sizes[1:-1]]
+    model = nc.Sequential(
+        [*hidden, nc.layers.Dense(w.sizes[-1], activation=out_act)], input_dim=w.sizes[0], seed=0
+    )
+    loss = "sparse_categorical_crossentropy" if w.classify else "mse"
+    opt = nc.optim.Adam(lr=LR)
+    return lambda: model.fit(X, y, loss=loss, optimizer=opt, epochs=w.epochs, batch_size=w.batch)
+
+
+def torch_system(threads: int) -> Callable:
+    def make(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+        import torch
+
+        torch.manual_seed(0)
+        mods: list = []
+        for a, b in zip(w.sizes[:-2], w.sizes[1:-1]):
+            mods += [
+                torch.nn.Linear(a, b),
+                torch.nn.ReLU() if w.activation == "relu" else torch.nn.Sigmoid(),
+            ]
+        model = torch.nn.Sequential(*mods, torch.nn.Linear(w.sizes[-2], w.sizes[-1]))
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        loss_fn = torch.nn.CrossEntropyLoss() if w.classify else torch.nn.MSELoss()
+        Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+        n, batch = len(X), w.batch or len(X)
+        gen = torch.Generator().manual_seed(0)
+
+        def step(xb, yb) -> None:
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+        def epoch() -> None:
+            torch.set_num_threads(threads)
+            for _ in range(w.epochs):
+                if batch >= n:
+                    step(Xt, yt)
+                    continue
+                perm = torch.randperm(n, generator=gen)
+                Xs, ys = Xt[perm], yt[perm]
+                for i in range(0, n, batch):
+                    step(Xs[i : i + batch], ys[i : i + batch])
+
+        return epoch
+
+    return make
+
+
+def sklearn_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    cls = MLPClassifier if w.classify else MLPRegressor
+    act = {"relu": "relu", "sigmoid": "logistic"}[w.activation]
+    settings = dict(
+        hidden_layer_sizes=w.sizes[1:-1],
+        activation=act,
+        solver="adam",
+        learning_rate_init=LR,
+        alpha=0.0,
+        batch_size=w.batch or len(X),
+        random_state=0,
+        tol=0.0,
+        n_iter_no_change=10**9,
+    )
+    target = y if w.classify else y.ravel()
+    if w.epochs == 1:  # one epoch per partial_fit call, state kept between calls
+        model = cls(**settings)
+        classes = np.unique(y) if w.classify else None
+        kwargs = {"classes": classes} if w.classify else {}
+        return lambda: model.partial_fit(X, target, **kwargs)
+
+    def epochs() -> None:  # its own loop is faster than 1000 partial_fit calls
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            cls(**settings, max_iter=w.epochs, shuffle=False).fit(X, target)
+
+    return epochs
+
+
+def gemm_floor_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """Only the GEMMs of the training steps, into preallocated arrays."""
+    rng = np.random.default_rng(1)
+    n, batch = len(X), w.batch or len(X)
+    kernels = [
+        rng.standard_normal((a, b), dtype=np.float32) * 0.01
+        for a, b in zip(w.sizes[:-1], w.sizes[1:])
+    ]
+    grads = [np.empty_like(k) for k in kernels]
+
+    def buffers(rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        acts = [np.empty((rows, d), np.float32) for d in w.sizes]
+        deltas = [rng.standard_normal((rows, d), dtype=np.float32) for d in w.sizes]
+        return acts, deltas
+
+    by_rows = {rows: buffers(rows) for rows in {batch, n % batch or batch}}
+
+    def epoch() -> None:
+        for _ in range(w.epochs):
+            for start in range(0, n, batch):
+                xb = X[start : start + batch]
+                acts, deltas = by_rows[len(xb)]
+                acts[0] = xb
+                for i, k in enumerate(kernels):
+                    np.matmul(acts[i], k, out=acts[i + 1])
+                for i in range(len(kernels) - 1, -1, -1):
+                    np.matmul(acts[i].T, deltas[i + 1], out=grads[i])
+                    if i:
+                        np.matmul(deltas[i + 1], kernels[i].T, out=deltas[i])
+
+    return epoch
+
+
+SYSTEMS: dict[str, Callable] = {
+    "neurocloud": neurocloud_system,
+    "torch-1t": torch_system(1),
+    "torch-2t": torch_system(2),
+    "sklearn": sklearn_system,
+    "gemm-floor": gemm_floor_system,
+}
+
+
+# --- inference ----------------------------------------------------------------------------------
+def _article_torch():
+    import torch
+
+    return torch.nn.Sequential(
+        torch.nn.Linear(1, 2),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(2, 2),
+        torch.nn.Sigmoid(),
+        torch.nn.Linear(2, 1),
+    )
+
+
+def row_system(system: str) -> Callable[[], object]:
+    """One predict of one row on the article's network (neurocloud: input checks included)."""
+    x = np.array([[4.5]], dtype=np.float32)
+    if system == "neurocloud":
+        from neurocloud.demo import article_network
+
+        model = article_network(seed=0)
+        return lambda: model.predict(x)
+    import torch
+
+    tmodel = _article_torch()
+    torch.set_num_threads(int(system[-2]))
+
+    def run() -> object:
+        with torch.inference_mode():
+            return tmodel(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def batch_system(system: str) -> Callable[[], object]:
+    """Predict mnist-shape's 60,000 rows; the floor is the forward GEMMs alone."""
+    w = WORKLOADS["mnist-shape"]
+    X, _ = w.data()
+    hidden = [nc.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
+    model = nc.Sequential(
+        [*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=w.sizes[0], seed=0
+    )
+    if system == "neurocloud":
+        return lambda: model.predict(X)
+    if system == "gemm-floor":
+        kernels = [layer.params["kernel"] for layer in model.layers]
+        outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
+
+        def floor() -> None:
+            x = X
+            for k, out in zip(kernels, outs):
+                x = np.matmul(x, k, out=out)
+
+        return floor
+    import torch
+
+    mods: list = []
+    for a, b in zip(w.sizes[:-2], w.sizes[1:-1]):
+        mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    tmodel = torch.nn.Sequential(*mods, torch.nn.Linear(w.sizes[-2], 10), torch.nn.Softmax(1))
+    torch.set_num_threads(int(system[-2]))
+
+    def run() -> object:
+        with torch.inference_mode():
+            return tmodel(torch.from_numpy(X)).numpy()
+
+    return run
+
+
+TASKS = {
+    **{name: tuple(SYSTEMS) for name in WORKLOADS},
+    "predict-row": ("neurocloud", "torch-1t", "torch-2t"),
+    "predict-batch": ("neurocloud", "torch-1t", "torch-2t", "gemm-floor"),
+}
+
+
+def make_run(task: str, system: str) -> Callable[[], object]:
+    if task == "predict-row":
+        return row_system(system)
+    if task == "predict-batch":
+        return batch_system(system)
+    w = WORKLOADS[task]
+    return SYSTEMS[system](w, *w.data())
+
+
+# --- workers: one process per system, so no library's threads spin while another runs -----------
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def worker(task: str, system: str) -> None:
+    """Serve the parent: ``warmup`` (one cold run, timed, with its peak memory) and ``time K``."""
+    run = make_run(task, system)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, *rest = line.split()
+        if command == "warmup":
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # the high-water mark VmHWM restarts from the current RSS
+            before = _status_kib("VmRSS")
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+            reply = {"seconds": seconds, "peak_mib": (_status_kib("VmHWM") - before) / 1024}
+        else:
+            calls = int(rest[0])
+            start = time.perf_counter()
+            for _ in range(calls):
+                run()
+            reply = {"seconds": (time.perf_counter() - start) / calls}
+        print(json.dumps(reply), flush=True)
+
+
+class Worker:
+    def __init__(self, task: str, system: str) -> None:
+        cmd = [sys.executable, __file__, "--worker", task, system]
+        self.name = system
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, command: str) -> dict:
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker {self.name} died (exit code {self.proc.wait()})")
+        return json.loads(line)
+
+    def wait_ready(self) -> None:
+        assert self.proc.stdout
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"worker {self.name} failed to start")
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, float], dict]:
+    """Median seconds per run of each system, and each one's peak memory during its first run.
+
+    Every system warms up once (that run gives its memory), then each round times every
+    system in turn, in an order that rotates; one sample repeats the run until it lasts
+    about ``min_sample_s``.
+    """
+    workers = [Worker(task, system) for system in TASKS[task]]
+    try:
+        for w in workers:
+            w.wait_ready()
+        memory, calls = {}, {}
+        for w in workers:
+            first = w.ask("warmup")
+            memory[w.name] = first["peak_mib"]
+            calls[w.name] = max(1, round(min_sample_s / max(first["seconds"], 1e-7)))
+        samples: dict[str, list[float]] = {w.name: [] for w in workers}
+        for r in range(rounds):
+            for w in workers[r % len(workers) :] + workers[: r % len(workers)]:
+                samples[w.name].append(w.ask(f"time {calls[w.name]}")["seconds"])
+    finally:
+        for w in workers:
+            w.close()
+    return {name: statistics.median(t) for name, t in samples.items()}, memory
+
+
+# --- report -----------------------------------------------------------------------------------
+def describe_machine() -> list[str]:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    lines = [
+        f"python {platform.python_version()}, numpy {np.__version__}, "
+        f"torch {torch.__version__}, sklearn {__import__('sklearn').__version__}"
+    ]
+    try:
+        cpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        keep = ("Model name", "CPU(s)", "Thread(s) per core", "L2 cache", "L3 cache")
+        lines += [" ".join(ln.split()) for ln in cpu.splitlines() if ln.startswith(keep)]
+    except OSError:
+        lines.append(platform.processor())
+    for lib in threadpool_info():
+        if lib["user_api"] == "blas":
+            lines.append(
+                f"BLAS {lib['internal_api']} {lib['version']} kernel "
+                f"{lib.get('architecture')} threads {lib['num_threads']} "
+                f"({os.path.basename(lib['filepath'])})"
+            )
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    lines.append(
+        f"OPENBLAS_CORETYPE={coretype or '(unset)'}; torch BLAS: "
+        f"{'MKL' if torch.backends.mkl.is_available() else 'other'}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    lines.append(f"load average at start: {os.getloadavg()}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one round, short samples")
+    parser.add_argument("--rounds", type=int, help="timed rounds per system (default 5; quick 1)")
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--worker", nargs=2, metavar=("TASK", "SYSTEM"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    rounds = args.rounds or (1 if args.quick else 5)
+    min_sample = 0.05 if args.quick else 0.25
+    started = time.perf_counter()
+    print("\n".join(describe_machine()))
+    print(f"rounds: {rounds}; command: {' '.join(sys.argv)}\n")
+
+    rows = [
+        "| workload | neurocloud | PyTorch (best threads) | scikit-learn | GEMM floor | "
+        "vs fastest peer | x GEMM floor | peak MiB: neurocloud / PyTorch / sklearn |",
+        "|" + "---|" * 8,
+    ]
+    for task in [t for t in args.tasks if t in WORKLOADS]:
+        t, mem = measure(task, rounds, min_sample)
+        threads = "1t" if t["torch-1t"] <= t["torch-2t"] else "2t"
+        torch_best = t["torch-" + threads]
+        peer = min(torch_best, t["sklearn"])
+        peaks = " / ".join(f"{mem[s]:.0f}" for s in ("neurocloud", "torch-" + threads, "sklearn"))
+        rows.append(
+            f"| {task} | {t['neurocloud']:.4f} | {torch_best:.4f} ({threads}) | "
+            f"{t['sklearn']:.4f} | {t['gemm-floor']:.4f} | "
+            f"{t['neurocloud'] / peer:.2f}x | {t['neurocloud'] / t['gemm-floor']:.2f}x | "
+            f"{peaks} |"
+        )
+        print(rows[-1], flush=True)
+    print("\nTraining, median seconds per epoch (tiny: per 1000 full-batch steps):")
+    print("\n".join(rows))
+
+    inference = [
+        "| inference | neurocloud | PyTorch (best threads) | GEMM floor | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    if "predict-row" in args.tasks:
+        t, _ = measure("predict-row", max(rounds, 3), min_sample)
+        torch_best = min(t["torch-1t"], t["torch-2t"])
+        inference.append(
+            f"| single-row predict, article network | {t['neurocloud'] * 1e6:.1f} us | "
+            f"{torch_best * 1e6:.1f} us | - | "
+            f"{t['neurocloud'] / torch_best:.2f}x PyTorch |"
+        )
+    if "predict-batch" in args.tasks:
+        t, _ = measure("predict-batch", rounds, min_sample)
+        torch_best = min(t["torch-1t"], t["torch-2t"])
+        inference.append(
+            f"| mnist-shape predict, 60,000 rows | {t['neurocloud']:.4f} s | "
+            f"{torch_best:.4f} s | {t['gemm-floor']:.4f} s | "
+            f"{t['neurocloud'] / t['gemm-floor']:.2f}x floor, "
+            f"{t['neurocloud'] / torch_best:.2f}x PyTorch |"
+        )
+    if len(inference) > 2:
+        print("\n" + "\n".join(inference))
+    print(f"\nload average at end: {os.getloadavg()}; took {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
