@@ -176,15 +176,32 @@ class Softmax(Activation):
     elementwise = False
 
     def forward(self, z, out=None):
-        shifted = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
+        shifted = np.subtract(z, row_max(z), out=out)
         np.exp(shifted, out=shifted)
-        shifted /= shifted.sum(axis=-1, keepdims=True)
+        shifted /= row_sum(shifted)
         return shifted
 
     def backward(self, grad, z, a):
         # Jacobian-vector product: a * (g - <g, a>) row by row.
         dot = np.einsum("ij,ij->i", grad, a)[:, None]
         return a * (grad - dot)
+
+
+def row_max(z: np.ndarray) -> np.ndarray:
+    """``z.max(axis=-1, keepdims=True)``, fast for a few columns (class scores).
+
+    NumPy reduces a short last axis one row at a time; a transposed copy is reduced
+    across the rows instead, several times faster for ten columns.
+    """
+    if z.ndim == 2 and z.shape[1] <= 32:
+        return np.maximum.reduce(np.ascontiguousarray(z.T), axis=0)[:, None]
+    return z.max(axis=-1, keepdims=True)
+
+
+def row_sum(z: np.ndarray) -> np.ndarray:
+    """``z.sum(axis=-1, keepdims=True)`` as a matrix-vector product (BLAS), which beats
+    NumPy's reduction over a short last axis."""
+    return z.dot(np.ones(z.shape[-1], z.dtype))[..., None]
 
 
 def _into(value: np.ndarray, out: np.ndarray | None) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocloud.nn.activations import sigmoid
+from neurocloud.nn.activations import row_max, row_sum, sigmoid
 from neurocloud.nn.registry import Registry
 
 __all__ = ["Loss", "available", "get"]
@@ -197,11 +197,11 @@ class CategoricalCrossentropy(Loss):
     def value_and_gradient_from_logits(self, y_true, logits, sample_weight=None):
         # Shifted by the row maximum, so exp never overflows:
         # loss = sum(y) * log(sum(exp(shifted))) - <y, shifted>; grad = sum(y) * softmax - y.
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        y_sum = y_true.sum(axis=1)
+        shifted = logits - row_max(logits)
+        y_sum = row_sum(y_true)[:, 0]
         dot = np.einsum("ij,ij->i", y_true, shifted)
         np.exp(shifted, out=shifted)
-        sums = shifted.sum(axis=1)
+        sums = row_sum(shifted)[:, 0]
         value = _weighted_mean(y_sum * np.log(sums) - dot, sample_weight)
         shifted *= (y_sum / sums)[:, None]
         shifted -= y_true
