@@ -28,11 +28,15 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
     (NumPy alone, so that serving a model does not import SciPy.)
     """
-    out = np.multiply(z, 0.5, out=out)
+    out = np.multiply(z, _HALF, out=out)
     np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
+    out *= _HALF
+    out += _HALF
     return out
+
+
+#: 0.5 as a NumPy scalar: exact in every float dtype, and cheaper per call than a Python float
+_HALF = np.float32(0.5)
 
 
 class Activation:
