@@ -5,11 +5,14 @@ data and the same number of steps. The systems are interleaved (the order rotate
 round) and each cell is the median over the rounds, so a burst of load on a shared machine
 hits every system alike. The GEMM floor is the time of the matrix products alone that one
 training step needs (forward: one per layer; backward: two per layer, one for the first),
-run with NumPy into preallocated arrays in the same process.
+run with NumPy into preallocated arrays in neurocloud's process. Each peer runs in a worker
+process of its own: in one process, PyTorch's OpenMP threads and OpenBLAS's threads spin
+against each other between calls, which measures their interference, not their speed.
+PyTorch gets its fastest CPU Adam (``fused=True``) and its better of 1 and 2 threads.
 
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
-high-water mark through /proc/self/clear_refs) while one epoch trains, measured in a fresh
-subprocess per system after its data and model exist.
+high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
+data and model exist.
 
 Full run (a few minutes), the command behind benchmarks/README.md:
 
@@ -104,7 +107,8 @@ def torch_system(threads: int) -> Callable:
                 torch.nn.ReLU() if w.activation == "relu" else torch.nn.Sigmoid(),
             ]
         model = torch.nn.Sequential(*mods, torch.nn.Linear(w.sizes[-2], w.sizes[-1]))
-        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        # fused=True: PyTorch's fastest Adam on the CPU (the default loop is ~25% slower here)
+        opt = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
         loss_fn = torch.nn.CrossEntropyLoss() if w.classify else torch.nn.MSELoss()
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
         n, batch = len(X), w.batch or len(X)
@@ -238,33 +242,14 @@ def row_system(system: str) -> Callable[[], object]:
     return run
 
 
-def batch_system(system: str) -> Callable[[], object]:
-    """Predict mnist-shape's 60,000 rows; the floor is the forward GEMMs alone."""
-    w = WORKLOADS["mnist-shape"]
-    X, _ = w.data()
-    hidden = [nc.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
-    model = nc.Sequential(
-        [*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=w.sizes[0], seed=0
-    )
-    if system == "neurocloud":
-        return lambda: model.predict(X)
-    if system == "gemm-floor":
-        kernels = [layer.params["kernel"] for layer in model.layers]
-        outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
-
-        def floor() -> None:
-            x = X
-            for k, out in zip(kernels, outs):
-                x = np.matmul(x, k, out=out)
-
-        return floor
+def _torch_batch(threads: int, w: Workload, X: np.ndarray) -> Callable[[], object]:
     import torch
 
     mods: list = []
     for a, b in zip(w.sizes[:-2], w.sizes[1:-1]):
         mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
     tmodel = torch.nn.Sequential(*mods, torch.nn.Linear(w.sizes[-2], 10), torch.nn.Softmax(1))
-    torch.set_num_threads(int(system[-2]))
+    torch.set_num_threads(threads)
 
     def run() -> object:
         with torch.inference_mode():
@@ -273,23 +258,55 @@ def batch_system(system: str) -> Callable[[], object]:
     return run
 
 
-TASKS = {
-    **{name: tuple(SYSTEMS) for name in WORKLOADS},
-    "predict-row": ("neurocloud", "torch-1t", "torch-2t"),
-    "predict-batch": ("neurocloud", "torch-1t", "torch-2t", "gemm-floor"),
+def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    """Predict mnist-shape's 60,000 rows; the floor is the same model's forward GEMMs alone."""
+    w = WORKLOADS["mnist-shape"]
+    X, _ = w.data()
+    runs: dict[str, Callable[[], object]] = {}
+    if "neurocloud" in systems:
+        hidden = [nc.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
+        model = nc.Sequential(
+            [*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=w.sizes[0], seed=0
+        )
+        kernels = [layer.params["kernel"] for layer in model.layers]
+        outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
+
+        def floor() -> None:
+            x = X
+            for k, out in zip(kernels, outs):
+                x = np.matmul(x, k, out=out)
+
+        runs["neurocloud"], runs["gemm-floor"] = (lambda: model.predict(X)), floor
+    for system in systems:
+        if system.startswith("torch"):
+            runs[system] = _torch_batch(int(system[-2]), w, X)
+    return {name: runs[name] for name in systems}
+
+
+#: the worker processes of each task, each with the systems it runs. neurocloud and its GEMM
+#: floor share a process (the same NumPy and BLAS state); each peer has its own, so that no
+#: library's idle threads spin while another library runs.
+TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{
+        name: (("neurocloud", "gemm-floor"), ("torch-1t",), ("torch-2t",), ("sklearn",))
+        for name in WORKLOADS
+    },
+    "predict-row": (("neurocloud",), ("torch-1t",), ("torch-2t",)),
+    "predict-batch": (("neurocloud", "gemm-floor"), ("torch-1t",), ("torch-2t",)),
 }
 
 
-def make_run(task: str, system: str) -> Callable[[], object]:
+def make_runs(task: str, systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
     if task == "predict-row":
-        return row_system(system)
+        return {system: row_system(system) for system in systems}
     if task == "predict-batch":
-        return batch_system(system)
+        return batch_systems(systems)
     w = WORKLOADS[task]
-    return SYSTEMS[system](w, *w.data())
+    X, y = w.data()
+    return {system: SYSTEMS[system](w, X, y) for system in systems}
 
 
-# --- workers: one process per system, so no library's threads spin while another runs -----------
+# --- workers ----------------------------------------------------------------------------------
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
@@ -298,12 +315,14 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
-def worker(task: str, system: str) -> None:
-    """Serve the parent: ``warmup`` (one cold run, timed, with its peak memory) and ``time K``."""
-    run = make_run(task, system)
+def worker(task: str, systems: str) -> None:
+    """Serve the parent: ``warmup SYSTEM`` (one cold run, timed, with its peak memory) and
+    ``time SYSTEM K`` (seconds per run over K runs)."""
+    runs = make_runs(task, tuple(systems.split(",")))
     print("ready", flush=True)
     for line in sys.stdin:
-        command, *rest = line.split()
+        command, system, *rest = line.split()
+        run = runs[system]
         if command == "warmup":
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # the high-water mark VmHWM restarts from the current RSS
@@ -322,9 +341,9 @@ def worker(task: str, system: str) -> None:
 
 
 class Worker:
-    def __init__(self, task: str, system: str) -> None:
-        cmd = [sys.executable, __file__, "--worker", task, system]
-        self.name = system
+    def __init__(self, task: str, systems: tuple[str, ...]) -> None:
+        cmd = [sys.executable, __file__, "--worker", task, ",".join(systems)]
+        self.systems = systems
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def ask(self, command: str) -> dict:
@@ -333,13 +352,13 @@ class Worker:
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"worker {self.name} died (exit code {self.proc.wait()})")
+            raise RuntimeError(f"worker {self.systems} died (exit code {self.proc.wait()})")
         return json.loads(line)
 
     def wait_ready(self) -> None:
         assert self.proc.stdout
         if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"worker {self.name} failed to start")
+            raise RuntimeError(f"worker {self.systems} failed to start")
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -354,19 +373,20 @@ def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, floa
     system in turn, in an order that rotates; one sample repeats the run until it lasts
     about ``min_sample_s``.
     """
-    workers = [Worker(task, system) for system in TASKS[task]]
+    workers = [Worker(task, systems) for systems in TASKS[task]]
     try:
         for w in workers:
             w.wait_ready()
+        cells = [(w, system) for w in workers for system in w.systems]
         memory, calls = {}, {}
-        for w in workers:
-            first = w.ask("warmup")
-            memory[w.name] = first["peak_mib"]
-            calls[w.name] = max(1, round(min_sample_s / max(first["seconds"], 1e-7)))
-        samples: dict[str, list[float]] = {w.name: [] for w in workers}
+        for w, system in cells:
+            first = w.ask(f"warmup {system}")
+            memory[system] = first["peak_mib"]
+            calls[system] = max(1, round(min_sample_s / max(first["seconds"], 1e-7)))
+        samples: dict[str, list[float]] = {system: [] for _, system in cells}
         for r in range(rounds):
-            for w in workers[r % len(workers) :] + workers[: r % len(workers)]:
-                samples[w.name].append(w.ask(f"time {calls[w.name]}")["seconds"])
+            for w, system in cells[r % len(cells) :] + cells[: r % len(cells)]:
+                samples[system].append(w.ask(f"time {system} {calls[system]}")["seconds"])
     finally:
         for w in workers:
             w.close()
@@ -393,7 +413,7 @@ def describe_machine() -> list[str]:
             lines.append(
                 f"BLAS {lib['internal_api']} {lib['version']} kernel "
                 f"{lib.get('architecture')} threads {lib['num_threads']} "
-                f"({os.path.basename(lib['filepath'])})"
+                f"({os.path.basename(os.path.dirname(lib['filepath']))})"
             )
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(
@@ -410,7 +430,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one round, short samples")
     parser.add_argument("--rounds", type=int, help="timed rounds per system (default 5; quick 1)")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
-    parser.add_argument("--worker", nargs=2, metavar=("TASK", "SYSTEM"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, metavar=("TASK", "SYSTEMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker)
