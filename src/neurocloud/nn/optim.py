@@ -37,7 +37,7 @@ def _check(name: str, value: Any, low: float, high: float = math.inf, open_low=F
 #: Elements per block of an update: the few float32 arrays an update touches (parameter,
 #: gradient, state, scratch) then stay in the L2 cache between its operations, instead of
 #: streaming from memory once per operation on large models.
-BLOCK = 1 << 15
+BLOCK = 1 << 16
 
 
 def _blocks(shape: tuple[int, ...]) -> list[slice]:
