@@ -366,6 +366,11 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
+#: pause before each sample: idle OpenBLAS and OpenMP threads of the system that ran before
+#: keep spinning on a core for up to ~0.1 s, which would slow whichever system runs next
+SETTLE_S = 0.2
+
+
 def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, float], dict]:
     """Median seconds per run of each system, and each one's peak memory during its first run.
 
@@ -380,12 +385,14 @@ def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, floa
         cells = [(w, system) for w in workers for system in w.systems]
         memory, calls = {}, {}
         for w, system in cells:
+            time.sleep(SETTLE_S)
             first = w.ask(f"warmup {system}")
             memory[system] = first["peak_mib"]
             calls[system] = max(1, round(min_sample_s / max(first["seconds"], 1e-7)))
         samples: dict[str, list[float]] = {system: [] for _, system in cells}
         for r in range(rounds):
             for w, system in cells[r % len(cells) :] + cells[: r % len(cells)]:
+                time.sleep(SETTLE_S)
                 samples[system].append(w.ask(f"time {system} {calls[system]}")["seconds"])
     finally:
         for w in workers:
