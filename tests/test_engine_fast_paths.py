@@ -40,6 +40,12 @@ def test_predict_returns_arrays_later_calls_leave_alone():
     assert np.array_equal(first, kept)
 
 
+@pytest.mark.parametrize("batch_size", [0, -5, 2.5, True])
+def test_predict_refuses_a_batch_size_that_is_not_a_positive_integer(batch_size):
+    with pytest.raises(ValueError, match=r"Expected batch_size to be a positive integer"):
+        classifier().predict(np.ones((10, 5)), batch_size=batch_size)
+
+
 def test_non_finite_row_in_a_later_block_is_named_by_its_index_in_X():
     X = np.ones((1000, 5))
     X[900, 2] = np.nan

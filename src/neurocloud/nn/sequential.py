@@ -241,6 +241,15 @@ class Sequential:
         block's activations stay in the cache and memory stays bounded; each block's
         finiteness is checked just before it runs, while its rows are in the cache.
         """
+        if batch_size is not None and (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
+            raise ValueError(
+                f"Expected batch_size to be a positive integer or None. "
+                f"Received: batch_size={batch_size!r}"
+            )
         X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])
