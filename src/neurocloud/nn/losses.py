@@ -198,14 +198,18 @@ class CategoricalCrossentropy(Loss):
         # Shifted by the row maximum, so exp never overflows:
         # loss = sum(y) * log(sum(exp(shifted))) - <y, shifted>; grad = sum(y) * softmax - y.
         shifted = logits - row_max(logits)
-        y_sum = row_sum(y_true)[:, 0]
-        dot = np.einsum("ij,ij->i", y_true, shifted)
-        np.exp(shifted, out=shifted)
-        sums = row_sum(shifted)[:, 0]
-        value = _weighted_mean(y_sum * np.log(sums) - dot, sample_weight)
-        shifted *= (y_sum / sums)[:, None]
-        shifted -= y_true
-        return value, self._scale(shifted, sample_weight)
+        y_sum = row_sum(y_true)
+        exp = np.exp(shifted)
+        sums = row_sum(exp)
+        if sample_weight is None:  # two dot products instead of per-sample arrays
+            total = float(np.vdot(y_sum, np.log(sums))) - float(np.vdot(y_true, shifted))
+            value = total / len(logits)
+        else:
+            per_sample = (y_sum * np.log(sums))[:, 0] - np.einsum("ij,ij->i", y_true, shifted)
+            value = _weighted_mean(per_sample, sample_weight)
+        exp *= y_sum / sums
+        exp -= y_true
+        return value, self._scale(exp, sample_weight)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
