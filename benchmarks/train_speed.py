@@ -14,14 +14,13 @@ Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resettin
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
 data and model exist.
 
-Full run (a few minutes), the command behind benchmarks/README.md:
-
-    .venv/bin/python benchmarks/train_speed.py
-
-OpenBLAS picks its kernel from OPENBLAS_CORETYPE when set (this machine pins Haswell); to
-measure NumPy's native kernel, unset it for this command alone:
+Full run (about two minutes), the command behind benchmarks/README.md:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_speed.py
+
+The ``env -u`` lets OpenBLAS pick its native kernel for this command alone; this machine's
+environment pins OPENBLAS_CORETYPE=Haswell (keep it in tests and CI). Without it the same
+command measures the pinned kernel. The header reports the kernel that ran.
 
 Short run: ``--quick``.
 """
