@@ -150,3 +150,11 @@ def test_training_after_loading_continues(saved):
     before = model.evaluate(SEED_X, SEED_Y)
     model.fit(SEED_X, SEED_Y, epochs=50, optimizer=nc.optim.Adam(lr=0.05))
     assert model.evaluate(SEED_X, SEED_Y) < before
+
+
+def test_float32_normalization_round_trip_is_bit_exact(tmp_path):
+    X = np.random.default_rng(0).normal(3.3, 1.7, size=(50, 3))
+    model = nc.Sequential([nc.layers.Normalization().adapt(X), nc.layers.Dense(2)],
+                          input_dim=3, seed=0)
+    loaded = nc.load(nc.save(model, tmp_path / "m"))
+    assert loaded.predict(X).tobytes() == model.predict(X).tobytes()

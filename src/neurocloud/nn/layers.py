@@ -286,11 +286,14 @@ class Normalization(Layer):
         self._cast()
 
     def _cast(self) -> None:
+        # 1/scale is taken from the scale rounded to the model's dtype, as saved, so a
+        # reloaded model computes bit for bit what this one does.
         self._mean = self.mean.astype(self.dtype)
-        self._inv_scale = (1.0 / self.scale).astype(self.dtype)
+        self._scale = self.scale.astype(self.dtype)
+        self._inv_scale = (1.0 / self._scale.astype(np.float64)).astype(self.dtype)
 
     def buffers(self) -> dict[str, np.ndarray]:
-        return {"mean": self._mean, "scale": self.scale.astype(self.dtype)}
+        return {"mean": self._mean, "scale": self._scale}
 
     def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
         self.mean = np.asarray(buffers["mean"], dtype=np.float64)
