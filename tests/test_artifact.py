@@ -153,8 +153,8 @@ def test_training_after_loading_continues(saved):
 
 
 def test_float32_normalization_round_trip_is_bit_exact(tmp_path):
-    X = np.random.default_rng(0).normal(3.3, 1.7, size=(50, 3))
+    X = np.random.default_rng(0).normal(3.3, 1.7, size=(50, 64))
     model = nc.Sequential([nc.layers.Normalization().adapt(X), nc.layers.Dense(2)],
-                          input_dim=3, seed=0)
+                          input_dim=64, seed=0)
     loaded = nc.load(nc.save(model, tmp_path / "m"))
     assert loaded.predict(X).tobytes() == model.predict(X).tobytes()
