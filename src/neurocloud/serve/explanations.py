@@ -1,8 +1,9 @@
 """Running ``neurocloud.explain.serving.explain_batch`` for the ``explain`` routes.
 
-The explanation runs in a worker thread on its own copy of the network; a client mistake
-(``ValueError``) is a 400, a request over the explainer's limits (``LimitExceeded``) a 413,
-and an installation without ``neurocloud.explain`` answers 501.
+The explanation runs in a worker thread, on the private copy of the network that
+``explain_batch`` keeps; a client mistake (``ValueError``) is a 400, a request over the
+explainer's limits (``LimitExceeded``) a 413, and an installation without
+``neurocloud.explain`` answers 501.
 """
 
 from __future__ import annotations

@@ -115,8 +115,6 @@ class ModelVersion:
         self.signature = Signature.from_metadata(artifact.metadata, artifact.model.dtype)
         self.timeout_s = config.timeout_s
         self._lock = threading.Lock()
-        self._explain_lock = threading.Lock()
-        self._explain_model: Any = None
         self.batcher = MicroBatcher(
             self._forward,
             max_batch_rows=config.max_batch_rows,
@@ -155,16 +153,14 @@ class ModelVersion:
             ) from None
 
     def explain(self, rows: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Explanations from ``neurocloud.explain.serving.explain_batch`` (call in a thread)."""
+        """Explanations from ``neurocloud.explain.serving.explain_batch`` (call in a thread).
+
+        ``explain_batch`` works on its own copy of the network, so it never races the
+        batcher's forward passes.
+        """
         from neurocloud.explain.serving import explain_batch
 
-        with self._explain_lock:
-            if self._explain_model is None:
-                model = self.artifact.model
-                copy = type(model).from_config(model.get_config())
-                copy.load_state_dict(model.state_dict())
-                self._explain_model = copy
-            return explain_batch(self._explain_model, rows, parameters)
+        return explain_batch(self.artifact.model, rows, parameters)
 
     def metadata(self, versions: list[str]) -> dict[str, Any]:
         return {
