@@ -11,8 +11,12 @@ both alike; the table shows each server's best run per level and the ratios.
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python benchmarks/serve_load.py --duration 3 --rounds 3
 
-The client is a raw asyncio HTTP/1.1 loop, so the load generator itself stays cheap (it
-shares the machine's cores with the server under test).
+The default client is a raw asyncio HTTP/1.1 loop, so the load generator itself stays cheap
+(it shares the machine's cores with the server under test). ``--client wrk`` drives the load
+with wrk (``apt-get install wrk``; one thread, a Lua script for the POST body, bounded by
+``--duration`` only), a native client that measures the server's capacity rather than the
+Python client's: at low concurrency the asyncio client itself is the bottleneck. Without wrk
+on the PATH the Python client is used, and the table says which one ran.
 """
 
 import argparse
@@ -148,6 +152,50 @@ async def load(port: int, concurrency: int, duration: float, max_requests: int) 
     }
 
 
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = '@BODY@'
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK_RESULT %d %d %d %d %d\\n", summary.requests,
+    summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+""".replace("@BODY@", BODY.decode())
+
+
+def wrk_load(port: int, concurrency: int, duration: float, script: str) -> dict:
+    """One wrk run (one thread, ``concurrency`` keep-alive connections) on 127.0.0.1."""
+    seconds = max(1, round(duration))
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script,
+            f"http://127.0.0.1:{port}/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    )
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("WRK_RESULT"))
+    requests, micros, errors, p50, p99 = (int(v) for v in line.split()[1:])
+    return {
+        "requests": requests,
+        "rps": requests / (micros / 1e6),
+        "p50": p50 / 1000,
+        "p99": p99 / 1000,
+        "errors": errors,
+    }
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory of ``pid`` and its children (VmHWM, Linux)."""
     total = 0.0
@@ -226,11 +274,25 @@ def measure(servers: list[Server], args: argparse.Namespace) -> None:
             raise RuntimeError(f"{server.name}: first request answered {status}: {body[:200]!r}")
         server.answer = json.loads(body)
         asyncio.run(load(server.port, max(args.concurrency), 1.0, 2000))  # warm-up, not reported
-    for _ in range(args.rounds):
-        for level in args.concurrency:
-            for server in servers:
-                run = asyncio.run(load(server.port, level, args.duration, args.max_requests))
-                server.runs.setdefault(level, []).append(run)
+    script = None
+    if args.client == "wrk":
+        handle, script = tempfile.mkstemp(prefix="serve-load-", suffix=".lua")
+        with os.fdopen(handle, "w") as file:
+            file.write(WRK_SCRIPT)
+    try:
+        for _ in range(args.rounds):
+            for level in args.concurrency:
+                for server in servers:
+                    if script is None:
+                        run = asyncio.run(
+                            load(server.port, level, args.duration, args.max_requests)
+                        )
+                    else:
+                        run = wrk_load(server.port, level, args.duration, script)
+                    server.runs.setdefault(level, []).append(run)
+    finally:
+        if script is not None:
+            os.unlink(script)
     for server in servers:
         server.rss_mb = peak_rss_mb(server.process.pid)
 
@@ -275,12 +337,22 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs per server and level")
     parser.add_argument("--cold-starts", type=int, default=3, help="starts per server")
+    parser.add_argument(
+        "--client",
+        choices=["python", "wrk"],
+        default="python",
+        help="load generator: the asyncio client, or wrk (native; falls back to python "
+        "when wrk is not installed)",
+    )
     parser.add_argument("--fastapi-app", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fastapi_app:
         run_fastapi_app(args.fastapi_app, args.port)
         return
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        print("wrk is not on the PATH (apt-get install wrk): using the Python client")
+        args.client = "python"
     workdir = Path(tempfile.mkdtemp(prefix="serve-load-"))
     model_dir = article_model(workdir)
     servers = [
@@ -313,8 +385,10 @@ def report(ours: Server, theirs: Server, args: argparse.Namespace) -> None:
         f"({'ok' if abs(a - b) < 1e-5 else 'MISMATCH'})"
     )
     print(
-        f"best of {args.rounds} interleaved runs of {args.duration:g} s per server and level "
-        f"(at most {args.max_requests} requests each):"
+        f"client {args.client}: best of {args.rounds} interleaved runs of "
+        f"{max(1, round(args.duration)) if args.client == 'wrk' else args.duration:g} s "
+        f"per server and level"
+        + (f" (at most {args.max_requests} requests each):" if args.client == "python" else ":")
     )
     print(
         f"{'server':<15}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
