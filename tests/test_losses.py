@@ -104,3 +104,30 @@ def test_article_mse_value():
 def test_unknown_loss_lists_valid_ones():
     with pytest.raises(ValueError, match=r"Unknown loss 'l3'.*binary_crossentropy.*mse"):
         losses.get("l3")
+
+
+def test_sparse_loss_called_directly_takes_integer_labels():
+    from sklearn.metrics import log_loss
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    labels = np.array([0, 1, 2])
+    sparse = losses.get("sparse_categorical_crossentropy")
+    assert sparse.value(labels, p) == pytest.approx(log_loss(labels, p))
+    np.testing.assert_allclose(
+        sparse.gradient(labels, p), losses.get("categorical_crossentropy").gradient(np.eye(3), p)
+    )
+    z = np.log(p)
+    assert sparse.value_from_logits(labels, z) == pytest.approx(log_loss(labels, p))
+
+
+def test_one_dimensional_target_is_a_column_and_keeps_the_prediction_dtype():
+    y = np.array([1.0, 2.0, 3.0])  # float64
+    out = np.array([[1.5], [2.0], [2.0]], dtype=np.float32)
+    mse = losses.get("mse")
+    assert mse.value(y, out) == pytest.approx((0.25 + 0 + 1) / 3)
+    grad = mse.gradient(y, out)
+    assert grad.shape == (3, 1) and grad.dtype == np.float32
+    with pytest.raises(
+        ValueError, match=r"y_true has shape \(3, 2\) but y_pred has shape \(3, 1\)"
+    ):
+        mse.value(np.ones((3, 2)), out)

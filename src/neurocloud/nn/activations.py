@@ -20,7 +20,7 @@ import numpy as np
 
 from neurocloud.nn.registry import Registry
 
-__all__ = ["Activation", "available", "get", "sigmoid"]
+__all__ = ["Activation", "available", "get", "serialize", "sigmoid"]
 
 
 def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -62,8 +62,13 @@ class Activation:
         """Return ``dL/dz`` from ``dL/da``; may overwrite ``grad`` in place."""
         return grad
 
+    def get_config(self) -> dict[str, float]:
+        """Settings beyond the name (empty for most activations)."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class Identity(Activation):
@@ -114,7 +119,10 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = _finite_setting(negative_slope, "negative_slope")
+
+    def get_config(self) -> dict[str, float]:
+        return {"negative_slope": self.negative_slope}
 
     def forward(self, z, out=None):
         return _into(np.where(z > 0, z, z * self.negative_slope), out)
@@ -127,7 +135,10 @@ class ELU(Activation):
     name = "elu"
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = float(alpha)
+        self.alpha = _finite_setting(alpha, "alpha")
+
+    def get_config(self) -> dict[str, float]:
+        return {"alpha": self.alpha}
 
     def forward(self, z, out=None):
         # expm1 of min(z, 0) never overflows; the positive branch is z itself.
@@ -226,14 +237,45 @@ def available() -> list[str]:
     return _REGISTRY.names()
 
 
-def get(name: str | Activation | None) -> Activation:
+def _finite_setting(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(
+        value
+    ):
+        raise ValueError(f"Expected a finite number for {name}. Received: {name}={value!r}")
+    return float(value)
+
+
+def get(name: str | dict | Activation | None) -> Activation:
     """Return the activation called ``name`` (``None`` means identity).
+
+    A dict ``{"name": ..., "config": {...}}`` (what :func:`serialize` writes) restores
+    settings such as the leaky ReLU's slope.
 
     >>> get("relu").name
     'relu'
+    >>> get({"name": "leaky_relu", "config": {"negative_slope": 0.2}})
+    LeakyReLU(negative_slope=0.2)
     """
     if name is None:
         return Identity()
     if isinstance(name, Activation):
         return name
+    if isinstance(name, dict):
+        cls = _REGISTRY.get(name.get("name"), argument="activation")
+        try:
+            return cls(**dict(name.get("config") or {}))
+        except TypeError as exc:
+            raise ValueError(f"Invalid settings for activation {name!r}: {exc}") from None
     return _REGISTRY.get(name, argument="activation")()
+
+
+def serialize(activation: Activation) -> str | dict:
+    """The activation's name, or ``{"name", "config"}`` when its settings are not defaults.
+
+    >>> serialize(get("relu")), serialize(LeakyReLU(0.2))
+    ('relu', {'name': 'leaky_relu', 'config': {'negative_slope': 0.2}})
+    """
+    config = activation.get_config()
+    if config == type(activation)().get_config():
+        return activation.name
+    return {"name": activation.name, "config": config}

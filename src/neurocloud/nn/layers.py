@@ -185,7 +185,7 @@ class Dense(Layer):
     def get_config(self) -> dict[str, Any]:
         return {
             "units": self.units,
-            "activation": self.activation.name,
+            "activation": activations.serialize(self.activation),
             "kernel_initializer": self.kernel_initializer,
             "use_bias": self.use_bias,
             "bias_initializer": self.bias_initializer,
@@ -213,7 +213,7 @@ class Activation(Layer):
         return self.activation.backward(grad.copy(), self._z, self._a)
 
     def get_config(self) -> dict[str, Any]:
-        return {"activation": self.activation.name}
+        return {"activation": activations.serialize(self.activation)}
 
 
 class Dropout(Layer):

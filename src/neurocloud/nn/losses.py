@@ -34,38 +34,60 @@ class Loss:
     #: whether the loss sums over output columns (cross-entropy) or averages them
     sums_columns = False
 
+    # Public entry points: align the target with the prediction, then compute.
     def value(self, y_true, y_pred, sample_weight=None) -> float:
-        per_sample = self._reduce_columns(self._per_element(y_true, y_pred))
-        return _weighted_mean(per_sample, sample_weight)
+        return self._value(self.target(y_true, y_pred), y_pred, sample_weight)
 
     def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
-        grad = self._grad_per_element(y_true, y_pred)
-        return self._scale(grad, sample_weight)
+        return self._gradient(self.target(y_true, y_pred), y_pred, sample_weight)
 
     def value_from_logits(self, y_true, logits, sample_weight=None) -> float:
-        raise NotImplementedError(f"{self.name} has no logits form")
+        return self._value_and_gradient_from_logits(
+            self.target(y_true, logits), logits, sample_weight
+        )[0]
 
     def gradient_from_logits(self, y_true, logits, sample_weight=None) -> np.ndarray:
-        raise NotImplementedError(f"{self.name} has no logits form")
+        return self._value_and_gradient_from_logits(
+            self.target(y_true, logits), logits, sample_weight
+        )[1]
 
     def value_and_gradient(self, y_true, y_pred, sample_weight=None) -> tuple[float, np.ndarray]:
-        """``(value, gradient)`` at once; losses override it to share their work.
-
-        The gradient is a new array that the caller may overwrite.
-        """
-        return (
-            self.value(y_true, y_pred, sample_weight),
-            self.gradient(y_true, y_pred, sample_weight),
-        )
+        """``(value, gradient)`` at once, sharing work; the gradient is a new array."""
+        return self._value_and_gradient(self.target(y_true, y_pred), y_pred, sample_weight)
 
     def value_and_gradient_from_logits(
         self, y_true, logits, sample_weight=None
     ) -> tuple[float, np.ndarray]:
-        """``(value, gradient)`` with respect to the logits, as the ``*_from_logits`` pair."""
-        return (
-            self.value_from_logits(y_true, logits, sample_weight),
-            self.gradient_from_logits(y_true, logits, sample_weight),
+        """``(value, gradient)`` with respect to the logits of the fused activation."""
+        return self._value_and_gradient_from_logits(
+            self.target(y_true, logits), logits, sample_weight
         )
+
+    def target(self, y_true, y_pred) -> np.ndarray:
+        """``y_true`` as an array shaped and typed like ``y_pred`` (a 1-D target is a column
+        when there is one output); a ValueError names both shapes otherwise."""
+        y = np.asarray(y_true, dtype=y_pred.dtype)
+        if y.shape == y_pred.shape:
+            return y
+        if y.ndim == 1 and y_pred.shape == (y.shape[0], 1):
+            return y.reshape(-1, 1)
+        raise ValueError(
+            f"{self.name}: y_true has shape {y.shape} but y_pred has shape {y_pred.shape}; "
+            "expected the same shape (or a 1-D y_true for a single output)."
+        )
+
+    # Implementations, on aligned arrays; subclasses override what they can share.
+    def _value(self, y, p, sample_weight) -> float:
+        return _weighted_mean(self._reduce_columns(self._per_element(y, p)), sample_weight)
+
+    def _gradient(self, y, p, sample_weight) -> np.ndarray:
+        return self._scale(self._grad_per_element(y, p), sample_weight)
+
+    def _value_and_gradient(self, y, p, sample_weight) -> tuple[float, np.ndarray]:
+        return self._value(y, p, sample_weight), self._gradient(y, p, sample_weight)
+
+    def _value_and_gradient_from_logits(self, y, z, sample_weight) -> tuple[float, np.ndarray]:
+        raise NotImplementedError(f"{self.name} has no logits form")
 
     def _reduce_columns(self, per_element: np.ndarray) -> np.ndarray:
         if self.sums_columns:
@@ -106,7 +128,7 @@ class MeanSquaredError(Loss):
         grad *= 2
         return grad
 
-    def value_and_gradient(self, y_true, y_pred, sample_weight=None):
+    def _value_and_gradient(self, y_true, y_pred, sample_weight):
         grad = y_pred - y_true
         if sample_weight is None:
             value = float(np.vdot(grad, grad)) / grad.size
@@ -164,13 +186,11 @@ class BinaryCrossentropy(Loss):
         p = np.clip(p, eps, 1 - eps)
         return (p - y) / (p * (1 - p))
 
-    def value_from_logits(self, y_true, logits, sample_weight=None):
+    def _value_and_gradient_from_logits(self, y_true, logits, sample_weight):
         # softplus(z) - y z, computed without overflow.
         per_element = np.logaddexp(0, logits) - y_true * logits
-        return _weighted_mean(per_element.mean(axis=1), sample_weight)
-
-    def gradient_from_logits(self, y_true, logits, sample_weight=None):
-        return self._scale(sigmoid(logits) - y_true, sample_weight)
+        value = _weighted_mean(per_element.mean(axis=1), sample_weight)
+        return value, self._scale(sigmoid(logits) - y_true, sample_weight)
 
 
 class CategoricalCrossentropy(Loss):
@@ -188,13 +208,7 @@ class CategoricalCrossentropy(Loss):
         eps = np.finfo(p.dtype).eps
         return -y / np.clip(p, eps, 1.0)
 
-    def value_from_logits(self, y_true, logits, sample_weight=None):
-        return self.value_and_gradient_from_logits(y_true, logits, sample_weight)[0]
-
-    def gradient_from_logits(self, y_true, logits, sample_weight=None):
-        return self.value_and_gradient_from_logits(y_true, logits, sample_weight)[1]
-
-    def value_and_gradient_from_logits(self, y_true, logits, sample_weight=None):
+    def _value_and_gradient_from_logits(self, y_true, logits, sample_weight):
         # Shifted by the row maximum, so exp never overflows:
         # loss = sum(y) * log(sum(exp(shifted))) - <y, shifted>; grad = sum(y) * softmax - y.
         shifted = logits - row_max(logits)
@@ -217,6 +231,13 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
     name = "sparse_categorical_crossentropy"
     sparse_target = True
+
+    def target(self, y_true, y_pred) -> np.ndarray:
+        """Integer labels ``(n,)`` become one-hot rows; one-hot rows pass through."""
+        y = np.asarray(y_true)
+        if y.shape == y_pred.shape:
+            return np.asarray(y, dtype=y_pred.dtype)
+        return one_hot(y, y_pred.shape[1], y_pred.dtype)
 
 
 def one_hot(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
