@@ -154,7 +154,34 @@ def test_training_after_loading_continues(saved):
 
 def test_float32_normalization_round_trip_is_bit_exact(tmp_path):
     X = np.random.default_rng(0).normal(3.3, 1.7, size=(50, 64))
-    model = nc.Sequential([nc.layers.Normalization().adapt(X), nc.layers.Dense(2)],
-                          input_dim=64, seed=0)
+    model = nc.Sequential(
+        [nc.layers.Normalization().adapt(X), nc.layers.Dense(2)], input_dim=64, seed=0
+    )
     loaded = nc.load(nc.save(model, tmp_path / "m"))
     assert loaded.predict(X).tobytes() == model.predict(X).tobytes()
+
+
+def test_save_never_replaces_something_that_is_not_a_model(tmp_path):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match=r"project: exists and is not a neurocloud model"):
+        nc.save(article_network(), folder)
+    assert (folder / "precious.txt").read_text() == "keep me"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArtifactError, match=r"file: exists and is not a directory"):
+        nc.save(article_network(), tmp_path / "file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "project"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (nc.save(article_network(), empty) / "model.json").exists()
+
+
+def test_card_of_a_diverged_model_is_strict_json(tmp_path):
+    model = article_network()
+    history = nc.callbacks.History()
+    history.on_epoch_end(model, 0, {"loss": float("nan")})
+    model.history = history
+    path = nc.save(model, tmp_path / "m", card={"metrics": {"mse": np.float32("inf")}})
+    card = json.loads((path / "card.json").read_text(), parse_constant=lambda c: 1 / 0)
+    assert card["metrics"]["mse"] is None and card["history"]["loss"]["last"] is None

@@ -99,6 +99,11 @@ def save(
         raise ValueError(
             f"feature_names has {len(feature_names)} names; the model has {model.input_dim} inputs."
         )
+    if output_names is not None and len(output_names) != model.output_dim:
+        raise ValueError(
+            f"output_names has {len(output_names)} names; the model has {model.output_dim} outputs."
+        )
+    _check_replaceable(Path(path))
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -123,9 +128,45 @@ def save(
     files = {
         MODEL_FILE: json.dumps(metadata, indent=2).encode(),
         WEIGHTS_FILE: save_tensors(tensors, metadata={"format": FORMAT}),
-        CARD_FILE: json.dumps(card_data, indent=2, default=float).encode(),
+        CARD_FILE: json.dumps(_finite_json(card_data), indent=2, allow_nan=False).encode(),
     }
     return _write_directory(Path(path), files)
+
+
+def _finite_json(value: Any) -> Any:
+    """JSON-safe copy: NumPy scalars to Python, NaN and infinities (a diverged loss) to null."""
+    if isinstance(value, dict):
+        return {str(k): _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to overwrite anything but an empty folder or a neurocloud model directory."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ArtifactError(
+            f"{target}: exists and is not a directory; refusing to replace it "
+            "with a model. Choose another path."
+        )
+    if not any(target.iterdir()):
+        return
+    try:
+        ours = json.loads((target / MODEL_FILE).read_bytes()).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise ArtifactError(
+            f"{target}: exists and is not a neurocloud model directory (no "
+            f"{MODEL_FILE} of format {FORMAT!r}); refusing to replace its "
+            "contents. Choose another path or remove it first."
+        )
 
 
 def _write_directory(target: Path, files: dict[str, bytes]) -> Path:
