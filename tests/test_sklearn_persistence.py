@@ -218,3 +218,13 @@ def test_joblib_dump_and_parallel_prediction(tmp_path, labelled_classifier):
     np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict(X), clf.predict(X))
     parts = joblib.Parallel(n_jobs=2)(joblib.delayed(clf.predict)(X[i::2]) for i in range(2))
     np.testing.assert_array_equal(parts[0], clf.predict(X[0::2]))
+
+
+def test_from_sequential_refuses_unsorted_classes():
+    net = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=1, seed=0)
+    with pytest.raises(ValueError, match=r"classes must be sorted and unique.*\['dog', 'cat'\]"):
+        NeuralNetClassifier.from_sequential(net, classes=["dog", "cat"])
+    assert list(NeuralNetClassifier.from_sequential(net, classes=["cat", "dog"]).classes_) == [
+        "cat",
+        "dog",
+    ]

@@ -344,6 +344,12 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
                 f"The network gives {expected} class probabilities but classes has "
                 f"{len(labels)} labels: {list(labels)!r}."
             )
+        if classes is not None and list(labels) != list(classes):
+            # classes_ is sorted (scikit-learn's contract); output column i is classes[i].
+            raise ValueError(
+                f"classes must be sorted and unique, one per output column in order; received "
+                f"{list(classes)!r}. Sort them and reorder the network's outputs to match."
+            )
         estimator.classes_ = labels
         return estimator
 
