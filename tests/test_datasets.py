@@ -131,3 +131,13 @@ def test_csv_structural_errors(tmp_path, text, message):
 def test_csv_rejects_an_unknown_task(tmp_path):
     with pytest.raises(ValueError, match="task='clustering'"):
         datasets.load_csv(_csv(tmp_path, "a,y\n1,2\n"), task="clustering")
+
+
+@pytest.mark.parametrize("missing", ["", "nan", "NA"])
+def test_csv_missing_target_is_named_not_turned_into_a_class(tmp_path, missing):
+    path = tmp_path / "prices.csv"
+    path.write_text(f"size,price\n1,100.5\n2,{missing}\n3,300.25\n4,410.75\n")
+    with pytest.raises(
+        ValueError, match=r"target column 'price' has no usable value on data row 2"
+    ):
+        datasets.load_csv(path, target="price")

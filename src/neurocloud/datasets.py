@@ -210,7 +210,16 @@ def load_csv(
     return _dataset(path, np.array(rows), labels, features, target, task)
 
 
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "inf", "+inf", "-inf", "infinity", "-infinity"}
+
+
 def _dataset(path: Path, X, labels: list[str], features, target: str, task) -> Dataset:
+    for row, label in enumerate(labels, start=1):
+        if label.lower() in _MISSING:
+            raise ValueError(
+                f"{path}: target column {target!r} has no usable value on data row {row} "
+                f"(holds {label!r}); fill in or drop that row."
+            )
     numbers = [_number(v) for v in labels]
     numeric = all(v is not None for v in numbers)
     if task is None:
