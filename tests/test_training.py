@@ -203,3 +203,15 @@ def test_bad_model_arguments_are_named():
         nc.layers.Dropout(1.0)
     with pytest.raises(ValueError, match=r"has 3 features per row but the model expects 1"):
         article_network().predict(np.ones((2, 3)))
+
+
+def test_lbfgs_at_the_optimum_still_records_its_loss():
+    X, y = np.zeros((10, 2)), np.zeros(10)
+    model = nc.Sequential(
+        [nc.layers.Dense(4, activation="tanh"), nc.layers.Dense(1)], input_dim=2, seed=0
+    )
+    model.layers[-1].params["kernel"][...] = 0  # output is exactly 0 = y: already optimal
+    history = model.fit(X, y, optimizer="lbfgs", epochs=20)
+    assert history.history["loss"] == [0.0]
+    with pytest.raises(ValueError, match=r"history_size=0"):
+        nc.optim.LBFGS(history_size=0)

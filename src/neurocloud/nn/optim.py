@@ -271,6 +271,15 @@ class LBFGS(Optimizer):
 
     def __init__(self, lr: float = 1.0, history_size: int = 10, tol: float = 1e-9) -> None:
         super().__init__(lr)
+        if (
+            isinstance(history_size, bool)
+            or not isinstance(history_size, (int, np.integer))
+            or (history_size < 1)
+        ):
+            raise ValueError(
+                "Expected history_size to be a positive integer. "
+                f"Received: history_size={history_size!r}"
+            )
         self.history_size = int(history_size)
         self.tol = _check("tol", tol, 0.0)
 

@@ -194,3 +194,6 @@ def _fit_full_batch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, end_epoch)
         return model.stop_training
 
     flat[...] = opt.minimize(objective, flat.copy(), max_iter=epochs, callback=on_iteration)
+    if iteration["epoch"] == 0:
+        # Converged before its first iteration (e.g. started at the optimum): still one entry.
+        end_epoch(0, objective(flat.copy())[0])
