@@ -89,3 +89,20 @@ def test_example_script_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "4.625" in proc.stdout and (tmp_path / "p.png").exists()
+
+
+def test_bad_arguments_are_usage_errors_not_tracebacks(tmp_path):
+    runner = CliRunner()
+    seed = runner.invoke(main, ["demo", "--seed", "-1"])
+    assert seed.exit_code == 2 and "-1 is not in the range x>=0" in seed.output
+    runner.invoke(main, ["demo", "--output", str(tmp_path / "m")])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "garbage.npy").write_bytes(b"not an npy file")
+    for name in ("objects.npy", "garbage.npy"):
+        for command in (["predict"], ["explain", "--method", "ig"]):
+            out = runner.invoke(
+                main, [*command, str(tmp_path / "m"), "--input", str(tmp_path / name)]
+            )
+            assert out.exit_code == 2, (command, name, out.output)
+            assert "not a readable numeric .npy array" in out.output
+            assert "Traceback" not in out.output

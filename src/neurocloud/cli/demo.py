@@ -20,7 +20,9 @@ import click
     default=None,
     help="Save the fitted curves and loss curves to this PNG.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Model seed.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Model seed."
+)
 def demo(output: str | None, plot_path: str | None, seed: int) -> None:
     """Train the article's 1-2-2-1 network on its four points and report f(4.5).
 

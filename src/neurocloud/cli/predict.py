@@ -20,7 +20,12 @@ def _read_input(path: str | None, rows: tuple[str, ...]) -> np.ndarray:
     if path is None:
         raise click.UsageError('Give the rows with --row "1,2,3" (repeatable) or --input FILE.')
     if Path(path).suffix == ".npy":
-        return np.load(path, allow_pickle=False)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:  # object arrays, truncated or foreign files
+            raise click.BadParameter(
+                f"{path}: not a readable numeric .npy array ({exc})", param_hint="--input"
+            ) from None
     try:
         return np.loadtxt(path, delimiter=",", ndmin=2)
     except ValueError as exc:
