@@ -41,7 +41,8 @@ def test_report_names_every_figure(result):
     text = demo.report(result)
     assert "4.625" in text and "5.750" in text
     assert f"{result.article.prediction:.3f}" in text and f"{result.fitted.prediction:.3f}" in text
-    assert "linear" in text and "extrapolat" not in text.split("\n")[0]
+    assert "linear" in text and "could never predict 4.625" in text
+    assert demo.EXTRAPOLATION_NOTE in text
 
 
 def test_plot_is_a_png(result, tmp_path):

@@ -215,3 +215,28 @@ def test_lbfgs_at_the_optimum_still_records_its_loss():
     assert history.history["loss"] == [0.0]
     with pytest.raises(ValueError, match=r"history_size=0"):
         nc.optim.LBFGS(history_size=0)
+
+
+def test_small_argument_checks():
+    # NumPy scalars are numbers too.
+    nc.layers.Dropout(np.float32(0.5))
+    nc.optim.SGD(lr=np.int64(1))
+    with pytest.raises(ValueError, match=r"2 means and 1 scales"):
+        nc.layers.Normalization(mean=[0, 0], scale=[1])
+    with pytest.raises(
+        ValueError, match=r"EarlyStopping monitors 'val_los'.*\['loss', 'val_loss'\]"
+    ):
+        article_network().fit(
+            SEED_X,
+            SEED_Y,
+            validation_data=(SEED_X, SEED_Y),
+            epochs=3,
+            callbacks=[nc.callbacks.EarlyStopping(monitor="val_los")],
+        )
+
+
+def test_predict_never_returns_the_callers_array():
+    X = np.ones((3, 2), dtype=np.float32)
+    out = nc.Sequential([nc.layers.Dropout(0.5)], input_dim=2, seed=0).predict(X)
+    out[...] = 7
+    assert (X == 1).all()

@@ -26,8 +26,15 @@ X = np.array([[0.5], [1.5], [2.5], [3.5]])
 Y = np.array([[0.75], [1.25], [2.25], [3.75]])
 X_TEST = 4.5
 ARTICLE_PREDICTION = 4.625
-#: the four points lie exactly on y = 0.25 x^2 + 0.6875, which gives 5.75 at x = 4.5
-QUADRATIC_PREDICTION = 0.25 * X_TEST**2 + 0.6875
+
+
+def quadratic(x):
+    """The curve through the four points: y = 0.25 x^2 + 0.6875."""
+    return 0.25 * x**2 + 0.6875
+
+
+#: the quadratic through the four points gives 5.75 at x = 4.5
+QUADRATIC_PREDICTION = quadratic(X_TEST)
 
 EXTRAPOLATION_NOTE = (
     "Four points pin the curve down only on [0.5, 3.5]: beyond them every function through "
@@ -114,11 +121,11 @@ def plot(result: DemoResult, path: str | Path) -> Path:
 
     grid = np.linspace(0, 5, 200).reshape(-1, 1)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for r, style in ((result.article, "-"), (result.fitted, "-")):
-        left.plot(grid[:, 0], r.model.predict(grid)[:, 0], style, label=r.label)
+    for r in (result.article, result.fitted):
+        left.plot(grid[:, 0], r.model.predict(grid)[:, 0], label=r.label)
     left.plot(
         grid[:, 0],
-        0.25 * grid[:, 0] ** 2 + 0.6875,
+        quadratic(grid[:, 0]),
         ":",
         color="grey",
         label="y = 0.25 x² + 0.6875 (through the points)",

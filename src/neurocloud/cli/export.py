@@ -31,7 +31,7 @@ _DEFAULT_NAMES = {
     type=click.Path(),
     default=None,
     help="File to write (a directory gets the format's usual name inside). "
-    "Default: that name beside the working directory.",
+    "Default: that name in the working directory.",
 )
 @click.option("--opset", type=int, default=None, help="ONNX opset (onnx only; default 17).")
 def export(model_dir: str, fmt: str, output: str | None, opset: int | None) -> None:

@@ -55,4 +55,5 @@ def predict(model_dir: str, rows: tuple[str, ...], input_path: str | None) -> No
         out = artifact.model.predict(_read_input(input_path, rows))
     except (ArtifactError, ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from None
-    np.savetxt(sys.stdout, out, delimiter=",", fmt="%.7g")
+    # Enough digits to round-trip the model's dtype.
+    np.savetxt(sys.stdout, out, delimiter=",", fmt="%.9g" if out.dtype == np.float32 else "%.17g")

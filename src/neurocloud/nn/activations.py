@@ -238,8 +238,10 @@ def available() -> list[str]:
 
 
 def _finite_setting(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(
-        value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not np.isfinite(value)
     ):
         raise ValueError(f"Expected a finite number for {name}. Received: {name}={value!r}")
     return float(value)

@@ -86,6 +86,11 @@ class EarlyStopping(Callback):
         self._best_weights: np.ndarray | None = None
 
     def on_epoch_end(self, model, epoch, logs):
+        if self.monitor not in logs and self.monitor != "val_loss":
+            raise ValueError(
+                f"EarlyStopping monitors {self.monitor!r}, which training does not log; "
+                f"expected one of {sorted(logs)}."
+            )
         key = self.monitor if self.monitor in logs else "loss"
         value = logs[key]
         if value < self.best - self.min_delta:

@@ -17,6 +17,7 @@ Every layer follows one protocol, with each ``forward`` next to its ``backward``
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -224,7 +225,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float) -> None:
         super().__init__()
-        if not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Expected a dropout rate in [0, 1). Received: rate={rate!r}")
         self.rate = float(rate)
 
@@ -261,6 +262,12 @@ class Normalization(Layer):
         super().__init__()
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        if self.mean is not None and self.scale is not None and self.mean.shape != self.scale.shape:
+            raise ValueError(
+                f"Normalization mean and scale must have one value per feature each; received "
+                f"{self.mean.shape[0] if self.mean.ndim else 1} means and "
+                f"{self.scale.shape[0] if self.scale.ndim else 1} scales."
+            )
         if self.scale is not None and np.any(self.scale <= 0):
             raise ValueError(f"Normalization scale must be > 0; received scale={scale!r}")
 

@@ -14,6 +14,7 @@ array([0.95])
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ __all__ = ["LBFGS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "available",
 
 
 def _check(name: str, value: Any, low: float, high: float = math.inf, open_low=False) -> float:
-    ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     ok = ok and math.isfinite(value) and (value > low if open_low else value >= low)
     if not ok or value >= high:
         bound = f"> {low}" if open_low else f">= {low}"

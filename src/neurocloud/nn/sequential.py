@@ -256,7 +256,9 @@ class Sequential:
         rows = batch_size or self._block_rows
         if rows >= len(X):
             check_finite(X, "X")
-            return self.forward(X)
+            out = self.forward(X)
+            # A model without weights (dropout alone) would hand back the caller's array.
+            return out.copy() if np.shares_memory(out, X) else out
         out = np.empty((len(X), self._dims[-1]), self.dtype)
         for start in range(0, len(X), rows):
             block = X[start : start + rows]
