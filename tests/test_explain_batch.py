@@ -153,3 +153,24 @@ def test_concurrent_explains_and_predicts_do_not_disturb_each_other(model, X):
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_a_model_trained_after_its_first_explanation_is_explained_with_its_new_weights():
+    import neurocloud as nc
+
+    m = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0, dtype="float64")
+    x = np.array([[4.5]])
+    before = explain_batch(m, x, {"method": "saliency"})["attributions"]
+    assert np.allclose(before, m.layers[0].params["kernel"][:, 0])
+    X = np.linspace(-1.0, 1.0, 32)[:, None]
+    m.fit(X, 5.0 * X, loss="mse", optimizer=nc.optim.LBFGS(), epochs=5)
+    kernel = m.layers[0].params["kernel"][:, 0]
+    assert abs(kernel[0] - before[0, 0]) > 1.0  # the fit moved the weight
+    after = explain_batch(m, x, {"method": "saliency"})["attributions"]
+    assert np.allclose(after, kernel)
+    # and with adapted normalisation buffers too
+    norm = nc.Sequential([nc.layers.Normalization(), nc.layers.Dense(1)], input_dim=1, seed=0)
+    explain_batch(norm, x, {"method": "saliency"})
+    norm.layers[0].adapt(10.0 * X)
+    reference = explain.saliency(norm, x).attributions
+    assert np.array_equal(explain_batch(norm, x, {"method": "saliency"})["attributions"], reference)

@@ -10,7 +10,9 @@ parameter is a ``ValueError`` that lists the valid choices. ``LimitExceeded`` is
 
 Safe under concurrency: backpropagation keeps per-layer state between ``forward`` and
 ``backward``, so each served model gets a private copy for explanations, used under a lock;
-concurrent ``predict`` calls on the served model never see or disturb it.
+concurrent ``predict`` calls on the served model never see or disturb it. The copy takes
+the model's current weights at every call, so a model trained after its first
+explanation is explained with its new weights.
 
 >>> import numpy as np, neurocloud as nc
 >>> m = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=3, seed=0)
@@ -187,18 +189,35 @@ _REPLICAS: weakref.WeakKeyDictionary[Any, tuple[Any, threading.Lock]] = weakref.
 _REPLICAS_LOCK = threading.Lock()
 
 
+def _copyable(net: Any) -> bool:
+    return all(hasattr(net, name) for name in ("get_config", "state_dict", "load_state_dict"))
+
+
 def _replica(net: Any) -> tuple[Any, threading.Lock]:
-    """A private copy of ``net`` (same weights) and the lock that guards it."""
+    """A private copy of ``net``'s architecture and the lock that guards it; the caller
+    copies the current weights in with :func:`_refresh` while holding the lock."""
     with _REPLICAS_LOCK:
         found = _REPLICAS.get(net)
         if found is None:
-            if hasattr(net, "get_config") and hasattr(net, "state_dict"):
-                copy = type(net).from_config(net.get_config())
-                copy.load_state_dict(net.state_dict())
-            else:
-                copy = net
+            copy = type(net).from_config(net.get_config()) if _copyable(net) else net
             found = _REPLICAS[net] = (copy, threading.Lock())
         return found
+
+
+def _refresh(net: Any, replica: Any) -> Any:
+    """``replica`` holding ``net``'s weights and buffers as they are now (the model may have
+    been trained or adapted since the last call): one copy of the parameters, cheap next
+    to any explanation. A model whose architecture changed gets a new replica."""
+    if replica is net:
+        return net
+    try:
+        replica.load_state_dict(net.state_dict())
+    except ValueError:  # rebuilt with other shapes since the replica was made
+        replica = type(net).from_config(net.get_config())
+        replica.load_state_dict(net.state_dict())
+        with _REPLICAS_LOCK:
+            _REPLICAS[net] = (replica, _REPLICAS[net][1])
+    return replica
 
 
 def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -234,6 +253,7 @@ def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict
         settings = _check_limits(method, settings, X)
         replica, lock = _replica(net)
         with lock:
+            replica = _refresh(net, replica)
             explanation = _RUNNERS[method](replica, X, **settings)
     except TypeError as exc:  # e.g. text where numbers were expected
         raise ValueError(f"Invalid input or parameters for method {method!r}: {exc}") from None
