@@ -293,3 +293,44 @@ def test_targets_and_settings_are_checked_with_clear_errors():
         smoothgrad(model, X, noise=-1)
     with pytest.raises(TypeError, match="forward/backward"):
         saliency(object(), X)
+
+
+def test_values_infinite_in_a_float32_model_are_refused_naming_the_setting():
+    from neurocloud.explain.serving import explain_batch
+
+    m = nc.Sequential([nc.layers.Dense(3, "tanh"), nc.layers.Dense(1)], input_dim=1, seed=0)
+    x = [[4.5], [1.0]]
+    with pytest.raises(ValueError, match=r"baseline must be finite in the model's float32"):
+        explain_batch(m, x, {"baseline": 1e308})
+    with pytest.raises(ValueError, match=r"baseline must be finite in the model's float32"):
+        smoothgrad(m, x, over="ig", baseline=[1e39])
+    with pytest.raises(ValueError, match=r"background must be finite in the model's float32"):
+        expected_gradients(m, x, background=[[0.0], [-1e300]])
+    with pytest.raises(ValueError, match=r"X must be finite in the model's float32.*1e\+40"):
+        saliency(m, [[1e40]])
+    with pytest.raises(ValueError, match=r"noisy copies"):
+        smoothgrad(m, x, noise=1e300, scale=1e300)
+    # the largest float32 is accepted, and a float64 model takes what float64 holds
+    integrated_gradients(m, x, baseline=float(np.finfo(np.float32).max), steps=4)
+    m64 = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0, dtype="float64")
+    assert np.isfinite(integrated_gradients(m64, x, baseline=1e300).attributions).all()
+
+
+def test_smoothgrad_adds_noise_to_rows_without_range():
+    from neurocloud.demo import article_network
+
+    m = article_network(seed=0)
+    x = [[4.5], [0.5]]  # one feature: each row's max - min is 0
+    plain = saliency(m, x).attributions
+    smooth = smoothgrad(m, x, samples=32, noise=0.5, seed=1)
+    assert not np.allclose(smooth.attributions, plain)
+    assert smooth.settings["scale"] == "row range (1 for 2 row(s) without range)"
+    # the fallback is an absolute scale of 1, the same as scale=1 given explicitly
+    given = smoothgrad(m, x, samples=32, noise=0.5, seed=1, scale=1.0)
+    assert np.array_equal(smooth.attributions, given.attributions)
+    # noise 0 is still exactly saliency
+    assert np.allclose(smoothgrad(m, x, noise=0.0).attributions, plain)
+    # rows with a range keep the paper's rule
+    wide = random_network(1, "tanh")
+    rows = np.arange(2.0 * wide.input_dim).reshape(2, -1)
+    assert smoothgrad(wide, rows, samples=2).settings["scale"] == "row range"

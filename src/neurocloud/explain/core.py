@@ -25,6 +25,7 @@ __all__ = [
     "check_feature_names",
     "check_inputs",
     "check_positive_int",
+    "check_representable",
     "model_outputs",
     "resolve_targets",
     "target_gradients",
@@ -46,12 +47,32 @@ def as_network(model: Any) -> Any:
     )
 
 
+def check_representable(net: Any, array: np.ndarray, name: str) -> np.ndarray:
+    """Raise a ``ValueError`` naming ``name`` if a finite float64 value of ``array`` becomes
+    infinite in the network's own dtype (``1e308`` in a float32 model); else ``array``."""
+    dtype = np.dtype(getattr(net, "dtype", np.float64))
+    if dtype.kind != "f" or dtype.itemsize >= 8:
+        return array
+    limit = float(np.finfo(dtype).max)
+    too_large = np.abs(array) > limit
+    if np.any(too_large):
+        bad = np.argwhere(too_large)[0]
+        raise ValueError(
+            f"{name} must be finite in the model's {dtype.name}; received "
+            f"{array[tuple(bad)]!r} at index [{', '.join(map(str, bad))}], which {dtype.name} "
+            f"(largest magnitude {limit:.4g}) holds as infinity."
+        )
+    return array
+
+
 def check_inputs(net: Any, X: Any, name: str = "X") -> np.ndarray:
-    """``X`` as a finite float64 array of shape ``(n, input_dim)``; one row may be 1-D."""
+    """``X`` as a float64 array of shape ``(n, input_dim)`` whose values are finite also in
+    the network's dtype; one row may be 1-D."""
     array = np.asarray(X)
     if array.ndim == 1 and net.input_dim not in (None, 1):
         array = array.reshape(1, -1)
-    return as_features(array, net.input_dim, np.dtype(np.float64), name=name)
+    array = as_features(array, net.input_dim, np.dtype(np.float64), name=name)
+    return check_representable(net, array, name)
 
 
 def check_positive_int(value: Any, name: str) -> int:

@@ -21,6 +21,7 @@ from neurocloud.explain.core import (
     check_feature_names,
     check_inputs,
     check_positive_int,
+    check_representable,
     model_outputs,
     resolve_targets,
     target_gradients,
@@ -115,9 +116,12 @@ def smoothgrad(
     """SmoothGrad: the average of ``over`` (saliency or integrated gradients) on ``samples``
     noisy copies of each row, ``x + N(0, sigma^2)``.
 
-    ``sigma = noise * (max(x) - min(x))`` per row, as in the SmoothGrad paper; give
-    ``scale`` (one number per feature, e.g. the training data's standard deviations) for
-    ``sigma = noise * scale`` instead, better for features of different units. The target
+    ``sigma = noise * (max(x) - min(x))`` per row, as in the SmoothGrad paper; a row with
+    no range (one feature, or all features equal) uses an absolute scale of 1 instead,
+    ``sigma = noise``, so SmoothGrad never silently reduces to saliency (``settings["scale"]``
+    says how many rows did). Give ``scale`` (one number per feature, e.g. the training
+    data's standard deviations) for ``sigma = noise * scale`` instead, better for features
+    of different units or far from unit size. The target
     is chosen on the clean row and kept for its noisy copies. ``steps`` and ``baseline``
     apply to integrated gradients, ``absolute`` to saliency.
 
@@ -137,12 +141,23 @@ def smoothgrad(
     samples = check_positive_int(samples, "samples")
     noise = _check_noise(noise)
     n, d = X.shape
-    if scale is None:
-        sigma = noise * (X.max(axis=1) - X.min(axis=1))[:, None]
-    else:
-        sigma = noise * _check_scale(scale, d)
-    rng = np.random.default_rng(seed)
-    noisy = (X + rng.standard_normal((samples, n, d)) * sigma).reshape(-1, d)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+        if scale is None:
+            ranges = X.max(axis=1) - X.min(axis=1)
+            flat = int(np.count_nonzero(ranges == 0))
+            sigma = noise * np.where(ranges > 0, ranges, 1.0)[:, None]
+            scale_used = "row range" + (f" (1 for {flat} row(s) without range)" if flat else "")
+        else:
+            sigma = noise * _check_scale(scale, d)
+            scale_used = "given"
+        rng = np.random.default_rng(seed)
+        noisy = (X + rng.standard_normal((samples, n, d)) * sigma).reshape(-1, d)
+    if not np.all(np.isfinite(noisy)):
+        raise ValueError(
+            f"Expected noise x scale small enough for finite noisy copies; they overflow. "
+            f"Received: noise={noise!r}"
+        )
+    check_representable(net, noisy, "the noisy copies (X + noise x scale)")
     outputs = model_outputs(net, X, logits)
     targets = resolve_targets(outputs, target)
     tiled = np.tile(targets, samples)
@@ -151,7 +166,7 @@ def smoothgrad(
         "samples": samples,
         "noise": noise,
         "seed": seed,
-        "scale": "row range" if scale is None else "given",
+        "scale": scale_used,
         "logits": bool(logits),
     }
     if over == "saliency":
@@ -159,7 +174,7 @@ def smoothgrad(
         per_sample = np.abs(grads) if absolute else grads
         settings["absolute"] = bool(absolute)
     else:
-        baselines = np.tile(check_baseline(baseline, X), (samples, 1))
+        baselines = np.tile(check_baseline(baseline, X, net), (samples, 1))
         steps = check_positive_int(steps, "steps")
         per_sample, evaluations = integrate_paths(net, noisy, baselines, tiled, steps, logits)
         settings.update(

@@ -32,6 +32,7 @@ from neurocloud.explain.core import (
     check_feature_names,
     check_inputs,
     check_positive_int,
+    check_representable,
     model_outputs,
     resolve_targets,
     target_gradients,
@@ -107,8 +108,9 @@ def integrate_paths(
     return delta * integral, len(alphas)
 
 
-def check_baseline(baseline: Any, X: np.ndarray) -> np.ndarray:
-    """The baseline of each row: ``None`` is zeros; a number, a row or one row per input."""
+def check_baseline(baseline: Any, X: np.ndarray, net: Any = None) -> np.ndarray:
+    """The baseline of each row: ``None`` is zeros; a number, a row or one row per input.
+    Its values must be finite in ``net``'s dtype as well (when ``net`` is given)."""
     if baseline is None:
         return np.zeros_like(X)
     try:
@@ -129,6 +131,8 @@ def check_baseline(baseline: Any, X: np.ndarray) -> np.ndarray:
         )
     if not np.all(np.isfinite(array)):
         raise ValueError("baseline must be finite; received NaN or infinity.")
+    if net is not None:
+        check_representable(net, array, "baseline")
     return np.array(np.broadcast_to(array, X.shape))
 
 
@@ -166,7 +170,7 @@ def integrated_gradients(
     net = as_network(model)
     X = check_inputs(net, X)
     steps = check_positive_int(steps, "steps")
-    baselines = check_baseline(baseline, X)
+    baselines = check_baseline(baseline, X, net)
     outputs = model_outputs(net, np.concatenate([X, baselines]), logits)
     n = len(X)
     targets = resolve_targets(outputs[:n], target)
