@@ -4,7 +4,10 @@ Each layer becomes the standard operators any runtime has: ``Dense`` is ``Gemm``
 without a bias) followed by its activation, ``Normalization`` is ``Sub`` then ``Mul``,
 ``Dropout`` is ``Identity`` (inference). GELU is written in its exact form,
 ``0.5 * x * (1 + erf(x / sqrt(2)))``, as the engine computes it. The batch dimension is
-symbolic, so one file serves any number of rows.
+symbolic, so one file serves any number of rows. ``LeakyRelu`` and ``Elu`` carry the
+slope/alpha as ONNX's float32 attribute, so in a float64 model a non-default setting such as
+0.2 becomes 0.2000000030 in the file: the negative branch differs from the engine's by about
+1e-8 relative (``nc.import_onnx`` reads the shortest float32 decimal back, 0.2 exactly).
 
 >>> import tempfile, numpy as np, onnxruntime as ort, neurocloud as nc
 >>> model = nc.Sequential([nc.layers.Dense(3, activation="tanh"), nc.layers.Dense(1)],

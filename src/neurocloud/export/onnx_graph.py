@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "ACTIVATIONS",
-    "FIXED_ALPHA",
+    "ALPHA_SETTINGS",
     "FLOAT_TYPES",
     "PASS_THROUGH",
     "SUPPORTED",
@@ -42,8 +42,8 @@ ACTIVATIONS = {
     "Softplus": "softplus",
     "Gelu": "gelu",
 }
-#: the one parameter value each parametrised activation has in the engine
-FIXED_ALPHA = {"LeakyRelu": 0.01, "Elu": 1.0}
+#: parametrised activations: ONNX's ``alpha`` -> the engine setting and ONNX's default
+ALPHA_SETTINGS = {"LeakyRelu": ("negative_slope", 0.01), "Elu": ("alpha", 1.0)}
 PASS_THROUGH = {"Identity", "Dropout"}
 SUPPORTED = sorted(
     {"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Cast", "Flatten", "Reshape", "Erf"}

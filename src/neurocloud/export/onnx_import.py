@@ -30,7 +30,7 @@ import numpy as np
 
 from neurocloud.export.onnx_graph import (
     ACTIVATIONS,
-    FIXED_ALPHA,
+    ALPHA_SETTINGS,
     FLOAT_TYPES,
     PASS_THROUGH,
     OnnxGraph,
@@ -54,7 +54,7 @@ class _Spec:
     kind: str  # "dense", "activation" or "normalization"
     kernel: np.ndarray | None = None
     bias: np.ndarray | None = None
-    activation: str = "identity"
+    activation: str | dict[str, Any] = "identity"  # a name, or {"name", "config"}
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
     closed: bool = False
@@ -65,6 +65,15 @@ def _vector(value: np.ndarray, node: Any, what: str) -> np.ndarray:
     if value.ndim > 2 or (value.ndim == 2 and value.shape[0] != 1):
         raise unsupported(node, f"{what} has shape {value.shape}, expected one value per feature")
     return value.reshape(-1).astype(np.float64)
+
+
+def _float32_attribute(value: float) -> float:
+    """An ONNX float attribute (stored as float32) as the shortest decimal that float32
+    reads back the same: ``0.2`` comes back as ``0.2``, not ``0.20000000298...``."""
+    single = np.float32(value)
+    if not np.isfinite(single):
+        return float(single)
+    return float(np.format_float_positional(single, unique=True, trim="-"))
 
 
 class _Builder:
@@ -89,7 +98,7 @@ class _Builder:
         self.specs.append(spec)
         return spec
 
-    def activation(self, node: Any, name: str) -> None:
+    def activation(self, node: Any, name: str | dict[str, Any]) -> None:
         last = self.specs[-1] if self.specs else None
         if last is not None and last.kind == "dense" and last.activation == "identity":
             last.activation, last.closed = name, True
@@ -174,17 +183,19 @@ class _Builder:
         return node.output[0]
 
     def _activation(self, node: Any, op: str, attrs: dict[str, Any]) -> str:
-        if op in FIXED_ALPHA:
-            alpha = attrs.get("alpha", 0.01 if op == "LeakyRelu" else 1.0)
-            if not math.isclose(alpha, FIXED_ALPHA[op], rel_tol=1e-6):
-                raise unsupported(
-                    node, f"alpha={alpha}; neurocloud's {ACTIVATIONS[op]} uses {FIXED_ALPHA[op]}"
-                )
+        activation: str | dict[str, Any] = ACTIVATIONS[op]
+        if op in ALPHA_SETTINGS:
+            setting, default = ALPHA_SETTINGS[op]
+            alpha = _float32_attribute(attrs.get("alpha", default))
+            if not math.isfinite(alpha):
+                raise unsupported(node, f"alpha={alpha}; expected a finite number")
+            if alpha != default:
+                activation = {"name": ACTIVATIONS[op], "config": {setting: alpha}}
         if op == "Softmax" and attrs.get("axis", -1) not in (-1, 1):
             raise unsupported(node, f"axis={attrs['axis']}, expected the feature axis")
         if op == "Gelu" and attrs.get("approximate", "none") not in ("none", b"none"):
             raise unsupported(node, "the tanh approximation; neurocloud's gelu is exact")
-        self.activation(node, ACTIVATIONS[op])
+        self.activation(node, activation)
         return node.output[0]
 
     def run(self, x: str, output: str) -> None:
