@@ -104,3 +104,35 @@ def test_errors_name_what_is_wrong(saved):
         main, ["explain", str(path), "--row", "1,2,3,4", "--baseline", "x"]
     )
     assert bad_baseline.exit_code == 2 and "--baseline" in bad_baseline.output
+
+
+def test_input_files_may_have_a_header_and_a_bad_background_is_named(saved, tmp_path):
+    model, path, _, background = saved
+    header = ",".join(NAMES)
+    np.savetxt(tmp_path / "rows.csv", background[:2], delimiter=",", header=header, comments="")
+    np.savetxt(tmp_path / "bg.csv", background, delimiter=",", header=header, comments="")
+    runner = CliRunner()
+    args = ["explain", str(path), "--input", str(tmp_path / "rows.csv"), "--method", "expected"]
+    found = runner.invoke(main, [*args, "--background", str(tmp_path / "bg.csv")])
+    assert found.exit_code == 0, found.output
+    assert found.output.count("row ") == 2
+    # predict reads the same files, header and all
+    predicted = runner.invoke(main, ["predict", str(path), "--input", str(tmp_path / "rows.csv")])
+    assert predicted.exit_code == 0, predicted.output
+    rows = np.loadtxt(predicted.output.splitlines(), delimiter=",", ndmin=2)
+    assert np.allclose(rows, model.predict(background[:2]))
+    # a broken background file is reported against --background, not --input
+    (tmp_path / "broken.csv").write_text("a,b,c,d\n1,2,x,4\n")
+    broken = runner.invoke(main, [*args, "--background", str(tmp_path / "broken.csv")])
+    assert broken.exit_code == 2 and "Invalid value for --background" in broken.output
+    assert "broken.csv: not a numeric CSV file" in broken.output
+    assert "first line was skipped as a header" in broken.output
+    (tmp_path / "empty.csv").write_text("a,b,c,d\n")
+    empty = runner.invoke(main, [*args, "--background", str(tmp_path / "empty.csv")])
+    assert empty.exit_code == 2 and "no data rows after the header" in empty.output
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    npy = runner.invoke(main, [*args, "--background", str(tmp_path / "bad.npy")])
+    assert npy.exit_code == 2 and "Invalid value for --background" in npy.output
+    # --input keeps its name in predict's and explain's messages
+    bad_input = runner.invoke(main, ["predict", str(path), "--input", str(tmp_path / "broken.csv")])
+    assert bad_input.exit_code == 2 and "Invalid value for --input" in bad_input.output

@@ -86,7 +86,7 @@ def _print_table(explanation: Any, top: int) -> None:
     "--input",
     "input_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="A CSV (no header) or .npy file of input rows.",
+    help="A CSV (a header row is skipped) or .npy file of input rows.",
 )
 @click.option(
     "--method",
@@ -156,7 +156,9 @@ def explain(
         "steps": steps,
         "samples": samples,
         "seed": seed,
-        "background": None if background_path is None else _read_input(background_path, ()),
+        "background": (
+            None if background_path is None else _read_input(background_path, (), "--background")
+        ),
     }
     try:
         artifact = load_artifact(model_dir)

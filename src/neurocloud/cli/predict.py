@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
 import numpy as np
 
 
-def _read_input(path: str | None, rows: tuple[str, ...]) -> np.ndarray:
+def _has_header(path: str) -> bool:
+    """Whether the CSV's first line holds a field that is not a number (a header row)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    try:
+        [float(field) for field in first.split(",") if field.strip()]
+    except ValueError:
+        return True
+    return False
+
+
+def _read_input(path: str | None, rows: tuple[str, ...], option: str = "--input") -> np.ndarray:
+    """The rows given with ``--row``, else those in ``path`` (CSV or .npy); errors name
+    ``option``. A CSV whose first row is not numeric has a header, which is skipped."""
     if rows:
         try:
             return np.array([[float(v) for v in row.split(",")] for row in rows])
@@ -24,14 +38,26 @@ def _read_input(path: str | None, rows: tuple[str, ...]) -> np.ndarray:
             return np.load(path, allow_pickle=False)
         except (ValueError, OSError) as exc:  # object arrays, truncated or foreign files
             raise click.BadParameter(
-                f"{path}: not a readable numeric .npy array ({exc})", param_hint="--input"
+                f"{path}: not a readable numeric .npy array ({exc})", param_hint=option
             ) from None
+    header = False
     try:
-        return np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError as exc:
+        header = _has_header(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data": reported below
+            array = np.loadtxt(path, delimiter=",", ndmin=2, skiprows=int(header))
+    except (ValueError, OSError) as exc:
+        skipped = "; the first line was skipped as a header" if header else ""
         raise click.BadParameter(
-            f"{path}: not a numeric CSV file ({exc})", param_hint="--input"
+            f"{path}: not a numeric CSV file ({exc}{skipped})", param_hint=option
         ) from None
+    if array.size == 0:
+        raise click.BadParameter(
+            f"{path}: no data rows{' after the header' if header else ''}; expected "
+            "comma-separated numbers, one row per line.",
+            param_hint=option,
+        )
+    return array
 
 
 @click.command()

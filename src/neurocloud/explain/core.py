@@ -57,9 +57,10 @@ def check_representable(net: Any, array: np.ndarray, name: str) -> np.ndarray:
     too_large = np.abs(array) > limit
     if np.any(too_large):
         bad = np.argwhere(too_large)[0]
+        where = f" at index [{', '.join(map(str, bad))}]" if array.ndim else ""
         raise ValueError(
             f"{name} must be finite in the model's {dtype.name}; received "
-            f"{array[tuple(bad)]!r} at index [{', '.join(map(str, bad))}], which {dtype.name} "
+            f"{float(array[tuple(bad)])!r}{where}, which {dtype.name} "
             f"(largest magnitude {limit:.4g}) holds as infinity."
         )
     return array
