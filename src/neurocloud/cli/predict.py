@@ -67,7 +67,7 @@ def _read_input(path: str | None, rows: tuple[str, ...], option: str = "--input"
     "--input",
     "input_path",
     type=click.Path(exists=True, dir_okay=False),
-    help="A CSV (no header) or .npy file of input rows.",
+    help="A CSV (a header row is skipped) or .npy file of input rows.",
 )
 def predict(model_dir: str, rows: tuple[str, ...], input_path: str | None) -> None:
     """Print MODEL_DIR's predictions, one CSV line per input row.
