@@ -28,7 +28,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["BatchTimeout", "MicroBatcher"]
+__all__ = ["BatchTimeout", "BatcherClosed", "MicroBatcher"]
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was closed (its model unloaded) before a request reached it."""
 
 
 class BatchTimeout(TimeoutError):
@@ -97,11 +101,12 @@ class MicroBatcher:
     async def submit(self, rows: np.ndarray) -> np.ndarray:
         """Queue ``rows`` for the next forward pass and return their outputs.
 
-        Raises :class:`BatchTimeout` after ``timeout_s`` seconds, and whatever ``forward``
+        Raises :class:`BatcherClosed` if the model was unloaded, :class:`BatchTimeout`
+        after ``timeout_s`` seconds, and whatever ``forward``
         raised if the pass failed.
         """
         if self._closed:
-            raise RuntimeError("The batcher is closed: the model was unloaded.")
+            raise BatcherClosed("The batcher is closed: the model was unloaded.")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request = _Request(rows, future, loop.time())

@@ -136,7 +136,8 @@ class Predictor:
         if kind == "npy":
             np.save(buffer, array, allow_pickle=False)
             return buffer.getvalue()
-        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+        # As the SageMaker SDK's CSVSerializer: a flat list is one CSV line (one row).
+        rows = array.reshape(1, -1) if array.ndim <= 1 else array.reshape(len(array), -1)
         return "".join(",".join(repr(v) for v in row) + "\n" for row in rows.tolist()).encode()
 
     def _deserialize(self, body: bytes, content_type: str) -> Any:

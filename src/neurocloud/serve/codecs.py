@@ -21,6 +21,7 @@ b'{"y":[[1.5]]}'
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -235,7 +236,8 @@ def _is_number(text: str) -> bool:
 def _decode_npy(body: bytes) -> np.ndarray:
     try:
         return np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        # A body starting with "PK" is taken for an .npz archive by np.load.
         raise bad_request(
             "body (application/x-npy)", "a NumPy .npy array of numbers", f"unreadable data ({exc})"
         ) from None

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud.artifact import MODEL_FILE, WEIGHTS_FILE, Artifact, load_artifact
-from neurocloud.serve.batcher import BatchTimeout, MicroBatcher
+from neurocloud.serve.batcher import BatcherClosed, BatchTimeout, MicroBatcher
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.errors import ServeError
 from neurocloud.serve.metrics import ServeMetrics
@@ -143,7 +143,7 @@ class ModelVersion:
         """The model's outputs for ``rows``, batched with concurrent requests."""
         try:
             return await self.batcher.submit(rows)
-        except RuntimeError as exc:  # unloaded between lookup and submit
+        except BatcherClosed as exc:  # unloaded between lookup and submit
             raise ServeError(503, f"model {self.name!r} version {self.version!r}: {exc}") from None
         except BatchTimeout:
             raise ServeError(

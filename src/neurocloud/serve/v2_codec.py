@@ -13,6 +13,7 @@ given in the ``Inference-Header-Content-Length`` header).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,11 +133,16 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
         raise bad_request(
             f"{field}.datatype", f"a numeric datatype ({_NUMERIC})", describe(datatype)
         )
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # Python integers: a huge shape cannot wrap around to 0
     size = _parameters(tensor.get("parameters"), f"{field}.parameters").get("binary_data_size")
     if size is not None:
         expected = count * dtype.itemsize
-        if size != expected or len(binary) < size:
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or size != expected
+            or (len(binary) < size)
+        ):
             raise bad_request(
                 f"{field}.parameters.binary_data_size",
                 f"{expected} bytes for shape {shape} of {datatype} "
