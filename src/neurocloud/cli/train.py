@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-_BUILT_IN = ("seed", "digits", "iris", "wine", "breast_cancer", "diabetes")
+from neurocloud.datasets import available as built_in_data_sets
 
 
 def _hidden(ctx, param, value: str) -> tuple[int, ...]:
@@ -36,13 +36,14 @@ def _batch_size(ctx, param, value: str) -> int | str:
 def _load(data: str, target: str | None, task: str | None):
     from neurocloud import datasets
 
-    if data.lower() in _BUILT_IN:
+    built_in = built_in_data_sets()
+    if data.lower() in built_in:
         if target is not None or task is not None:
             raise click.UsageError(f"--target and --task apply to CSV files, not to {data!r}.")
         return datasets.load(data)
     if not Path(data).is_file():
         raise click.BadParameter(
-            f"{data!r} is neither a built-in data set ({', '.join(_BUILT_IN)}) nor a file.",
+            f"{data!r} is neither a built-in data set ({', '.join(built_in)}) nor a file.",
             param_hint="--data",
         )
     try:
@@ -54,8 +55,8 @@ def _load(data: str, target: str | None, task: str | None):
 @click.command()
 @click.option(
     "--data",
-    help=f"{' | '.join(_BUILT_IN)} | path to a CSV file. Without it, in a SageMaker training "
-    "container (`docker run IMAGE train`), runs the SageMaker job laid out under /opt/ml.",
+    help=f"{' | '.join(built_in_data_sets())} | path to a CSV file. Without it, in a SageMaker "
+    "training container (`docker run IMAGE train`), runs the SageMaker job laid out under /opt/ml.",
 )
 @click.option("--target", help="CSV only: the label column (default: the last column).")
 @click.option(

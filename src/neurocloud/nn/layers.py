@@ -24,6 +24,7 @@ import numpy as np
 
 from neurocloud.nn import activations, initializers
 from neurocloud.nn.registry import Registry
+from neurocloud.nn.validation import positive_int
 
 __all__ = ["Activation", "Dense", "Dropout", "Layer", "Normalization", "available", "from_config"]
 
@@ -95,14 +96,6 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _positive_int(value: Any, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(
-            f"Expected a positive integer for {argument}. Received: {argument}={value!r}"
-        )
-    return int(value)
-
-
 class Dense(Layer):
     """A fully connected layer: ``a = activation(x @ kernel + bias)``.
 
@@ -125,7 +118,7 @@ class Dense(Layer):
         bias_initializer: str = "zeros",
     ) -> None:
         super().__init__()
-        self.units = _positive_int(units, "units")
+        self.units = positive_int(units, "units")
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.canonical(
             kernel_initializer or initializers.default_for(self.activation.name)

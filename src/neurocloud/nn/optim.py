@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn.registry import Registry
+from neurocloud.nn.validation import positive_int
 
 __all__ = ["LBFGS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "available", "get"]
 
@@ -272,16 +273,7 @@ class LBFGS(Optimizer):
 
     def __init__(self, lr: float = 1.0, history_size: int = 10, tol: float = 1e-9) -> None:
         super().__init__(lr)
-        if (
-            isinstance(history_size, bool)
-            or not isinstance(history_size, (int, np.integer))
-            or (history_size < 1)
-        ):
-            raise ValueError(
-                "Expected history_size to be a positive integer. "
-                f"Received: history_size={history_size!r}"
-            )
-        self.history_size = int(history_size)
+        self.history_size = positive_int(history_size, "history_size")
         self.tol = _check("tol", tol, 0.0)
 
     def step(self, params, grads) -> None:

@@ -26,7 +26,13 @@ from neurocloud.nn import losses
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.layers import Dense, Layer
 from neurocloud.nn.optim import Optimizer
-from neurocloud.nn.validation import all_finite, as_features, check_dtype, check_finite
+from neurocloud.nn.validation import (
+    all_finite,
+    as_features,
+    check_dtype,
+    check_finite,
+    positive_int,
+)
 
 __all__ = ["Sequential"]
 
@@ -86,14 +92,7 @@ class Sequential:
 
     def build(self, input_dim: int) -> None:
         """Create every weight for inputs of ``input_dim`` features."""
-        if (
-            isinstance(input_dim, bool)
-            or not isinstance(input_dim, (int, np.integer))
-            or input_dim < 1
-        ):
-            raise ValueError(
-                f"Expected input_dim to be a positive integer. Received: {input_dim!r}"
-            )
+        input_dim = positive_int(input_dim, "input_dim")
         if not self.layers:
             raise ValueError("The model has no layers: add at least one before building it.")
         dims, shapes = [int(input_dim)], []
@@ -241,15 +240,8 @@ class Sequential:
         block's activations stay in the cache and memory stays bounded; each block's
         finiteness is checked just before it runs, while its rows are in the cache.
         """
-        if batch_size is not None and (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            raise ValueError(
-                f"Expected batch_size to be a positive integer or None. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size")
         X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])

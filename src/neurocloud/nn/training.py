@@ -11,18 +11,12 @@ import numpy as np
 
 from neurocloud.nn import losses, optim
 from neurocloud.nn.callbacks import Callback, History, ProgressBar
-from neurocloud.nn.validation import as_features, as_targets
+from neurocloud.nn.validation import as_features, as_targets, positive_int
 
 if TYPE_CHECKING:
     from neurocloud.nn.sequential import Sequential
 
 __all__ = ["fit"]
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _sample_weight(sample_weight: Any, n: int, dtype: np.dtype, name: str) -> np.ndarray | None:
@@ -63,7 +57,7 @@ def fit(
     """Train ``model`` in place; see :meth:`neurocloud.Sequential.fit` for the arguments."""
     loss_fn = losses.get(loss)
     opt = optim.get(optimizer)
-    epochs = _positive_int(epochs, "epochs")
+    epochs = positive_int(epochs, "epochs")
     if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
         raise ValueError(f"Expected l2 >= 0. Received: l2={l2!r}")
     if not (isinstance(validation_split, (int, float)) and 0 <= validation_split < 1):
@@ -104,7 +98,7 @@ def fit(
         X, y, sw = X[ti], y[ti], None if sw is None else sw[ti]
 
     n = len(X)
-    batch = n if batch_size is None else min(_positive_int(batch_size, "batch_size"), n)
+    batch = n if batch_size is None else min(positive_int(batch_size, "batch_size"), n)
     fused = model.fused_output(loss_fn)
     history = History()
     history.params = {"epochs": epochs, "batch_size": batch, "samples": n}

@@ -7,7 +7,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "as_features", "as_targets", "check_dtype", "check_finite"]
+__all__ = [
+    "all_finite",
+    "as_features",
+    "as_targets",
+    "check_dtype",
+    "check_finite",
+    "positive_int",
+]
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int if it is a positive integer; a ValueError naming ``name`` otherwise.
+
+    >>> positive_int(3, "units")
+    3
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
