@@ -39,7 +39,7 @@ def classification_data(n=120, seed=0):
 def test_same_seed_gives_bitwise_identical_weights():
     X, labels = classification_data()
 
-    def train():
+    def train(seed):
         model = nc.Sequential(
             [
                 nc.layers.Dense(8, activation="relu"),
@@ -47,7 +47,7 @@ def test_same_seed_gives_bitwise_identical_weights():
                 nc.layers.Dense(3, activation="softmax"),
             ],
             input_dim=4,
-            seed=42,
+            seed=seed,
         )
         model.fit(
             X,
@@ -59,26 +59,9 @@ def test_same_seed_gives_bitwise_identical_weights():
         )
         return model.flat_parameters().copy()
 
-    a, b = train(), train()
+    a, b = train(42), train(42)
     assert a.tobytes() == b.tobytes()
-    other = nc.Sequential(
-        [
-            nc.layers.Dense(8, activation="relu"),
-            nc.layers.Dropout(0.2),
-            nc.layers.Dense(3, activation="softmax"),
-        ],
-        input_dim=4,
-        seed=43,
-    )
-    other.fit(
-        X,
-        labels,
-        loss="sparse_categorical_crossentropy",
-        epochs=5,
-        batch_size=16,
-        validation_split=0.2,
-    )
-    assert other.flat_parameters().tobytes() != a.tobytes()
+    assert train(43).tobytes() != a.tobytes()
 
 
 def test_classifier_learns_with_minibatches():
