@@ -4,9 +4,14 @@ network (the article's 1-2-2-1 model), both started here as subprocesses on 127.
 Cold start (process start to the first 200 on ``/ping``, median of ``--cold-starts``), then
 closed-loop load of ``POST /invocations {"x": [4.5]}`` over keep-alive connections at each
 concurrency level, each run bounded by ``--duration`` seconds and ``--max-requests``
-requests: requests/s, p50/p99 latency and errors; finally each server's peak RSS. The two
+requests: requests/s, p50/p99 latency and errors; finally each server's peak RSS. The
 servers' runs alternate, ``--rounds`` times, so that other activity on the machine hits
-both alike; the table shows each server's best run per level and the ratios.
+them alike; the table shows each server's best run per level and the ratios.
+
+A third server, ``lean-starlette``, is a reference rather than a competitor: a bare
+Starlette + NumPy handler that runs the forward pass inline on the event loop with no
+validation, negotiation, metrics or batching. Its throughput is the ceiling that the HTTP
+stack allows on the machine; ``--no-lean`` leaves it out.
 
     .venv/bin/pip install -e ".[bench]"
     .venv/bin/python benchmarks/serve_load.py --duration 3 --rounds 3
@@ -76,6 +81,35 @@ def run_fastapi_app(model_dir: str, port: int) -> None:
             y = net(torch.tensor(query.x, dtype=torch.float32).reshape(-1, 1))
         return {"y": y.tolist()}
 
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# --- the ceiling: the leanest server one could write (a reference, not a product) -------
+def run_lean_app(model_dir: str, port: int) -> None:
+    """A bare Starlette + NumPy handler: the forward pass inline on the event loop, and no
+    validation, content negotiation, metrics, batching or error handling. It shows what the
+    HTTP stack alone allows on this machine (run in a subprocess)."""
+    import orjson
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    import neurocloud as nc
+
+    model = nc.load(model_dir)
+
+    async def ping(request) -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    async def invocations(request) -> Response:
+        x = np.asarray(orjson.loads(await request.body())["x"], dtype=np.float32)
+        y = model.forward(x.reshape(-1, 1))
+        return Response(orjson.dumps({"y": y.tolist()}), media_type="application/json")
+
+    app = Starlette(
+        routes=[Route("/ping", ping), Route("/invocations", invocations, methods=["POST"])]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -344,46 +378,54 @@ def main() -> None:
         help="load generator: the asyncio client, or wrk (native; falls back to python "
         "when wrk is not installed)",
     )
+    parser.add_argument(
+        "--no-lean",
+        action="store_true",
+        help="skip the reference bare Starlette + NumPy handler (the HTTP stack's ceiling)",
+    )
     parser.add_argument("--fastapi-app", metavar="MODEL_DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--lean-app", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fastapi_app:
         run_fastapi_app(args.fastapi_app, args.port)
+        return
+    if args.lean_app:
+        run_lean_app(args.lean_app, args.port)
         return
     if args.client == "wrk" and shutil.which("wrk") is None:
         print("wrk is not on the PATH (apt-get install wrk): using the Python client")
         args.client = "python"
     workdir = Path(tempfile.mkdtemp(prefix="serve-load-"))
     model_dir = article_model(workdir)
+
+    def this_script(flag: str):
+        return lambda port: [sys.executable, __file__, flag, str(model_dir), "--port", str(port)]
+
     servers = [
         Server("neurocloud", lambda port: neurocloud_command(model_dir, port)),
-        Server(
-            "fastapi+torch",
-            lambda port: [
-                sys.executable,
-                __file__,
-                "--fastapi-app",
-                str(model_dir),
-                "--port",
-                str(port),
-            ],
-        ),
+        Server("fastapi+torch", this_script("--fastapi-app")),
     ]
+    if not args.no_lean:
+        servers.append(Server("lean-starlette", this_script("--lean-app")))
     try:
         measure(servers, args)
     finally:
         for server in servers:
             server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report(*servers, args)
+    report(*servers, args=args)
 
 
-def report(ours: Server, theirs: Server, args: argparse.Namespace) -> None:
-    a, b = ours.answer["y"][0][0], theirs.answer["y"][0][0]
-    print(
-        f"same answer for x=4.5: neurocloud {a:.6f}, fastapi+torch {b:.6f} "
-        f"({'ok' if abs(a - b) < 1e-5 else 'MISMATCH'})"
-    )
+def report(ours: Server, theirs: Server, *references: Server, args: argparse.Namespace) -> None:
+    servers = (ours, theirs, *references)
+    a = ours.answer["y"][0][0]
+    for other in servers[1:]:
+        b = other.answer["y"][0][0]
+        print(
+            f"same answer for x=4.5: neurocloud {a:.6f}, {other.name} {b:.6f} "
+            f"({'ok' if abs(a - b) < 1e-5 else 'MISMATCH'})"
+        )
     print(
         f"client {args.client}: best of {args.rounds} interleaved runs of "
         f"{max(1, round(args.duration)) if args.client == 'wrk' else args.duration:g} s "
@@ -394,7 +436,7 @@ def report(ours: Server, theirs: Server, args: argparse.Namespace) -> None:
         f"{'server':<15}{'conc':>5}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
         f"{'requests':>10}"
     )
-    for server in (ours, theirs):
+    for server in servers:
         for level in args.concurrency:
             row = server.best(level)
             errors = sum(run["errors"] for run in server.runs[level])
@@ -403,18 +445,19 @@ def report(ours: Server, theirs: Server, args: argparse.Namespace) -> None:
                 f"{row['p99']:>9.2f}{errors:>8}{row['requests']:>10}"
             )
     print(f"{'server':<15}{'cold start s (median)':>22}{'peak RSS MB':>13}")
-    for server in (ours, theirs):
+    for server in servers:
         cold = float(np.median(server.cold_starts))
         print(f"{server.name:<15}{cold:>22.3f}{server.rss_mb:>13.1f}")
-    print("ratios neurocloud / fastapi+torch:")
-    for level in args.concurrency:
-        x, y = ours.best(level), theirs.best(level)
-        print(
-            f"  concurrency {level:>3}: throughput {x['rps'] / y['rps']:.2f}x, "
-            f"p99 {x['p99'] / y['p99']:.2f}x"
-        )
-    cold = np.median(ours.cold_starts) / np.median(theirs.cold_starts)
-    print(f"  cold start {cold:.2f}x, peak RSS {ours.rss_mb / theirs.rss_mb:.2f}x")
+    for server in (ours, *references):
+        print(f"ratios {server.name} / {theirs.name}:")
+        for level in args.concurrency:
+            x, y = server.best(level), theirs.best(level)
+            print(
+                f"  concurrency {level:>3}: throughput {x['rps'] / y['rps']:.2f}x, "
+                f"p99 {x['p99'] / y['p99']:.2f}x"
+            )
+        cold = np.median(server.cold_starts) / np.median(theirs.cold_starts)
+        print(f"  cold start {cold:.2f}x, peak RSS {server.rss_mb / theirs.rss_mb:.2f}x")
 
 
 if __name__ == "__main__":
