@@ -10,6 +10,10 @@ process of its own: in one process, PyTorch's OpenMP threads and OpenBLAS's thre
 against each other between calls, which measures their interference, not their speed.
 PyTorch gets its fastest CPU Adam (``fused=True``) and its better of 1 and 2 threads.
 
+Lower bounds: each optimizer's update alone (neurocloud's NumPy Adam, and PyTorch's compiled
+fused Adam) over the model's parameter count for an epoch's steps, added to the GEMM floor;
+for batch inference, ``predict``'s input check alone added to the forward GEMMs.
+
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
 data and model exist.
@@ -199,12 +203,62 @@ def gemm_floor_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[],
     return epoch
 
 
+def _param_count(w: Workload) -> int:
+    return sum((a + 1) * b for a, b in zip(w.sizes[:-1], w.sizes[1:]))
+
+
+def _steps(w: Workload, n: int) -> int:
+    return w.epochs * -(-n // (w.batch or n))
+
+
+def _unit_gradient(size: int) -> np.ndarray:
+    # Entries of +-1: Adam squares its gradient in place, and 1 squared stays 1, so repeated
+    # steps never reach infinities or subnormal numbers (whose arithmetic is slower).
+    return np.where(np.random.default_rng(2).random(size) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def adam_alone_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+    """neurocloud's Adam update alone: an epoch's steps over the model's parameter count."""
+    params = [np.random.default_rng(1).standard_normal(_param_count(w), dtype=np.float32)]
+    grads = [_unit_gradient(params[0].size)]
+    opt, steps = nc.optim.Adam(lr=LR), _steps(w, len(X))
+
+    def epoch() -> None:
+        for _ in range(steps):
+            opt.step(params, grads)
+
+    return epoch
+
+
+def torch_adam_alone_system(threads: int) -> Callable:
+    """PyTorch's fused (compiled, vectorised) CPU Adam alone, as a bound for a fused update."""
+
+    def make(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+        import torch
+
+        param = torch.nn.Parameter(torch.randn(_param_count(w)))
+        param.grad = torch.from_numpy(_unit_gradient(param.numel()))
+        opt, steps = torch.optim.Adam([param], lr=LR, fused=True), _steps(w, len(X))
+
+        def epoch() -> None:
+            torch.set_num_threads(threads)
+            for _ in range(steps):
+                opt.step()
+
+        return epoch
+
+    return make
+
+
 SYSTEMS: dict[str, Callable] = {
     "neurocloud": neurocloud_system,
     "torch-1t": torch_system(1),
     "torch-2t": torch_system(2),
     "sklearn": sklearn_system,
     "gemm-floor": gemm_floor_system,
+    "adam-alone": adam_alone_system,
+    "torch-1t-adam": torch_adam_alone_system(1),
+    "torch-2t-adam": torch_adam_alone_system(2),
 }
 
 
@@ -276,6 +330,8 @@ def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
                 x = np.matmul(x, k, out=out)
 
         runs["neurocloud"], runs["gemm-floor"] = (lambda: model.predict(X)), floor
+        # predict's input check (NaN and infinity are refused), timed alone on the same rows
+        runs["input-check"] = lambda: nc.nn.validation.all_finite(X)
     for system in systems:
         if system.startswith("torch"):
             runs[system] = _torch_batch(int(system[-2]), w, X)
@@ -287,11 +343,16 @@ def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
 #: library's idle threads spin while another library runs.
 TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     **{
-        name: (("neurocloud", "gemm-floor"), ("torch-1t",), ("torch-2t",), ("sklearn",))
+        name: (
+            ("neurocloud", "gemm-floor", "adam-alone"),
+            ("torch-1t", "torch-1t-adam"),
+            ("torch-2t", "torch-2t-adam"),
+            ("sklearn",),
+        )
         for name in WORKLOADS
     },
     "predict-row": (("neurocloud",), ("torch-1t",), ("torch-2t",)),
-    "predict-batch": (("neurocloud", "gemm-floor"), ("torch-1t",), ("torch-2t",)),
+    "predict-batch": (("neurocloud", "gemm-floor", "input-check"), ("torch-1t",), ("torch-2t",)),
 }
 
 
@@ -452,8 +513,19 @@ def main() -> None:
         "vs fastest peer | x GEMM floor | peak MiB: neurocloud / PyTorch / sklearn |",
         "|" + "---|" * 8,
     ]
+    bounds = [
+        "| workload | GEMM floor | Adam alone: neurocloud | Adam alone: PyTorch fused | "
+        "floor + neurocloud Adam | floor + fused Adam | neurocloud |",
+        "|" + "---|" * 7,
+    ]
     for task in [t for t in args.tasks if t in WORKLOADS]:
         t, mem = measure(task, rounds, min_sample)
+        floor, fused = t["gemm-floor"], min(t["torch-1t-adam"], t["torch-2t-adam"])
+        bounds.append(
+            f"| {task} | {floor:.4f} | {t['adam-alone']:.4f} | {fused:.4f} | "
+            f"{(floor + t['adam-alone']) / floor:.2f}x | {(floor + fused) / floor:.2f}x | "
+            f"{t['neurocloud'] / floor:.2f}x |"
+        )
         threads = "1t" if t["torch-1t"] <= t["torch-2t"] else "2t"
         torch_best = t["torch-" + threads]
         peer = min(torch_best, t["sklearn"])
@@ -467,6 +539,12 @@ def main() -> None:
         print(rows[-1], flush=True)
     print("\nTraining, median seconds per epoch (tiny: per 1000 full-batch steps):")
     print("\n".join(rows))
+    if len(bounds) > 2:
+        print(
+            "\nLower bounds, seconds per epoch: the GEMMs plus the optimizer's update alone "
+            "(x GEMM floor; no activations, loss or batch gathering):"
+        )
+        print("\n".join(bounds))
 
     inference = [
         "| inference | neurocloud | PyTorch (best threads) | GEMM floor | ratio |",
@@ -488,6 +566,12 @@ def main() -> None:
             f"{torch_best:.4f} s | {t['gemm-floor']:.4f} s | "
             f"{t['neurocloud'] / t['gemm-floor']:.2f}x floor, "
             f"{t['neurocloud'] / torch_best:.2f}x PyTorch |"
+        )
+        check = t["input-check"]
+        inference.append(
+            f"| lower bound: GEMM floor + input check alone ({check:.4f} s) | - | - | "
+            f"{t['gemm-floor'] + check:.4f} s | "
+            f"{(t['gemm-floor'] + check) / t['gemm-floor']:.2f}x floor |"
         )
     if len(inference) > 2:
         print("\n" + "\n".join(inference))
