@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import sys
 import tarfile
 
@@ -148,21 +149,121 @@ def test_every_content_type_both_ways(pytorch_container, request_type, accept):
     assert np.max(np.abs(np.asarray(decoded) - reference.predict(X))) <= 1e-5
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type", "message"),
-    [
-        ('{"x": [1, 2, 3]}', "application/json", "unknown key 'x'.*'features'"),
-        ('{"features": [1, 2]}', "application/json", r"expected shape \(n, 3\).*\(2,\)"),
-        ('{"a": 1, "b": 2}', "application/json", r"keys \['a', 'b'\]"),
-        ("1,2,x", "text/csv", "text/csv body: expected rows of numbers"),
-        ("1,2,3", "application/xml", "Unsupported type 'application/xml'"),
-        ('{"features": [1, 2, NaN]}', "application/json", "finite numbers"),
-    ],
-)
-def test_bad_requests_say_what_was_wrong(pytorch_container, body, content_type, message):
+BAD_REQUESTS = [
+    (
+        '{"x": [1, 2, 3]}',
+        "application/json",
+        "application/json",
+        400,
+        "unknown key 'x'.*'features'",
+    ),
+    ('{"features": [1, 2]}', "application/json", "application/json", 400, r"\(n, 3\).*\(2,\)"),
+    ('{"a": 1, "b": 2}', "application/json", "application/json", 400, r"keys \['a', 'b'\]"),
+    ("1,2,x", "text/csv", "application/json", 400, "text/csv body: expected rows of numbers"),
+    ("1,2,3", "application/xml", "application/json", 415, "Unsupported type 'application/xml'"),
+    ("1,2,3", "text/csv", "image/png", 406, "Unsupported type 'image/png'"),
+    ('{"features": [1, 2, NaN]}', "application/json", "application/json", 400, "finite numbers"),
+    ('{"features": [1, 2', "application/json", "application/json", 400, "malformed JSON"),
+    ('{"features": [[1, 2, 3], [4]]}', "application/json", "application/json", 400, "rectangular"),
+    (
+        '{"instances": [{"a": [1, 2, 3]}]}',
+        "application/json",
+        "application/json",
+        400,
+        r"instances\[0\] must be an object with the one input 'features'",
+    ),
+    (
+        '{"inputs": {"b": [1, 2, 3]}}',
+        "application/json",
+        "application/json",
+        400,
+        r"inputs must be an object with the one input 'features'; received keys \['b'\]",
+    ),
+    (b"\xff\xfe", "text/csv", "application/json", 400, "expected UTF-8 text"),
+    (b"PK\x03\x04", "application/x-npy", "application/json", 400, "expected an NPY array"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "accept", "status", "message"), BAD_REQUESTS)
+def test_bad_requests_say_what_was_wrong(
+    pytorch_container, body, content_type, accept, status, message
+):
     hooks, model, *_ = pytorch_container["wide"]
-    with pytest.raises(ValueError, match=message):
-        invoke(hooks, model, body, content_type, "application/json")
+    with pytest.raises(ValueError, match=message) as caught:
+        invoke(hooks, model, body, content_type, accept)
+    assert caught.value.status_code == status
+
+
+def test_non_finite_outputs_are_422_for_json_and_carried_by_npy(pytorch_container):
+    hooks, *_ = pytorch_container["seed"]
+    prediction = {
+        "outputs": np.array([[np.inf]], dtype=np.float32),
+        "form": "x",
+        "input_name": "x",
+        "output_name": "y",
+    }
+    with pytest.raises(ValueError, match="NaN or infinity") as caught:
+        hooks.output_fn(prediction, "application/json")
+    assert caught.value.status_code == 422
+    body, content_type = hooks.output_fn(prediction, "application/x-npy")
+    assert np.isinf(decode(body, content_type)).all()
+
+
+class ServingContext:
+    """The parts of the model server's request context that SageMaker's toolkit uses."""
+
+    def __init__(self, model_dir, headers):
+        self.system_properties = {"model_dir": str(model_dir)}
+        self.request_processor = [self]
+        self.headers = headers
+        self.status = (200, "OK")
+        self.content_type = None
+
+    def get_request_properties(self):
+        return self.headers
+
+    def set_response_status(self, code, phrase):
+        self.status = (code, phrase)
+
+    def set_response_content_type(self, index, content_type):
+        self.content_type = content_type
+
+
+@pytest.fixture
+def toolkit(pytorch_container, monkeypatch):
+    """SageMaker's inference toolkit (the Transformer its serving containers run) with the
+    wide package's code/inference.py as the user module, imported the way it does."""
+    from sagemaker_inference.transformer import Transformer
+
+    *_, model_root = pytorch_container["wide"]
+    monkeypatch.syspath_prepend(str(model_root / "code"))
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "inference.py")
+    monkeypatch.delitem(sys.modules, "inference", raising=False)
+    yield Transformer(), model_root
+    sys.modules.pop("inference", None)
+
+
+def test_sagemaker_toolkit_answers_a_request_and_a_client_error(toolkit):
+    transformer, model_root = toolkit
+    good = ServingContext(model_root, {"Content-Type": "text/csv", "Accept": "application/json"})
+    [body] = transformer.transform([{"body": b"1,2,3\n"}], good)
+    assert good.status == (200, "OK") and good.content_type == "application/json"
+    assert len(json.loads(body)["predictions"][0]) == 4
+
+    checked = 0
+    for request, content_type, accept, status, message in BAD_REQUESTS:
+        raw = request.encode() if isinstance(request, str) else request
+        if content_type in ("application/json", "text/csv"):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # the toolkit decodes text bodies itself, before our hooks run
+        context = ServingContext(model_root, {"Content-Type": content_type, "Accept": accept})
+        [answer] = transformer.transform([{"body": raw}], context)
+        assert context.status[0] == status, (request, context.status)
+        assert re.search(message, answer), answer
+        checked += 1
+    assert checked == len(BAD_REQUESTS) - 1
 
 
 def test_pytorch_package_is_reproducible(seed_dir, tmp_path):

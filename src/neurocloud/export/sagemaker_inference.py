@@ -11,6 +11,11 @@ bare list; ``text/csv`` rows; ``application/x-npy``. The JSON answer mirrors the
 ``{"x": ...}`` -> ``{"y": ...}`` (the output's name), ``{"instances": ...}`` ->
 ``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``, a list -> a list; CSV and
 NPY requests get ``{"predictions": ...}``. Responses: JSON (default), CSV or NPY by Accept.
+
+A client's mistake raises :class:`RequestError`, a ``ValueError`` that carries an HTTP status
+(400, 415, 406, or 422 for outputs JSON cannot carry). Inside the container it is also the
+SageMaker inference toolkit's ``BaseInferenceToolkitError``, which the toolkit answers with
+that status and the message; any other exception is the toolkit's 500.
 """
 
 from __future__ import annotations
@@ -36,6 +41,26 @@ _TYPES = {
 }
 
 
+try:  # present in SageMaker's serving containers (sagemaker-inference toolkit)
+    from sagemaker_inference.errors import BaseInferenceToolkitError as _StatusError
+except ImportError:  # elsewhere: the same constructor and attributes
+
+    class _StatusError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+            super().__init__(status_code, message, phrase)
+
+
+class RequestError(_StatusError, ValueError):
+    """A bad request or an unencodable answer, with the HTTP status the client gets."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(status_code, message, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class ExportedModel:
     """The TorchScript module with the signature it was exported with."""
 
@@ -55,7 +80,7 @@ class Request:
         self.form = form
 
 
-def _media_type(header: str | None, default: str) -> str:
+def _media_type(header: str | None, default: str, status_code: int) -> str:
     if not header or header.strip() in ("*/*", ""):
         return default
     for part in header.split(","):
@@ -64,7 +89,9 @@ def _media_type(header: str | None, default: str) -> str:
             return _TYPES[media]
         if media == "*/*":
             return default
-    raise ValueError(f"Unsupported type {header!r}: expected one of {JSON}, {CSV}, {NPY}.")
+    raise RequestError(
+        f"Unsupported type {header!r}: expected one of {JSON}, {CSV}, {NPY}.", status_code
+    )
 
 
 def model_fn(model_dir: str) -> ExportedModel:
@@ -82,27 +109,36 @@ def model_fn(model_dir: str) -> ExportedModel:
 
 def input_fn(request_body: bytes | str, request_content_type: str | None) -> Request:
     """Decode the request body (JSON, CSV or NPY) without touching the model."""
-    content_type = _media_type(request_content_type, JSON)
+    content_type = _media_type(request_content_type, JSON, 415)
     if isinstance(request_body, str):
         request_body = request_body.encode("utf-8")
     if content_type == NPY:
-        array = np.load(io.BytesIO(request_body), allow_pickle=False)
+        try:
+            array = np.lib.format.read_array(io.BytesIO(request_body), allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:
+            raise RequestError(f"application/x-npy body: expected an NPY array ({exc}).") from None
         return Request(array, "npy")
-    text = request_body.decode("utf-8-sig")
+    try:
+        text = request_body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"{content_type} body: expected UTF-8 text ({exc}).") from None
     if content_type == CSV:
         rows = [line.split(",") for line in text.splitlines() if line.strip()]
         try:
             return Request(np.array(rows, dtype=np.float64), "csv")
         except ValueError as exc:
-            raise ValueError(f"text/csv body: expected rows of numbers ({exc}).") from None
-    data = json.loads(text)
+            raise RequestError(f"text/csv body: expected rows of numbers ({exc}).") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RequestError(f"JSON body: malformed JSON ({exc}).") from None
     if isinstance(data, list):
         return Request(data, "list")
     if isinstance(data, dict):
         keys = [k for k in data if k != "parameters"]
         if len(keys) == 1:
             return Request(data[keys[0]], keys[0])
-    raise ValueError(
+    raise RequestError(
         'JSON body: expected {"<input name>": [...]}, {"instances": [...]}, {"inputs": [...]} '
         f"or a list; received {type(data).__name__}"
         + (f" with keys {sorted(data)}" if isinstance(data, dict) else "")
@@ -110,31 +146,45 @@ def input_fn(request_body: bytes | str, request_content_type: str | None) -> Req
     )
 
 
+def _named(obj: dict, name: str, field: str) -> Any:
+    if list(obj) != [name]:
+        raise RequestError(
+            f"JSON body: {field} must be an object with the one input {name!r}; "
+            f"received keys {sorted(obj)}."
+        )
+    return obj[name]
+
+
 def _rows(request: Request, model: ExportedModel) -> np.ndarray:
     if request.form not in ("npy", "csv", "list", "instances", "inputs", model.input_name):
-        raise ValueError(
+        raise RequestError(
             f"JSON body: unknown key {request.form!r}; expected the input name "
             f"{model.input_name!r}, 'instances' or 'inputs'."
         )
     values = request.values
     if request.form == "instances" and isinstance(values, list) and values:
         if all(isinstance(v, dict) for v in values):
-            values = [v[model.input_name] for v in values]
+            values = [_named(v, model.input_name, f"instances[{i}]") for i, v in enumerate(values)]
     elif request.form == "inputs" and isinstance(values, dict):
-        values = values[model.input_name]
-    array = np.asarray(values, dtype=np.float64)
+        values = _named(values, model.input_name, "inputs")
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise RequestError(
+            f"Input {model.input_name!r}: expected a rectangular array of numbers."
+        ) from None
     width = model.input_width
     if array.ndim == 0 and width == 1:
         array = array.reshape(1, 1)
     elif array.ndim == 1:
         array = array.reshape(-1, 1) if width == 1 else array.reshape(1, -1)
     if array.ndim != 2 or array.shape[1] != width or array.shape[0] == 0:
-        raise ValueError(
+        raise RequestError(
             f"Input {model.input_name!r}: expected shape (n, {width}); received "
             f"shape {tuple(np.shape(values))}."
         )
     if not np.isfinite(array).all():
-        raise ValueError(f"Input {model.input_name!r}: expected finite numbers.")
+        raise RequestError(f"Input {model.input_name!r}: expected finite numbers.")
     return array.astype(model.dtype)
 
 
@@ -155,7 +205,7 @@ def predict_fn(input_data: Request, model: ExportedModel) -> dict[str, Any]:
 
 def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:
     """Encode the outputs as JSON (mirroring the request), CSV or NPY."""
-    content_type = _media_type(accept, JSON)
+    content_type = _media_type(accept, JSON, 406)
     outputs = prediction["outputs"]
     if content_type == NPY:
         buffer = io.BytesIO()
@@ -176,8 +226,9 @@ def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, st
     try:
         body = json.dumps(values if key is None else {key: values}, allow_nan=False)
     except ValueError:
-        raise ValueError(
+        raise RequestError(
             "The model produced NaN or infinity, which JSON cannot carry; ask for "
-            "text/csv or application/x-npy (Accept header) to receive them."
+            "text/csv or application/x-npy (Accept header) to receive them.",
+            422,
         ) from None
     return body.encode(), JSON
