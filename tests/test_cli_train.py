@@ -27,10 +27,12 @@ def test_train_iris_writes_artifact_plot_and_card(tmp_path):
     line = next(x for x in result.output.splitlines() if x.startswith("validation (30 rows)"))
     accuracy = float(line.split("accuracy ")[1].split(",")[0])
     assert accuracy > 0.8
-    # the model directory holds only the artifact; the loss curve lies beside it
+    # the model directory holds only the artifact (with the optimizer's state, to resume
+    # training); the loss curve lies beside it
     assert sorted(p.name for p in out.iterdir()) == [
         "card.json",
         "model.json",
+        "optimizer.safetensors",
         "weights.safetensors",
     ]
     assert (tmp_path / "models" / "iris-loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -118,6 +118,7 @@ def test_train_writes_the_model_and_metrics(trained):
     assert sorted(p.name for p in (root / "model").iterdir()) == [
         "card.json",
         "model.json",
+        "optimizer.safetensors",
         "weights.safetensors",
     ]
     assert re.search(r"^r2=0\.9\d*$", result.stdout, re.MULTILINE), result.stdout

@@ -76,6 +76,7 @@ def test_classification_job_with_two_files_and_a_validation_channel(tmp_path, ir
     assert sorted(p.name for p in model_dir.iterdir()) == [
         "card.json",
         "model.json",
+        "optimizer.safetensors",
         "weights.safetensors",
     ]
     estimator = nc.load(model_dir)

@@ -91,6 +91,7 @@ def test_save_and_load_a_classifier(tmp_path, labelled_classifier):
     assert sorted(p.name for p in path.iterdir()) == [
         "card.json",
         "model.json",
+        "optimizer.safetensors",
         "weights.safetensors",
     ]
     loaded = nc.load(path)

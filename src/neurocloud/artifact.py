@@ -1,4 +1,5 @@
-"""Saving and loading models as a directory: ``model.json``, ``weights.safetensors``, ``card.json``.
+"""Saving and loading models as a directory: ``model.json``, ``weights.safetensors``, ``card.json``
+and, to resume training, ``optimizer.safetensors``.
 
 Loading never unpickles: the architecture comes from JSON, the weights from safetensors.
 Writes are atomic: files go to a temporary directory beside the target, which is renamed
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn import optim
 from neurocloud.nn.sequential import Sequential
 
 __all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "save"]
@@ -31,6 +33,7 @@ __all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "save"]
 FORMAT = "neurocloud.model"
 FORMAT_VERSION = 1
 MODEL_FILE, WEIGHTS_FILE, CARD_FILE = "model.json", "weights.safetensors", "card.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
 _DATATYPES = {"float32": "FP32", "float64": "FP64"}
 
 
@@ -46,6 +49,26 @@ class Artifact:
     metadata: dict[str, Any]
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    def load_optimizer(self) -> optim.Optimizer | None:
+        """The optimizer saved with the model, state included, or ``None`` if none was.
+
+        Read on request, so serving never loads training state. ``model.fit(X, y,
+        optimizer=artifact.load_optimizer())`` resumes training where it stopped.
+        """
+        if self.path is None or not (self.path / OPTIMIZER_FILE).is_file():
+            return None
+        where = self.path / OPTIMIZER_FILE
+        opt = optimizer_from_bytes(where.read_bytes(), str(where))
+        arrays = [a for slots in opt.state for a in slots.values()]
+        expected = (self.model.count_params(),)
+        if any(a.shape != expected or a.dtype != self.model.dtype for a in arrays):
+            found = sorted({(a.shape, a.dtype.name) for a in arrays})
+            raise ArtifactError(
+                f"{where}: the state is for parameters {found}; the model in this directory "
+                f"has {expected[0]} {self.model.dtype.name} parameters."
+            )
+        return opt
 
     @property
     def input_name(self) -> str:
@@ -70,13 +93,16 @@ def save(
     output_names: list[str] | None = None,
     card: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    optimizer: optim.Optimizer | None = None,
 ) -> Path:
     """Save ``model`` to the directory ``path`` (replacing it atomically); return the path.
 
     ``card`` adds entries (data set, metrics, ...) to ``card.json``; ``extra`` stores
     JSON-able information for other components (e.g. an estimator's settings).
+    ``optimizer`` (the one ``fit`` used) is saved with its state (Adam's moments, the step
+    count), so that training can resume where it stopped: see :meth:`Artifact.load_optimizer`.
     Objects that are not a ``Sequential`` but define ``__neurocloud_artifact__`` (the
-    scikit-learn estimators) are saved through it.
+    scikit-learn estimators) are saved through it, their optimizer included.
     """
     from safetensors.numpy import save as save_tensors
 
@@ -88,6 +114,7 @@ def save(
         extra = {**described.pop("extra", {}), **(extra or {})}
         feature_names = feature_names or described.pop("feature_names", None)
         output_names = output_names or described.pop("output_names", None)
+        optimizer = optimizer or described.pop("optimizer", None)
     if not isinstance(model, Sequential):
         raise TypeError(
             f"Expected a neurocloud.Sequential (or estimator) to save; received "
@@ -95,6 +122,11 @@ def save(
         )
     if not model.built:
         raise ValueError("Cannot save an unbuilt model: give input_dim or fit it first.")
+    if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+        raise TypeError(
+            f"Expected optimizer to be a neurocloud optimizer (e.g. nc.optim.Adam). "
+            f"Received: {type(optimizer).__name__}"
+        )
     if feature_names is not None and len(feature_names) != model.input_dim:
         raise ValueError(
             f"feature_names has {len(feature_names)} names; the model has {model.input_dim} inputs."
@@ -130,7 +162,42 @@ def save(
         WEIGHTS_FILE: save_tensors(tensors, metadata={"format": FORMAT}),
         CARD_FILE: json.dumps(_finite_json(card_data), indent=2, allow_nan=False).encode(),
     }
+    if optimizer is not None:
+        files[OPTIMIZER_FILE] = optimizer_bytes(optimizer)
     return _write_directory(Path(path), files)
+
+
+def optimizer_bytes(optimizer: optim.Optimizer) -> bytes:
+    """``optimizer``'s settings and state as safetensors bytes (settings in the header)."""
+    from safetensors.numpy import save as save_tensors
+
+    return save_tensors(
+        {k: np.ascontiguousarray(v) for k, v in optimizer.state_dict().items()},
+        metadata={
+            "format": FORMAT,
+            "optimizer": optimizer.name,
+            "config": json.dumps(optimizer.get_config()),
+        },
+    )
+
+
+def optimizer_from_bytes(data: bytes, where: str) -> optim.Optimizer:
+    """Rebuild what :func:`optimizer_bytes` wrote; errors name ``where``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as load_tensors
+
+    try:
+        size = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        tensors = load_tensors(data)
+        opt = optim.get(header["optimizer"], **json.loads(header["config"]))
+        opt.load_state_dict(tensors)
+    except (SafetensorError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ArtifactError(
+            f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
+            f"foreign ({type(exc).__name__}: {exc})."
+        ) from None
+    return opt
 
 
 def _finite_json(value: Any) -> Any:

@@ -26,7 +26,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from neurocloud.artifact import load_artifact
+from neurocloud.artifact import OPTIMIZER_FILE, load_artifact
 from neurocloud.export.source import resolve
 
 __all__ = ["INFERENCE_SCRIPT", "REQUIREMENTS", "sagemaker", "sagemaker_pytorch"]
@@ -71,7 +71,11 @@ def sagemaker(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) ->
     """
     artifact = load_artifact(model_dir)
     root = Path(artifact.path)
-    files = {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.is_file()}
+    files = {
+        p.name: p.read_bytes()
+        for p in sorted(root.iterdir())
+        if p.is_file() and p.name != OPTIMIZER_FILE  # training state: serving never reads it
+    }
     return _write_tar(_target(out), files)
 
 

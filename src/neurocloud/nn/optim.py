@@ -79,18 +79,37 @@ class Optimizer:
         self._scratch: list[np.ndarray] = []
         self._shapes: list[tuple[int, ...]] = []
         self._block_views: list[list[tuple[slice, dict[str, np.ndarray], np.ndarray]]] = []
+        self._restored = False  # state came from load_state_dict: parameters must match it
+
+    def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
+        self.state = state
+        self._shapes = [p.shape for p in like]
+        self._scratch = [np.empty_like(p) for p in like]
+        self._block_views = [
+            [(b, {k: a[b] for k, a in slots.items()}, tmp[b]) for b in _blocks(p.shape)]
+            for p, slots, tmp in zip(like, state, self._scratch)
+        ]
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (``grads`` may be overwritten)."""
         shapes = [p.shape for p in params]
         if shapes != self._shapes:
-            self._shapes = shapes
-            self.state = [{slot: np.zeros_like(p) for slot in self.slots} for p in params]
-            self._scratch = [np.empty_like(p) for p in params]
-            self._block_views = [
-                [(b, {k: a[b] for k, a in state.items()}, tmp[b]) for b in _blocks(p.shape)]
-                for p, state, tmp in zip(params, self.state, self._scratch)
-            ]
+            if self._restored and self.slots:
+                raise ValueError(
+                    f"This optimizer's restored state is for parameters of shapes "
+                    f"{self._shapes}; received parameters of shapes {shapes}."
+                )
+            self._adopt_state(
+                [{slot: np.zeros_like(p) for slot in self.slots} for p in params], params
+            )
+        elif self._restored and self.state and self.state[0]:
+            dtypes = {a.dtype for slots in self.state for a in slots.values()}
+            if dtypes != {p.dtype for p in params}:
+                raise ValueError(
+                    f"This optimizer's restored state is {sorted(d.name for d in dtypes)}; "
+                    f"received parameters of dtype {sorted({p.dtype.name for p in params})}."
+                )
+        self._restored = False
         self.t += 1
         scalars = self._scalars()
         for p, g, views in zip(params, grads, self._block_views):
@@ -110,6 +129,61 @@ class Optimizer:
 
     def get_config(self) -> dict[str, Any]:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The step count and every state array (copies), to save and resume training.
+
+        Keys: ``"step"`` and ``"<parameter index>.<slot>"``, e.g. ``"0.m"`` and ``"0.v"``
+        for Adam over ``fit``'s one flat parameter buffer.
+
+        >>> import numpy as np
+        >>> opt = Adam()
+        >>> opt.step([np.zeros(3)], [np.ones(3)])
+        >>> sorted(opt.state_dict())
+        ['0.m', '0.v', 'step']
+        """
+        state = {"step": np.array([self.t], dtype=np.int64)}
+        for i, slots in enumerate(self.state):
+            for slot, array in slots.items():
+                state[f"{i}.{slot}"] = array.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict`'s output; the next ``step`` continues from it and
+        must receive parameters of the shapes and dtype the state was saved for."""
+        step = np.asarray(state.get("step", -1))
+        if step.size != 1 or step.dtype.kind not in "iu" or int(step.ravel()[0]) < 0:
+            raise ValueError(
+                f"Optimizer state needs 'step', a non-negative integer; received "
+                f"{state.get('step')!r}."
+            )
+        arrays: dict[int, dict[str, np.ndarray]] = {}
+        for key, value in state.items():
+            if key == "step":
+                continue
+            index, _, slot = key.partition(".")
+            if not index.isdigit() or slot not in self.slots:
+                raise ValueError(
+                    f"Unexpected optimizer state {key!r} for {type(self).__name__}: expected "
+                    f"'<index>.<slot>' with slot in {list(self.slots)}."
+                )
+            arrays.setdefault(int(index), {})[slot] = np.array(value)
+        if sorted(arrays) != list(range(len(arrays))) or any(
+            set(slots) != set(self.slots) for slots in arrays.values()
+        ):
+            raise ValueError(
+                f"Optimizer state for {type(self).__name__} needs every slot "
+                f"{list(self.slots)} for parameters 0..n-1; received {sorted(state)}."
+            )
+        ordered = [arrays[i] for i in range(len(arrays))]
+        for i, slots in enumerate(ordered):
+            if len({(a.shape, a.dtype) for a in slots.values()}) != 1:
+                raise ValueError(f"Optimizer state of parameter {i}: slots differ in shape/dtype.")
+        self.reset()
+        self.t = int(step.ravel()[0])
+        if ordered:
+            self._adopt_state(ordered, [next(iter(slots.values())) for slots in ordered])
+        self._restored = True
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -2,7 +2,8 @@
 
 A fitted estimator is its network (a ``Sequential``: JSON config plus safetensors weights)
 and a JSON description: class name, hyperparameters and fitted attributes (classes, label
-encoding, loss curve, ...). ``nc.save`` writes that description into ``model.json``'s
+encoding, loss curve, ...), plus the optimizer with its state so that ``partial_fit`` after a
+reload continues exactly. ``nc.save`` writes that description into ``model.json``'s
 ``extra``; pickling writes one safetensors blob whose metadata holds it. Neither path
 pickles a NumPy array, and loading never runs code from the data.
 
@@ -41,6 +42,7 @@ def model_copy(model: Sequential) -> Sequential:
 
 
 FORMAT = "neurocloud.estimator"
+_OPTIMIZER_KEY = "optimizer"  # a tensor name no layer uses (theirs are "layers.<i>.<name>")
 STATE_VERSION = 1
 
 
@@ -101,6 +103,7 @@ def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
         "extra": {"estimator": estimator_state(estimator)},
         "feature_names": None if names is None else [str(n) for n in names],
         "output_names": estimator._output_names(),
+        "optimizer": getattr(estimator, "_optimizer", None),
     }
 
 
@@ -148,15 +151,24 @@ def from_artifact(artifact: Artifact) -> BaseNeuralNet:
     if not isinstance(state, dict) or "fitted" not in state:
         raise ArtifactError(f"{where}: extra.estimator is not an estimator description.")
     try:
-        return _rebuild(state, artifact.model)
+        estimator = _rebuild(state, artifact.model)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{where}: cannot rebuild the estimator: {exc}") from None
+    optimizer = artifact.load_optimizer()
+    if optimizer is not None:
+        estimator._optimizer = optimizer
+    return estimator
 
 
 def to_bytes(estimator: BaseNeuralNet) -> bytes:
     """A fitted estimator as safetensors bytes: weights as tensors, the rest as JSON."""
+    from neurocloud.artifact import optimizer_bytes
+
     model = estimator.model_
     tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    optimizer = getattr(estimator, "_optimizer", None)
+    if optimizer is not None:  # its own safetensors bytes, carried as one byte tensor
+        tensors[_OPTIMIZER_KEY] = np.frombuffer(optimizer_bytes(optimizer), np.uint8)
     metadata = {
         "format": FORMAT,
         "model": json.dumps(model.get_config()),
@@ -173,9 +185,16 @@ def unpickle(cls: type[BaseNeuralNet], params: dict[str, Any], blob: bytes | Non
     metadata = json.loads(blob[8 : 8 + size]).get("__metadata__") or {}
     if metadata.get("format") != FORMAT:
         raise ValueError(f"Not a pickled neurocloud estimator: format {metadata.get('format')!r}.")
+    from neurocloud.artifact import optimizer_from_bytes
+
     model = Sequential.from_config(json.loads(metadata["model"]))
-    model.load_state_dict(load_tensors(blob))
-    return _rebuild({"fitted": json.loads(metadata["estimator"])}, model, cls, params)
+    tensors = load_tensors(blob)
+    optimizer = tensors.pop(_OPTIMIZER_KEY, None)
+    model.load_state_dict(tensors)
+    estimator = _rebuild({"fitted": json.loads(metadata["estimator"])}, model, cls, params)
+    if optimizer is not None:
+        estimator._optimizer = optimizer_from_bytes(optimizer.tobytes(), "pickled estimator")
+    return estimator
 
 
 class PersistMixin:
