@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import neurocloud as nc
+from neurocloud.demo import article_network
 from neurocloud.serve.app import create_app
 from neurocloud.serve.batcher import MicroBatcher
 from neurocloud.serve.config import ServeConfig
@@ -101,15 +102,7 @@ def asgi_call(app) -> Callable[[], Awaitable[object]]:
 
 async def main(n: int, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        model = nc.Sequential(
-            [
-                nc.layers.Dense(2, activation="sigmoid"),
-                nc.layers.Dense(2, activation="sigmoid"),
-                nc.layers.Dense(1),
-            ],
-            input_dim=1,
-            seed=0,
-        )
+        model = article_network(seed=0)
         path = nc.save(model, Path(tmp) / "seed")
         app = create_app(str(path), ServeConfig())
         row = np.array([[4.5]], dtype=np.float32)

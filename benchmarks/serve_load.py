@@ -333,19 +333,10 @@ def measure(servers: list[Server], args: argparse.Namespace) -> None:
 
 def article_model(directory: Path) -> Path:
     import neurocloud as nc
+    from neurocloud.demo import X, Y, article_network
 
-    model = nc.Sequential(
-        [
-            nc.layers.Dense(2, activation="sigmoid"),
-            nc.layers.Dense(2, activation="sigmoid"),
-            nc.layers.Dense(1),
-        ],
-        input_dim=1,
-        seed=0,
-    )
-    x = np.array([[0.5], [1.5], [2.5], [3.5]])
-    y = np.array([[0.75], [1.25], [2.25], [3.75]])
-    model.fit(x, y, loss="mse", optimizer=nc.optim.SGD(lr=0.01), epochs=1000)
+    model = article_network(seed=0)
+    model.fit(X, Y, loss="mse", optimizer=nc.optim.SGD(lr=0.01), epochs=1000)
     return nc.save(model, directory / "seed")
 
 
