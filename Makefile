@@ -29,6 +29,7 @@ run: $(VENV)/.installed-run
 ## test: the whole test suite
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

@@ -30,9 +30,17 @@ def test_docstring_examples(name, tmp_path, monkeypatch):
 
 def test_public_modules_have_examples():
     """The public entry points each carry at least one runnable example."""
-    for name in ["neurocloud", "neurocloud.nn.sequential", "neurocloud.nn.layers",
-                 "neurocloud.nn.losses", "neurocloud.nn.optim", "neurocloud.artifact",
-                 "neurocloud.sklearn", "neurocloud.explain", "neurocloud.datasets"]:
+    for name in [
+        "neurocloud",
+        "neurocloud.nn.sequential",
+        "neurocloud.nn.layers",
+        "neurocloud.nn.losses",
+        "neurocloud.nn.optim",
+        "neurocloud.artifact",
+        "neurocloud.sklearn",
+        "neurocloud.explain",
+        "neurocloud.datasets",
+    ]:
         finder = doctest.DocTestFinder()
         tests = finder.find(importlib.import_module(name))
         assert sum(len(t.examples) for t in tests) > 0, name

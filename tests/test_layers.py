@@ -83,14 +83,24 @@ def test_normalization_adapt_standardises():
 
 
 @pytest.mark.parametrize(
-    "activation", [nc.activations.get({"name": "leaky_relu", "config": {"negative_slope": 0.3}}),
-                   nc.activations.get({"name": "elu", "config": {"alpha": 0.5}})])
+    "activation",
+    [
+        nc.activations.get({"name": "leaky_relu", "config": {"negative_slope": 0.3}}),
+        nc.activations.get({"name": "elu", "config": {"alpha": 0.5}}),
+    ],
+)
 def test_activation_settings_survive_save_load_and_pickle(activation, tmp_path):
     import pickle
 
-    model = nc.Sequential([nc.layers.Dense(3, activation=activation),
-                           nc.layers.Activation(activation), nc.layers.Dense(1)],
-                          input_dim=2, seed=0)
+    model = nc.Sequential(
+        [
+            nc.layers.Dense(3, activation=activation),
+            nc.layers.Activation(activation),
+            nc.layers.Dense(1),
+        ],
+        input_dim=2,
+        seed=0,
+    )
     x = np.array([[-3.0, 1.0], [2.0, -4.0]])
     for copy in (nc.load(nc.save(model, tmp_path / "m")), pickle.loads(pickle.dumps(model))):
         assert copy.layers[0].activation.get_config() == activation.get_config()
