@@ -4,7 +4,9 @@ rewritten and removed versions with requests in flight."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
+import weakref
 
 import numpy as np
 import pytest
@@ -180,6 +182,32 @@ def test_a_broken_new_version_is_reported_and_the_rest_keeps_serving(tmp_path):
     unavailable = [m for m in models if m["state"] == "UNAVAILABLE"]
     assert unavailable[0]["versions"] == ["2"] and "weights.safetensors" in unavailable[0]["reason"]
     assert 'neurocloud_model_loads_total{model="seed",outcome="failure"} 1.0' in metrics
+
+
+def test_the_heap_is_frozen_while_serving_and_a_retired_version_is_still_collected(tmp_path):
+    root = tmp_path / "repo"
+    nc.save(article_model(0), root / "seed" / "1")
+    app = app_for(root, reload_interval_s=0.05)
+    repository = app.state.neurocloud.repository
+
+    async def main():
+        async with running(app) as client:
+            frozen = gc.get_freeze_count()
+            old = weakref.ref(repository.resolve("seed", "1"))
+            # rewrite version 1 in place: the new one is served, the old one retired
+            await asyncio.to_thread(nc.save, article_model(5), root / "seed" / "1")
+            await wait_for(lambda: _close(client, "1", article_model(5).predict([[2.0]])))
+
+            async def collected():
+                gc.collect()
+                return old() is None
+
+            await wait_for(collected)
+            return frozen
+
+    frozen = asyncio.run(main())
+    assert frozen > 1000  # the framework and NumPy, frozen before the models load
+    assert gc.get_freeze_count() == 0  # and given back to the collector at shutdown
 
 
 def _body(value: float) -> dict:

