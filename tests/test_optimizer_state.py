@@ -147,6 +147,24 @@ def test_damaged_or_foreign_optimizer_state_names_the_file(tmp_path):
         load_artifact(path).load_optimizer()
 
 
+def test_an_optimizer_stepped_by_hand_over_model_parameters_is_restored(tmp_path):
+    X, y = _data()
+    loss = nc.losses.get("mse")
+
+    def by_hand(model, opt, steps):
+        for _ in range(steps):
+            grad = loss.gradient(y.reshape(-1, 1), model.forward(X, training=True))
+            model.backward(grad)
+            opt.step(model.parameters(), model.gradients())
+
+    straight, first, opt = _network(), _network(), nc.optim.Adam(lr=0.01)
+    by_hand(straight, nc.optim.Adam(lr=0.01), 6)
+    by_hand(first, opt, 3)
+    artifact = load_artifact(nc.save(first, tmp_path / "m", optimizer=opt))
+    by_hand(artifact.model, artifact.load_optimizer(), 3)
+    assert np.array_equal(artifact.model.flat_parameters(), straight.flat_parameters())
+
+
 def test_save_refuses_something_that_is_not_an_optimizer(tmp_path):
     with pytest.raises(TypeError, match=r"Expected optimizer to be a neurocloud optimizer.*str"):
         nc.save(_network(), tmp_path / "m", optimizer="adam")

@@ -60,13 +60,16 @@ class Artifact:
             return None
         where = self.path / OPTIMIZER_FILE
         opt = optimizer_from_bytes(where.read_bytes(), str(where))
-        arrays = [a for slots in opt.state for a in slots.values()]
-        expected = (self.model.count_params(),)
-        if any(a.shape != expected or a.dtype != self.model.dtype for a in arrays):
-            found = sorted({(a.shape, a.dtype.name) for a in arrays})
+        # fit steps one flat buffer; a hand-written loop steps model.parameters()
+        layouts = ([(self.model.count_params(),)], [p.shape for p in self.model.parameters()])
+        shapes = [next(iter(slots.values())).shape for slots in opt.state if slots]
+        dtypes = {a.dtype for slots in opt.state for a in slots.values()}
+        if shapes and (shapes not in layouts or dtypes != {self.model.dtype}):
             raise ArtifactError(
-                f"{where}: the state is for parameters {found}; the model in this directory "
-                f"has {expected[0]} {self.model.dtype.name} parameters."
+                f"{where}: the state is for {sorted(d.name for d in dtypes)} parameters of "
+                f"shapes {shapes}; the model in this directory has "
+                f"{self.model.count_params()} {self.model.dtype.name} parameters "
+                f"(shapes {layouts[1]})."
             )
         return opt
 
