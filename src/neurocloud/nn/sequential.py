@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn import layers as layers_module
-from neurocloud.nn import losses
+from neurocloud.nn import losses, training
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.layers import Dense, Layer
-from neurocloud.nn.optim import Optimizer
+from neurocloud.nn.optim import LBFGS, Optimizer
 from neurocloud.nn.validation import (
     all_finite,
     as_features,
@@ -34,7 +34,7 @@ from neurocloud.nn.validation import (
     positive_int,
 )
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "Tape"]
 
 #: Bytes of the widest activation of one block of rows in ``predict``: small enough for the
 #: block to stay in the last-level cache between layers, large enough for efficient GEMMs.
@@ -112,7 +112,8 @@ class Sequential:
                 offset += size
             layer.build(dim, self.dtype, self.rng, params, grads)
         self._dims = dims
-        self._fusable = self._last_is_fusable()
+        act = self.layers[-1].activation
+        self._fusable = act is not None and act.fuses_with_logits
         self._block_rows = max(64, PREDICT_BLOCK_BYTES // (max(dims) * self.dtype.itemsize))
         self._body = self.layers[:-1]
         self._kernels = [
@@ -156,81 +157,91 @@ class Sequential:
 
     # --- the article's algorithm --------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
-        """Forward propagation. ``logits=True`` stops before a final sigmoid/softmax."""
+        """Forward propagation. ``logits=True`` stops before a final sigmoid/softmax.
+
+        At inference (``training=False``) nothing is recorded: any number of threads may
+        call it at once. With ``training=True`` the pass is recorded as the model's last
+        :class:`Tape`, which a following :meth:`backward` without a tape uses; that pair is
+        not thread-safe: concurrent code calls :meth:`record` and passes the tape along.
+        """
         if not self.built:
             self.build(np.asarray(X).reshape(len(X), -1).shape[1])
+        if training:
+            tape = self.record(X, training=True, logits=logits)
+            self._last_tape = tape
+            return tape.output
         out = np.asarray(X, dtype=self.dtype)
         if logits and self._fusable:
             for layer in self._body:
-                out = layer.forward(out, training)
-            last = self.layers[-1]
-            return last.forward(out, training, activate=False) if isinstance(last, Dense) else out
+                out = layer.forward(out)
+            return self.layers[-1].forward(out, activate=False)
         for layer in self.layers:
-            out = layer.forward(out, training)
+            out = layer.forward(out)
         return out
 
+    def record(self, X: np.ndarray, training: bool = True, logits: bool = False) -> Tape:
+        """Forward propagation that returns a :class:`Tape`: its ``output`` and what
+        ``backward(grad, tape)`` needs. Each call has its own tape (reentrant).
+
+        >>> import numpy as np, neurocloud as nc
+        >>> m = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=3, seed=0)
+        >>> tape = m.record(np.ones((4, 3)), training=False, logits=True)
+        >>> m.backward(np.ones((4, 2)), tape).shape
+        (4, 3)
+        """
+        if not self.built:
+            self.build(np.asarray(X).reshape(len(X), -1).shape[1])
+        out = np.asarray(X, dtype=self.dtype)
+        fused = bool(logits) and self._fusable
+        last = len(self.layers) - 1
+        records = []
+        for i, layer in enumerate(self.layers):
+            out, rec = layer.forward_record(out, training, not (fused and i == last))
+            records.append(rec)
+        return Tape(self, out, records, bool(logits))
+
     def backward(
-        self, grad: np.ndarray, logits: bool = False, input_grad: bool = True
+        self,
+        grad: np.ndarray,
+        tape: Tape | None = None,
+        *,
+        logits: bool | None = None,
+        input_grad: bool = True,
+        parameter_grads: bool = True,
     ) -> np.ndarray | None:
         """Backpropagation of ``dL/d output``: fills every gradient, returns ``dL/dX``.
 
-        With ``logits=True``, ``grad`` is ``dL/d logits`` from a fused loss.
+        ``tape`` is what :meth:`record` returned; without it, the model's last
+        ``forward(..., training=True)`` is used (not thread-safe). A tape recorded with
+        ``logits=True`` takes ``grad`` as ``dL/d logits``; ``logits``, when given, must say
+        the same. ``parameter_grads=False`` leaves the model's gradients untouched (input
+        gradients only, safe beside training).
         """
         self._require_built()
-        # A copy: layers work in place on the gradient they receive.
-        return self._backward(np.array(grad, dtype=self.dtype), logits, input_grad)
-
-    def _backward(self, grad: np.ndarray, logits: bool, input_grad: bool) -> np.ndarray | None:
-        """``backward`` on a gradient array of the model's dtype that it may overwrite."""
-        layers = self.layers
-        i = len(layers) - 1
-        if logits and self._fusable:
-            if isinstance(layers[i], Dense):
-                grad = layers[i].backward_linear(grad, input_grad or i > 0)
-            i -= 1
-        while i >= 0:
-            grad = layers[i].backward(grad, input_grad or i > 0)
-            i -= 1
-        return grad
-
-    def _last_is_fusable(self) -> bool:
-        act = getattr(self.layers[-1], "activation", None)
-        return act is not None and act.name in ("sigmoid", "softmax")
-
-    def fused_output(self, loss: losses.Loss) -> bool:
-        """Whether ``loss`` can be computed from logits of this model's last activation."""
-        act = getattr(self.layers[-1], "activation", None)
-        return act is not None and loss.logits_activation == act.name
-
-    def train_step(
-        self, X, y, loss: losses.Loss, fused: bool, l2: float = 0.0, sample_weight=None
-    ) -> float:
-        """One forward and backward pass on a batch; returns the loss, fills gradients."""
-        out = self.forward(X, training=True, logits=fused)
-        if fused:
-            value, grad = loss.value_and_gradient_from_logits(y, out, sample_weight)
-        else:
-            value, grad = loss.value_and_gradient(y, out, sample_weight)
-        shared = np.may_share_memory(grad, out) or np.may_share_memory(grad, y)
-        if shared or grad.dtype != self.dtype:  # backward overwrites it
-            grad = np.array(grad, dtype=self.dtype)
-        self._backward(grad, fused, input_grad=False)
-        if l2:
-            for kernel, kernel_grad in self._kernels:
-                kernel_grad += l2 * kernel
-        return value
-
-    def l2_penalty(self, l2: float) -> float:
-        """``0.5 * l2 * sum(kernel ** 2)``, the term whose gradient ``train_step`` adds."""
-        if not l2:
-            return 0.0
-        return 0.5 * l2 * sum(float(np.vdot(k, k)) for k, _ in self._kernels)
-
-    def evaluate_loss(self, X, y, loss: losses.Loss, fused: bool, sample_weight=None) -> float:
-        out = self.forward(X, training=False, logits=fused)
-        if fused:
-            return loss.value_from_logits(y, out, sample_weight)
-        return loss.value(y, out, sample_weight)
+        if tape is None:
+            tape = getattr(self, "_last_tape", None)
+            if tape is None:
+                raise RuntimeError(
+                    "backward needs a recorded forward pass: call model.forward(X, "
+                    "training=True) first (inference, training=False, records nothing), or "
+                    "pass the tape that model.record(X) returns."
+                )
+        elif not isinstance(tape, Tape):
+            raise TypeError(
+                f"Expected tape to be what model.record(X) returned. Received: {tape!r}"
+            )
+        if logits is not None and bool(logits) != tape.logits:
+            raise ValueError(
+                f"Expected logits={tape.logits}, as the forward pass was recorded. "
+                f"Received: logits={logits}"
+            )
+        grad = np.array(grad, dtype=self.dtype)  # a copy: layers work in place on it
+        if grad.shape != tape.output.shape:
+            raise ValueError(
+                f"Expected grad of shape {tape.output.shape}, the recorded output's. "
+                f"Received: grad.shape={grad.shape}"
+            )
+        return tape.backward(grad, input_grad, parameter_grads)
 
     # --- user-facing --------------------------------------------------------------------
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -261,12 +272,7 @@ class Sequential:
 
     def evaluate(self, X: Any, y: Any, loss: str | losses.Loss = "mse") -> float:
         """Mean ``loss`` of the model's predictions on ``(X, y)``."""
-        from neurocloud.nn.training import _targets
-
-        loss_fn = losses.get(loss)
-        X = as_features(X, self.input_dim, self.dtype)
-        y = _targets(self, y, len(X), loss_fn, "y")
-        return self.evaluate_loss(X, y, loss_fn, self.fused_output(loss_fn))
+        return training.evaluate(self, X, y, loss)
 
     def fit(
         self,
@@ -274,7 +280,7 @@ class Sequential:
         y: Any,
         *,
         loss: str | losses.Loss = "mse",
-        optimizer: str | Optimizer = "adam",
+        optimizer: str | Optimizer | LBFGS = "adam",
         epochs: int = 1,
         batch_size: int | None = None,
         shuffle: bool = True,
@@ -284,12 +290,16 @@ class Sequential:
         verbose: int = 0,
         l2: float = 0.0,
         sample_weight: Any = None,
+        initial_epoch: int = 0,
     ) -> History:
         """Train with mini-batch gradient methods (or L-BFGS on the full batch).
 
         ``batch_size=None`` is full-batch gradient descent as in the article. ``l2`` adds
         ``0.5 * l2 * ||kernel||^2`` to the loss. ``verbose=1`` shows a progress bar on a
-        terminal. Returns a :class:`~neurocloud.nn.callbacks.History`.
+        terminal. ``initial_epoch`` continues a run that stopped there: epochs are numbered
+        from it and training ends at ``epochs`` (as in Keras). Returns a
+        :class:`~neurocloud.nn.callbacks.History` whose ``stop_reason`` says why it ended.
+        The loop itself is :class:`neurocloud.nn.training.Trainer`.
 
         >>> import numpy as np, neurocloud as nc
         >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
@@ -297,23 +307,24 @@ class Sequential:
         >>> round(float(m.predict([[2.0]])[0, 0]), 1)
         4.0
         """
-        from neurocloud.nn.training import fit
-
-        return fit(
-            self,
-            X,
-            y,
+        trainer = training.Trainer(
             loss=loss,
             optimizer=optimizer,
             epochs=epochs,
             batch_size=batch_size,
             shuffle=shuffle,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            callbacks=callbacks,
-            verbose=verbose,
             l2=l2,
+            callbacks=tuple(callbacks or ()),
+            verbose=verbose,
+            initial_epoch=initial_epoch,
+        )
+        return trainer.fit(
+            self,
+            X,
+            y,
             sample_weight=sample_weight,
+            validation_data=validation_data,
+            validation_split=validation_split,
         )
 
     def summary(self) -> str:
@@ -420,3 +431,26 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], input_dim={self.input_dim}, dtype='{self.dtype.name}')"
+
+
+class Tape:
+    """One forward pass recorded for its backward pass: the output and, per layer, what
+    its ``backward`` needs (inputs, activations, dropout masks). See :meth:`Sequential.record`.
+    """
+
+    __slots__ = ("layers", "logits", "output", "records")
+
+    def __init__(self, model: Sequential, output: np.ndarray, records: list, logits: bool):
+        self.layers = model.layers
+        self.output = output
+        self.records = records
+        self.logits = logits
+
+    def backward(
+        self, grad: np.ndarray, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
+        """``Sequential.backward`` on a gradient of the model's dtype that it may overwrite."""
+        layers, records = self.layers, self.records
+        for i in range(len(layers) - 1, -1, -1):
+            grad = layers[i].backward(grad, records[i], input_grad or i > 0, parameter_grads)
+        return grad

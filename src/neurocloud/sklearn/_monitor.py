@@ -56,6 +56,11 @@ class Monitor(Callback):
             print(line)
         if self.wait > est.n_iter_no_change:
             self.stopped = True
+            what = "training loss" if self.validation is None else "validation score"
+            self.stop_reason = (
+                f"converged: {what} improved by less than tol={est.tol:g} for "
+                f"{est.n_iter_no_change} epochs"
+            )
             model.stop_training = True
 
     def on_train_end(self, model):
