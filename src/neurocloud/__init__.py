@@ -10,8 +10,9 @@
 from importlib import import_module
 from typing import Any
 
+from neurocloud import callbacks
 from neurocloud.artifact import load, save
-from neurocloud.nn import activations, callbacks, gradcheck, initializers, layers, losses, optim
+from neurocloud.nn import activations, gradcheck, initializers, layers, losses, optim
 from neurocloud.nn.sequential import Sequential
 
 __version__ = "0.1.0"

@@ -24,13 +24,16 @@ import numpy as np
 from neurocloud.nn import layers as layers_module
 from neurocloud.nn import losses, training
 from neurocloud.nn.callbacks import Callback, History
-from neurocloud.nn.layers import Dense, Layer
+from neurocloud.nn.layers import Layer
 from neurocloud.nn.optim import LBFGS, Optimizer
+from neurocloud.nn.summary import summary_table
+from neurocloud.nn.tape import Tape
 from neurocloud.nn.validation import (
     all_finite,
     as_features,
     check_dtype,
     check_finite,
+    check_number,
     positive_int,
 )
 
@@ -64,9 +67,7 @@ class Sequential:
         self.dtype = check_dtype(dtype)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Expected seed to be a non-negative integer. Received: seed={seed!r}")
-        self.seed = int(seed)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
         self.rng = np.random.default_rng(self.seed)
         self.name = name
         self.input_dim: int | None = None
@@ -198,7 +199,7 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             out, rec = layer.forward_record(out, training, not (fused and i == last))
             records.append(rec)
-        return Tape(self, out, records, bool(logits))
+        return Tape(self.layers, out, records, bool(logits))
 
     def backward(
         self,
@@ -218,30 +219,8 @@ class Sequential:
         gradients only, safe beside training).
         """
         self._require_built()
-        if tape is None:
-            tape = getattr(self, "_last_tape", None)
-            if tape is None:
-                raise RuntimeError(
-                    "backward needs a recorded forward pass: call model.forward(X, "
-                    "training=True) first (inference, training=False, records nothing), or "
-                    "pass the tape that model.record(X) returns."
-                )
-        elif not isinstance(tape, Tape):
-            raise TypeError(
-                f"Expected tape to be what model.record(X) returned. Received: {tape!r}"
-            )
-        if logits is not None and bool(logits) != tape.logits:
-            raise ValueError(
-                f"Expected logits={tape.logits}, as the forward pass was recorded. "
-                f"Received: logits={logits}"
-            )
-        grad = np.array(grad, dtype=self.dtype)  # a copy: layers work in place on it
-        if grad.shape != tape.output.shape:
-            raise ValueError(
-                f"Expected grad of shape {tape.output.shape}, the recorded output's. "
-                f"Received: grad.shape={grad.shape}"
-            )
-        return tape.backward(grad, input_grad, parameter_grads)
+        tape = Tape.check(getattr(self, "_last_tape", None) if tape is None else tape, logits)
+        return tape.backward(tape.own_gradient(grad), input_grad, parameter_grads)
 
     # --- user-facing --------------------------------------------------------------------
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -330,23 +309,7 @@ class Sequential:
     def summary(self) -> str:
         """A table of layers, output shapes and parameter counts (returned as text)."""
         self._require_built()
-        rows = [("Layer (type)", "Output shape", "Params")]
-        for i, layer in enumerate(self.layers):
-            count = sum(p.size for p in layer.parameters())
-            label = type(layer).__name__
-            act = getattr(layer, "activation", None)
-            if isinstance(layer, Dense) and act is not None and act.name != "identity":
-                label += f" ({act.name})"
-            rows.append((f"{i}: {label}", f"(None, {self._dims[i + 1]})", f"{count:,}"))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        line = "-" * (sum(widths) + 4)
-        text = [f'Model "{self.name}" (input_dim={self.input_dim}, dtype={self.dtype.name})', line]
-        for j, row in enumerate(rows):
-            text.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
-            if j == 0:
-                text.append(line)
-        text += [line, f"Total params: {self.count_params():,}"]
-        return "\n".join(text)
+        return summary_table(self)
 
     # --- state and configuration ---------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -431,26 +394,3 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], input_dim={self.input_dim}, dtype='{self.dtype.name}')"
-
-
-class Tape:
-    """One forward pass recorded for its backward pass: the output and, per layer, what
-    its ``backward`` needs (inputs, activations, dropout masks). See :meth:`Sequential.record`.
-    """
-
-    __slots__ = ("layers", "logits", "output", "records")
-
-    def __init__(self, model: Sequential, output: np.ndarray, records: list, logits: bool):
-        self.layers = model.layers
-        self.output = output
-        self.records = records
-        self.logits = logits
-
-    def backward(
-        self, grad: np.ndarray, input_grad: bool = True, parameter_grads: bool = True
-    ) -> np.ndarray | None:
-        """``Sequential.backward`` on a gradient of the model's dtype that it may overwrite."""
-        layers, records = self.layers, self.records
-        for i in range(len(layers) - 1, -1, -1):
-            grad = layers[i].backward(grad, records[i], input_grad or i > 0, parameter_grads)
-        return grad

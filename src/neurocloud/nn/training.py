@@ -221,7 +221,8 @@ class Trainer:
         hooks: list[Callback] = [history, *self.callbacks]
         if self.verbose:
             hooks.append(ProgressBar(self.epochs, initial=self.initial_epoch))
-        state = {"epoch": self.initial_epoch, "reason": None}
+        # epoch: epochs done; interrupted: the epoch index running when Ctrl-C came
+        state = {"epoch": self.initial_epoch, "interrupted": self.initial_epoch, "reason": None}
         model.stop_training = False
         for hook in hooks:
             hook.trainer = self
@@ -248,10 +249,10 @@ class Trainer:
             with _interruptible() as interrupted:
                 run = self._full_batch if self.optimizer.full_batch else self._minibatch
                 run(model, X, y, sw, fused_loss, end_epoch, interrupted, state)
-                if interrupted.is_set():
-                    state["reason"] = f"interrupted at epoch {state['epoch'] + 1}"
+                if interrupted.is_set() and state["reason"] is None:
+                    state["reason"] = f"interrupted at epoch {state['interrupted'] + 1}"
         except KeyboardInterrupt:
-            history.stop_reason = f"interrupted at epoch {state['epoch'] + 1}"
+            history.stop_reason = f"interrupted at epoch {state['interrupted'] + 1}"
             self._finish(model, hooks, history)
             raise
         for hook in hooks:
@@ -293,6 +294,7 @@ class Trainer:
             y_buf = np.empty((batch, *y.shape[1:]), y.dtype)
             w_buf = None if sw is None else np.empty(batch, sw.dtype)
         for epoch in range(self.initial_epoch, self.epochs):
+            state["interrupted"] = epoch
             perm = model.rng.permutation(n) if shuffle else None
             total = 0.0
             for start in range(0, n, batch):
@@ -311,11 +313,11 @@ class Trainer:
                     hook(flat_grads, weight)
                 opt.step(params, grads)
                 total += value * weight
-                if interrupted.is_set():
+                if interrupted.is_set():  # mid-epoch: consistent at this batch boundary
                     return
             mean = total / (n if sw is None else float(sw.sum()))
             end_epoch(epoch, mean + self.l2_penalty(model))
-            if model.stop_training:
+            if model.stop_training or interrupted.is_set():
                 return
 
     def _full_batch(self, model, X, y, sw, fused_loss, end_epoch, interrupted, state) -> None:
@@ -333,6 +335,7 @@ class Trainer:
 
         def on_iteration(x: np.ndarray) -> bool:
             flat[...] = x
+            state["interrupted"] = state["epoch"]
             end_epoch(state["epoch"], last["value"])
             return model.stop_training or interrupted.is_set()
 
