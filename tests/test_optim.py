@@ -35,6 +35,12 @@ CASES = [
 ]
 
 
+def test_the_cases_cover_every_registered_optimizer():
+    # L-BFGS is not a step rule: test_training checks it through fit.
+    covered = {type(make()).__name__.lower() for make, _ in CASES} | {"lbfgs"}
+    assert covered == set(nc.optim.available())
+
+
 @pytest.mark.parametrize(("ours", "theirs"), CASES)
 def test_updates_equal_pytorch(ours, theirs):
     rng = np.random.default_rng(0)

@@ -21,14 +21,13 @@ Every layer follows one protocol, with each ``forward`` next to its ``backward``
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from neurocloud.nn import activations, initializers
 from neurocloud.nn.registry import Registry
-from neurocloud.nn.validation import positive_int
+from neurocloud.nn.validation import check_number, positive_int
 
 __all__ = ["Activation", "Dense", "Dropout", "Layer", "Normalization", "available", "from_config"]
 
@@ -247,9 +246,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float) -> None:
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
-            raise ValueError(f"Expected a dropout rate in [0, 1). Received: rate={rate!r}")
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", low=0, high=1, high_open=True)
 
     def forward_record(self, x, training=False, activate=True):
         if not training or self.rate == 0:
@@ -282,6 +279,11 @@ class Normalization(Layer):
         super().__init__()
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        # One without the other: centre only (scale 1), or scale only (mean 0).
+        if self.mean is not None and self.scale is None:
+            self.scale = np.ones_like(self.mean)
+        elif self.scale is not None and self.mean is None:
+            self.mean = np.zeros_like(self.scale)
         if self.mean is not None and self.scale is not None and self.mean.shape != self.scale.shape:
             raise ValueError(
                 f"Normalization mean and scale must have one value per feature each; received "
@@ -343,6 +345,7 @@ for _cls in (Dense, Activation, Dropout, Normalization):
 
 
 def available() -> list[str]:
+    """Class names of the registered layers (what saved configs may name)."""
     return [_REGISTRY.get(n).__name__ for n in _REGISTRY.names()]
 
 
