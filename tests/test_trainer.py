@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -140,69 +139,68 @@ def test_the_model_no_longer_carries_the_loop():
     assert model.evaluate(X, Y) == pytest.approx(float(np.mean((model.predict(X)[:, 0] - Y) ** 2)))
 
 
-CTRL_C = textwrap.dedent(
-    """
-    import os, signal, sys
-    import numpy as np, neurocloud as nc
+#: a child that sends itself SIGINT at the end of epoch 3; ``{fit}`` trains and reports
+CHILD = """
+import os, signal
+import numpy as np, neurocloud as nc
 
-    class CtrlC(nc.callbacks.Callback):
-        def on_epoch_end(self, model, epoch, logs):
-            if epoch == 2:
-                os.kill(os.getpid(), signal.SIGINT)
+class CtrlC(nc.callbacks.Callback):
+    def on_epoch_end(self, model, epoch, logs):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
 
-    class Ended(nc.callbacks.Callback):
-        def on_train_end(self, model):
-            print("on_train_end ran")
+class Ended(nc.callbacks.Callback):
+    def on_train_end(self, model):
+        print("on_train_end ran")
 
+def fit():
     X = np.random.default_rng(0).normal(size=(64, 3))
     model = nc.Sequential([nc.layers.Dense(4), nc.layers.Dense(1)], input_dim=3, seed=0)
-    history = model.fit(X, X.sum(1), epochs=100, batch_size=8, callbacks=[CtrlC(), Ended()])
-    print(history.stop_reason, len(history.epoch), model.history is history)
-    """
+    history = None
+    try:
+        history = model.fit(X, X.sum(1), epochs=100, batch_size=8, callbacks=[CtrlC(), Ended()])
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt")
+    return model, history
+"""
+
+CTRL_C = (
+    CHILD
+    + """
+model, history = fit()
+print(history.stop_reason, len(history.epoch), model.history is history)
+"""
 )
+
+#: the program has a SIGINT handler of its own, which fit leaves alone
+OWN_HANDLER = (
+    CHILD
+    + """
+def own(signum, frame):
+    raise KeyboardInterrupt
+
+signal.signal(signal.SIGINT, own)
+model, history = fit()
+print(history, model.history.stop_reason)
+"""
+)
+
+
+def child(script: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
 
 
 def test_ctrl_c_stops_fit_cleanly_after_the_epoch_it_is_in():
-    done = subprocess.run(
-        [sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["on_train_end ran", "interrupted at epoch 3 3 True"]
-
-
-OWN_HANDLER = textwrap.dedent(
-    """
-    import os, signal
-    import numpy as np, neurocloud as nc
-
-    def own(signum, frame):
-        raise KeyboardInterrupt
-
-    class CtrlC(nc.callbacks.Callback):
-        def on_epoch_end(self, model, epoch, logs):
-            if epoch == 2:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    class Ended(nc.callbacks.Callback):
-        def on_train_end(self, model):
-            print("on_train_end ran")
-
-    signal.signal(signal.SIGINT, own)
-    X = np.random.default_rng(0).normal(size=(64, 3))
-    model = nc.Sequential([nc.layers.Dense(4), nc.layers.Dense(1)], input_dim=3, seed=0)
-    try:
-        model.fit(X, X.sum(1), epochs=100, batch_size=8, callbacks=[CtrlC(), Ended()])
-    except KeyboardInterrupt:
-        print(model.history.stop_reason)
-    """
-)
+    assert child(CTRL_C) == ["on_train_end ran", "interrupted at epoch 3 3 True"]
 
 
 def test_an_interrupt_that_gets_through_runs_on_train_end_and_is_reraised():
-    # With a SIGINT handler of the program's own, fit leaves it alone: the
-    # KeyboardInterrupt it raises ends fit after the callbacks' on_train_end.
-    done = subprocess.run(
-        [sys.executable, "-c", OWN_HANDLER], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["on_train_end ran", "interrupted at epoch 3"]
+    assert child(OWN_HANDLER) == [
+        "on_train_end ran",
+        "KeyboardInterrupt",
+        "None interrupted at epoch 3",
+    ]
