@@ -17,8 +17,7 @@ import math
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,29 +74,29 @@ def _loss_value(model, X, y, loss: losses.Loss, sample_weight) -> float:
     return loss.value(y, model.forward(X), sample_weight)
 
 
-@contextmanager
-def _interruptible() -> Iterator[threading.Event]:
-    """While training, the first Ctrl-C sets the event (the loop stops after the batch it
-    is in, weights and optimizer state consistent); a second one interrupts at once. Only
+class _Interrupt:
+    """While training, the first Ctrl-C sets ``seen`` (the loop stops after the batch it is
+    in, weights and optimizer state consistent); a second one interrupts at once. Only
     where Python's own SIGINT handler is installed, in the main thread."""
-    event = threading.Event()
-    mine = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-    if not mine:
-        yield event
-        return
 
-    def on_sigint(signum, frame) -> None:
-        event.set()
+    __slots__ = ("installed", "seen")
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.installed = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if self.installed:
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.seen = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def close(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass
@@ -245,16 +244,18 @@ class Trainer:
                 state["reason"] = f"loss became {train_loss} at epoch {epoch + 1}"
                 model.stop_training = True
 
+        interrupted = _Interrupt()
         try:
-            with _interruptible() as interrupted:
-                run = self._full_batch if self.optimizer.full_batch else self._minibatch
-                run(model, X, y, sw, fused_loss, end_epoch, interrupted, state)
-                if interrupted.is_set() and state["reason"] is None:
-                    state["reason"] = f"interrupted at epoch {state['interrupted'] + 1}"
+            run = self._full_batch if self.optimizer.full_batch else self._minibatch
+            run(model, X, y, sw, fused_loss, end_epoch, interrupted, state)
+            if interrupted.seen and state["reason"] is None:
+                state["reason"] = f"interrupted at epoch {state['interrupted'] + 1}"
         except KeyboardInterrupt:
             history.stop_reason = f"interrupted at epoch {state['interrupted'] + 1}"
             self._finish(model, hooks, history)
             raise
+        finally:
+            interrupted.close()
         for hook in hooks:
             hook.on_train_end(model)
         if state["reason"] is None:
@@ -313,11 +314,11 @@ class Trainer:
                     hook(flat_grads, weight)
                 opt.step(params, grads)
                 total += value * weight
-                if interrupted.is_set():  # mid-epoch: consistent at this batch boundary
+                if interrupted.seen:  # mid-epoch: consistent at this batch boundary
                     return
             mean = total / (n if sw is None else float(sw.sum()))
             end_epoch(epoch, mean + self.l2_penalty(model))
-            if model.stop_training or interrupted.is_set():
+            if model.stop_training or interrupted.seen:
                 return
 
     def _full_batch(self, model, X, y, sw, fused_loss, end_epoch, interrupted, state) -> None:
@@ -337,7 +338,7 @@ class Trainer:
             flat[...] = x
             state["interrupted"] = state["epoch"]
             end_epoch(state["epoch"], last["value"])
-            return model.stop_training or interrupted.is_set()
+            return model.stop_training or interrupted.seen
 
         budget = self.epochs - self.initial_epoch
         if budget <= 0:

@@ -41,9 +41,13 @@ def check_number(
     ...
     ValueError: Expected alpha to be a number >= 0. Received: alpha=-1
     """
-    kinds = (int, np.integer) if integer else (numbers.Real,)
-    ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
-    ok = ok and math.isfinite(value)
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the ABC check below
+        ok = math.isfinite(value) and not (integer and kind is float)
+    else:
+        kinds = (int, np.integer) if integer else (numbers.Real,)
+        ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+        ok = ok and math.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
