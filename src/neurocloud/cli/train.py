@@ -117,6 +117,12 @@ def _load(data: str, target: str | None, task: str | None):
     type=click.Path(dir_okay=False),
     help="Loss-curve PNG (default: OUTPUT-loss.png, beside the model directory).",
 )
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress while training (a bar on a terminal, else a line every tenth of --epochs).",
+)
 def train(
     data: str | None,
     target: str | None,
@@ -133,6 +139,7 @@ def train(
     validation_fraction: float,
     output: str | None,
     plot_path: str | None,
+    quiet: bool,
 ) -> None:
     """Train a network on --data and save it to --output, with standardisation built in.
 
@@ -170,11 +177,15 @@ def train(
             seed=seed,
             validation_fraction=validation_fraction,
             early_stopping=early_stopping,
+            progress="quiet" if quiet else "auto",
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     metrics = result.metrics
-    click.echo(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.2f} s")
+    click.echo(
+        f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.2f} s; stopped: "
+        f"{result.model.stop_reason_}"
+    )
     where = (
         f"validation ({metrics['n_validation']} rows)"
         if metrics["n_validation"]
@@ -196,5 +207,9 @@ def train(
     )
     click.echo(
         f"saved {saved}"
-        + (f"; loss curve {plot}" if plot else " (install matplotlib for the loss-curve plot)")
+        + (
+            f"; training and validation curves {plot}"
+            if plot
+            else " (for the curves' plot: pip install 'neurocloud[plot]')"
+        )
     )

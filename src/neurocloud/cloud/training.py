@@ -193,7 +193,10 @@ def run(paths: SageMakerPaths, log: Callable[[str], None] = print) -> Path:
         f"train: {train.X.shape[0]} rows, {train.X.shape[1]} features, {train.task}"
         + (f"; validation: {validation.X.shape[0]} rows" if validation is not None else "")
     )
-    result = train_job(train.X, train.y, train.task, **settings)
+    result = train_job(
+        train.X, train.y, train.task, progress="lines", stream=sys.stdout, **settings
+    )
+    log(f"trained {result.metrics['epochs']} epochs; stopped: {result.model.stop_reason_}")
     metrics = dict(result.metrics)
     if validation is not None:
         name = "accuracy" if train.task == "classification" else "r2"

@@ -295,6 +295,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             X, Y, sample_weight, validation, epochs=1 if incremental else self.max_epochs
         )
         self.loss_ = self.loss_curve_[-1]
+        self.stop_reason_ = self.model_.history.stop_reason
         if not np.isfinite(self.model_.flat_parameters()).all() or not math.isfinite(self.loss_):
             raise ValueError(
                 f"Training diverged: the loss became {self.loss_} at epoch {self.n_iter_}. "
