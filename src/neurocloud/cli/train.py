@@ -6,6 +6,7 @@ loads the data and prints what happened.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -50,6 +51,21 @@ def _load(data: str, target: str | None, task: str | None):
         return datasets.load_csv(data, target=target, task=task)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _named_labels(dataset):
+    """A built-in data set's class codes 0..k-1 replaced by its class names (iris' "setosa",
+    ...), so that the model predicts, serves and explains the names."""
+    import numpy as np
+
+    names = dataset.target_names
+    if dataset.task != "classification" or dataset.y.dtype.kind not in "iu":
+        return dataset
+    if names == [str(i) for i in range(len(names))] or set(np.unique(dataset.y)) - set(
+        range(len(names))
+    ):
+        return dataset
+    return replace(dataset, y=np.asarray(names)[dataset.y])
 
 
 @click.command()
@@ -155,7 +171,7 @@ def train(
         raise click.UsageError("Missing option '-o' / '--output'.")
     from neurocloud.training_job import save_outputs, train_job
 
-    dataset = _load(data, target, task)
+    dataset = _named_labels(_load(data, target, task))
     kind = dataset.task
     if kind == "classification":
         kind += f" with {len(dataset.target_names)} classes"
