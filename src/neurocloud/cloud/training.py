@@ -244,6 +244,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         run(paths)
     except (TrainingError, HyperparameterError, ValueError, OSError) as exc:
         return _fail(paths, f"Training failed: {exc}")
+    except ImportError as exc:
+        from neurocloud.extras import missing_extra_message
+
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        return _fail(paths, f"Training failed: {message}")
     except Exception as exc:  # a bug: keep the traceback in the log, the reason in failure
         traceback.print_exc()
         return _fail(paths, f"Training failed with an unexpected {type(exc).__name__}: {exc}")
