@@ -42,6 +42,6 @@ def test_a_single_model_directory_replaced_by_nc_save_is_reloaded_and_logged(tmp
 def test_readme_states_that_rule_and_the_tour_saves_elsewhere():
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
     assert 'nc.save(model, "models/seed")' not in readme  # make run serves models/seed
-    assert "replaced (`nc.save` over it), a single model directory included" in readme
+    assert "replaced (`nc.save` over it), a single model directory included, is reloaded" in readme
