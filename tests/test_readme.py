@@ -292,6 +292,20 @@ def test_help_lists_every_command_and_so_does_the_readme():
     assert set(re.findall(r"\b(\w+)\b", line.split("`")[1])) - {"neurocloud"} == set(COMMANDS)
 
 
+def test_make_run_installs_the_extras_this_test_assumes():
+    import tomllib
+
+    root = README.parent
+    makefile = (root / "Makefile").read_text()
+    assert 'pip install --quiet -e ".[all]"' in makefile.split("installed-run:")[1].split("\n\n")[0]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert extras["all"] == ["neurocloud[sklearn,plot,onnx,aws,explain]"]
+    test_only = {r.split("[")[0].split(">")[0].split("=")[0] for r in extras["test"][1:]}
+    assert {"torch", "tritonclient", "skl2onnx", "moto", "sagemaker-inference"} <= test_only
+
+
 def test_every_readme_command_and_snippet_runs(tmp_path):
     port = free_port()
     make_run = environment(tmp_path, port, NOT_IN_MAKE_RUN)
