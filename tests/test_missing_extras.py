@@ -75,6 +75,24 @@ def test_python_api_without_scikit_learn_names_the_extra():
     assert done.stdout.splitlines() == [message, message], done.stderr
 
 
+def test_explanation_plot_without_matplotlib_names_the_plot_extra():
+    code = (
+        "import neurocloud as nc\n"
+        "from neurocloud import explain\n"
+        "from neurocloud.extras import MissingExtra\n"
+        "m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0)\n"
+        "e = explain.saliency(m, [[1.0, 2.0]])\n"
+        "try:\n"
+        "    e.plot('p.png')\n"
+        "except MissingExtra as exc:\n"
+        "    print(exc)\n"
+    )
+    done = _run(["matplotlib"], code)
+    assert done.stdout.strip() == (
+        "this needs matplotlib, which is not installed: pip install 'neurocloud[plot]'"
+    ), done.stderr
+
+
 def test_sagemaker_training_job_without_scikit_learn_writes_the_line_to_failure(tmp_path):
     (tmp_path / "input/data/train").mkdir(parents=True)
     (tmp_path / "input/data/train/d.csv").write_text("x,y\n0.5,0.75\n1.5,1.25\n")

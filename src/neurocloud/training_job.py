@@ -172,8 +172,9 @@ def train_job(
 def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str], title=""):
     """Write the training loss per epoch (log scale) and, on a second axis, each validation
     curve in ``history`` (keys starting with ``validation_``) to a PNG; return the path."""
-    import matplotlib
+    from neurocloud.extras import require
 
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

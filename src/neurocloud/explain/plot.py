@@ -101,6 +101,9 @@ def plot_explanation(
         if shape
         else (5.5 * columns, 0.45 * max_features * lines + 1.2 * lines)
     )
+    from neurocloud.extras import require
+
+    require("matplotlib")  # without it: one line naming neurocloud[plot]
     if path is None:
         import matplotlib.pyplot as plt
 
