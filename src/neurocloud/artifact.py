@@ -1,9 +1,12 @@
 """Saving and loading models as a directory: ``model.json``, ``weights.safetensors``, ``card.json``
 and, to resume training, ``optimizer.safetensors``.
 
-Loading never unpickles: the architecture comes from JSON, the weights from safetensors.
-Writes are atomic: files go to a temporary directory beside the target, which is renamed
-into place only when complete, so a crash never leaves a half-written model.
+Loading never unpickles: the architecture comes from JSON, the weights from safetensors, and
+every declared size is checked against the weights file's header before anything is
+allocated. Writes are crash-safe (see :mod:`neurocloud.atomic_dir`): a kill at any moment
+leaves the old or the new model at the path. ``nc.load`` returns what was saved, by the
+artifact's ``kind``: front ends (the scikit-learn estimators) add theirs with
+:func:`register_kind`.
 
 >>> import tempfile, numpy as np, neurocloud as nc
 >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0)
@@ -15,26 +18,35 @@ True
 from __future__ import annotations
 
 import json
+import math
 import os
-import shutil
-import uuid
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as save_tensors
 
-from neurocloud.nn import optim
+from neurocloud import atomic_dir
+from neurocloud._version import __version__
+from neurocloud.nn import optim, optim_state
 from neurocloud.nn.sequential import Sequential
 
-__all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "save"]
+__all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "register_kind", "save"]
 
 FORMAT = "neurocloud.model"
 FORMAT_VERSION = 1
 MODEL_FILE, WEIGHTS_FILE, CARD_FILE = "model.json", "weights.safetensors", "card.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
+#: The most weights (parameters and buffers) a model.json may declare: 4 GiB of float32.
+MAX_PARAMETERS = 1 << 30
 _DATATYPES = {"float32": "FP32", "float64": "FP64"}
+_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64"}
+_LOADERS: dict[str, Callable[[Artifact], Any]] = {"sequential": lambda artifact: artifact.model}
 
 
 class ArtifactError(ValueError):
@@ -50,16 +62,36 @@ class Artifact:
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    @property
+    def kind(self) -> str:
+        """What was saved: ``"sequential"``, or a front end's kind such as ``"estimator"``."""
+        kind = self.metadata.get("kind")
+        if isinstance(kind, str):
+            return kind
+        return "estimator" if self.metadata["extra"].get("estimator") else "sequential"
+
     def load_optimizer(self) -> optim.Optimizer | None:
         """The optimizer saved with the model, state included, or ``None`` if none was.
 
-        Read on request, so serving never loads training state. ``model.fit(X, y,
-        optimizer=artifact.load_optimizer())`` resumes training where it stopped.
+        Read on request, so serving never loads training state. It also puts the model's
+        random generator back where it was when saved, so ``model.fit(X, y,
+        optimizer=artifact.load_optimizer())`` resumes training bit for bit, shuffling and
+        Dropout included.
         """
-        if self.path is None or not (self.path / OPTIMIZER_FILE).is_file():
+        if self.path is None:
             return None
-        where = self.path / OPTIMIZER_FILE
-        opt = optimizer_from_bytes(where.read_bytes(), str(where))
+        where = _entry(self.path, OPTIMIZER_FILE, required=False)
+        if where is None:
+            return None
+        try:
+            opt, rng = optim_state.from_bytes(where.read_bytes())
+            if rng is not None:
+                optim_state.restore_rng(self.model.rng, rng)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise ArtifactError(
+                f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
+                f"foreign ({type(exc).__name__}: {exc})."
+            ) from None
         # fit steps one flat buffer; a hand-written loop steps model.parameters()
         layouts = ([(self.model.count_params(),)], [p.shape for p in self.model.parameters()])
         shapes = [next(iter(slots.values())).shape for slots in opt.state if slots]
@@ -82,6 +114,11 @@ class Artifact:
         return self.metadata["outputs"][0]["name"]
 
 
+def register_kind(kind: str, loader: Callable[[Artifact], Any]) -> None:
+    """Make ``nc.load`` return ``loader(artifact)`` for artifacts saved with this ``kind``."""
+    _LOADERS[kind] = loader
+
+
 def _signature(name: str, dtype: np.dtype, width: int) -> dict[str, Any]:
     return {"name": name, "datatype": _DATATYPES[dtype.name], "shape": [-1, int(width)]}
 
@@ -98,22 +135,21 @@ def save(
     extra: dict[str, Any] | None = None,
     optimizer: optim.Optimizer | None = None,
 ) -> Path:
-    """Save ``model`` to the directory ``path`` (replacing it atomically); return the path.
+    """Save ``model`` to the directory ``path`` (replacing it crash-safely); return the path.
 
     ``card`` adds entries (data set, metrics, ...) to ``card.json``; ``extra`` stores
     JSON-able information for other components (e.g. an estimator's settings).
     ``optimizer`` (the one ``fit`` used) is saved with its state (Adam's moments, the step
-    count), so that training can resume where it stopped: see :meth:`Artifact.load_optimizer`.
-    Objects that are not a ``Sequential`` but define ``__neurocloud_artifact__`` (the
-    scikit-learn estimators) are saved through it, their optimizer included.
+    count) and the model's random generator state, so that training can resume where it
+    stopped: see :meth:`Artifact.load_optimizer`. Objects that are not a ``Sequential`` but
+    define ``__neurocloud_artifact__`` (the scikit-learn estimators) are saved through it,
+    their optimizer and kind included.
     """
-    from safetensors.numpy import save as save_tensors
-
-    from neurocloud import __version__
-
+    kind = "sequential"
     if not isinstance(model, Sequential) and hasattr(model, "__neurocloud_artifact__"):
         described = model.__neurocloud_artifact__()
         model = described.pop("model")
+        kind = described.pop("kind", "estimator")
         extra = {**described.pop("extra", {}), **(extra or {})}
         feature_names = feature_names or described.pop("feature_names", None)
         output_names = output_names or described.pop("output_names", None)
@@ -138,10 +174,13 @@ def save(
         raise ValueError(
             f"output_names has {len(output_names)} names; the model has {model.output_dim} outputs."
         )
-    _check_replaceable(Path(path))
+    target = Path(path)
+    atomic_dir.recover(target)
+    _check_replaceable(target)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": kind,
         "model": model.get_config(),
         "inputs": [_signature(input_name, model.dtype, model.input_dim)],
         "outputs": [_signature(output_name, model.dtype, model.output_dim)],
@@ -151,7 +190,7 @@ def save(
     }
     history = model.history.summary() if model.history is not None else None
     card_data = {
-        "name": Path(path).name,
+        "name": target.name,
         "library": "neurocloud",
         "library_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -166,41 +205,8 @@ def save(
         CARD_FILE: json.dumps(_finite_json(card_data), indent=2, allow_nan=False).encode(),
     }
     if optimizer is not None:
-        files[OPTIMIZER_FILE] = optimizer_bytes(optimizer)
-    return _write_directory(Path(path), files)
-
-
-def optimizer_bytes(optimizer: optim.Optimizer) -> bytes:
-    """``optimizer``'s settings and state as safetensors bytes (settings in the header)."""
-    from safetensors.numpy import save as save_tensors
-
-    return save_tensors(
-        {k: np.ascontiguousarray(v) for k, v in optimizer.state_dict().items()},
-        metadata={
-            "format": FORMAT,
-            "optimizer": optimizer.name,
-            "config": json.dumps(optimizer.get_config()),
-        },
-    )
-
-
-def optimizer_from_bytes(data: bytes, where: str) -> optim.Optimizer:
-    """Rebuild what :func:`optimizer_bytes` wrote; errors name ``where``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as load_tensors
-
-    try:
-        size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
-        tensors = load_tensors(data)
-        opt = optim.get(header["optimizer"], **json.loads(header["config"]))
-        opt.load_state_dict(tensors)
-    except (SafetensorError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ArtifactError(
-            f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
-            f"foreign ({type(exc).__name__}: {exc})."
-        ) from None
-    return opt
+        files[OPTIMIZER_FILE] = optim_state.to_bytes(optimizer, model.rng)
+    return atomic_dir.replace(target, files)
 
 
 def _finite_json(value: Any) -> Any:
@@ -229,7 +235,7 @@ def _check_replaceable(target: Path) -> None:
         return
     try:
         ours = json.loads((target / MODEL_FILE).read_bytes()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         ours = False
     if not ours:
         raise ArtifactError(
@@ -239,101 +245,203 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-def _write_directory(target: Path, files: dict[str, bytes]) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _entry(root: Path, name: str, required: bool = True) -> Path | None:
+    """``root / name`` if it is a regular file inside ``root``; ``ArtifactError`` otherwise.
+
+    A symbolic link must stay inside the model directory; FIFOs, devices and sockets are
+    refused before anything opens them (opening a FIFO would block).
+    """
+    path = root / name
     try:
-        for name, data in files.items():
-            with open(tmp / name, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not required:
+            return None
         raise ArtifactError(
             f"{path}: file is missing; a model directory holds "
             f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}."
-        )
+        ) from None
+    if stat.S_ISLNK(mode):
+        real, inside = os.path.realpath(path), os.path.realpath(root)
+        if os.path.commonpath([real, inside]) != inside:
+            raise ArtifactError(
+                f"{path}: a symbolic link to {real}, outside the model directory {inside}; "
+                "refusing to follow it (copy the file into the directory instead)."
+            )
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            raise ArtifactError(f"{path}: a symbolic link to {real}, which is missing.") from None
+    if not stat.S_ISREG(mode):
+        what = next((label for test, label in _KINDS if test(mode)), "not a regular file")
+        raise ArtifactError(f"{path}: is {what}, expected a regular file.")
+    return path
+
+
+def _read_json(root: Path, name: str) -> dict[str, Any]:
+    path = _entry(root, name)
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: not valid JSON, the file may be truncated ({exc}).") from None
+    except RecursionError:
+        raise ArtifactError(f"{path}: nested too deeply to be a neurocloud file.") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path}: expected a JSON object; found {type(data).__name__}.")
     return data
 
 
-def load_artifact(path: str | os.PathLike[str]) -> Artifact:
-    """Load a model directory with its metadata and card; errors name the faulty file."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as load_tensors
-
-    root = Path(path)
-    if not root.is_dir():
-        raise ArtifactError(
-            f"{root}: not a model directory (expected a folder holding "
-            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE})."
-        )
-    metadata = _read_json(root / MODEL_FILE)
+def _check_metadata(metadata: dict[str, Any], where: Path) -> None:
     if metadata.get("format") != FORMAT:
         raise ArtifactError(
-            f"{root / MODEL_FILE}: not a neurocloud model (format is "
+            f"{where}: not a neurocloud model (format is "
             f"{metadata.get('format')!r}, expected {FORMAT!r})."
         )
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ArtifactError(
-            f"{root / MODEL_FILE}: format_version {version!r} is not supported "
+            f"{where}: format_version {version!r} is not supported "
             f"by this neurocloud (supports up to {FORMAT_VERSION})."
         )
+    metadata.setdefault("extra", {})
+    for key, kinds, label in (
+        ("model", dict, "an object"),
+        ("extra", dict, "an object"),
+        ("inputs", list, "a list"),
+        ("outputs", list, "a list"),
+        ("feature_names", (list, type(None)), "a list or null"),
+        ("output_names", (list, type(None)), "a list or null"),
+        ("kind", (str, type(None)), "a string"),
+    ):
+        value = metadata.get(key)
+        if not isinstance(value, kinds):
+            raise ArtifactError(
+                f"{where}: {key!r} must be {label}; received {type(value).__name__}."
+            )
+    for key in ("inputs", "outputs"):
+        tensors = metadata[key]
+        first = tensors[0] if tensors else None
+        if not (
+            isinstance(first, dict)
+            and isinstance(first.get("name"), str)
+            and isinstance(first.get("shape"), list)
+            and first["shape"]
+            and isinstance(first["shape"][-1], int)
+        ):
+            raise ArtifactError(
+                f"{where}: {key!r} must start with an object with a string 'name' and a "
+                f"'shape' list of integers; received {str(first)[:80]}."
+            )
+
+
+def _declared_shapes(model: Sequential, input_dim: Any, where: Path) -> dict[str, tuple]:
+    """Parameter names and shapes the config declares, computed without allocating them."""
+    if isinstance(input_dim, bool) or not isinstance(input_dim, int) or input_dim < 1:
+        raise ArtifactError(f"{where}: the model config needs a positive input_dim.")
+    shapes, dim, total = {}, input_dim, 0
+    for i, layer in enumerate(model.layers):
+        for key, shape in layer.parameter_shapes(dim).items():
+            shapes[f"layers.{i}.{key}"] = tuple(int(n) for n in shape)
+            total += math.prod(int(n) for n in shape)
+        dim = int(layer.output_dim(dim))
+        total += dim
+        if total > MAX_PARAMETERS:
+            raise ArtifactError(
+                f"{where}: the model declares more than {MAX_PARAMETERS:,} weights (layer {i}: "
+                f"{type(layer).__name__} of output width {dim:,}); refusing to allocate them."
+            )
+    return shapes
+
+
+def _open_weights(path: Path) -> Any:
     try:
-        model = Sequential.from_config(metadata["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{root / MODEL_FILE}: invalid model config: {exc}") from None
-    card = _read_json(root / CARD_FILE)
-    weights_path = root / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise ArtifactError(f"{weights_path}: file is missing.")
-    try:
-        tensors = load_tensors(weights_path.read_bytes())
+        return safe_open(str(path), framework="numpy")
     except (SafetensorError, ValueError, OSError) as exc:
         raise ArtifactError(
-            f"{weights_path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
+            f"{path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
         ) from None
-    if not model.built:
-        raise ArtifactError(f"{root / MODEL_FILE}: the model config has no input_dim.")
-    wrong = [k for k, v in tensors.items() if v.dtype != model.dtype]
+
+
+def _check_weights(header: dict[str, tuple[str, tuple]], declared: dict, model, path) -> None:
+    """The header's tensors against the shapes and dtype that ``model.json`` declares."""
+    missing = sorted(set(declared) - set(header))
+    if missing:
+        raise ArtifactError(
+            f"{path}: the weights do not match the architecture in {MODEL_FILE}: missing {missing}."
+        )
+    for key, shape in declared.items():
+        if header[key][1] != shape:
+            raise ArtifactError(
+                f"{path}: {MODEL_FILE} declares {key} of shape {shape}; the weights "
+                f"file holds shape {header[key][1]}."
+            )
+    expected = _SAFETENSORS_DTYPES.get(model.dtype.name)
+    wrong = sorted(k for k, (dtype, _) in header.items() if dtype != expected)
     if wrong:
         raise ArtifactError(
-            f"{weights_path}: tensors {wrong} are not {model.dtype.name} as {MODEL_FILE} declares."
+            f"{path}: tensors {wrong} are not {model.dtype.name} as {MODEL_FILE} declares."
         )
+
+
+def load_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Load a model directory with its metadata and card; errors name the faulty file."""
+    root = Path(path)
+    atomic_dir.recover(root)
+    if not root.is_dir():
+        raise ArtifactError(
+            f"{root}: not a model directory (expected a folder holding "
+            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE})."
+        )
+    where = root / MODEL_FILE
+    metadata = _read_json(root, MODEL_FILE)
+    _check_metadata(metadata, where)
+    config = metadata["model"]
     try:
-        model.load_state_dict(tensors)
-    except ValueError as exc:
-        raise ArtifactError(f"{weights_path}: {exc}") from None
+        model = Sequential.from_config({**config, "input_dim": None})
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise ArtifactError(f"{where}: invalid model config: {exc}") from None
+    declared = _declared_shapes(model, config.get("input_dim"), where)
+    card = _read_json(root, CARD_FILE)
+    weights_path = _entry(root, WEIGHTS_FILE)
+    with _open_weights(weights_path) as fh:
+        try:  # the header only: no tensor is read before the sizes are checked
+            header = {
+                k: (fh.get_slice(k).get_dtype(), tuple(fh.get_slice(k).get_shape()))
+                for k in fh.keys()  # noqa: SIM118 (a safetensors handle, not a dict)
+            }
+        except (SafetensorError, ValueError) as exc:
+            raise ArtifactError(f"{weights_path}: unreadable safetensors header ({exc}).") from None
+        _check_weights(header, declared, model, weights_path)
+        try:
+            model.build(config["input_dim"])
+            model.load_state_dict({k: fh.get_tensor(k) for k in header})
+        except (ValueError, TypeError, MemoryError, SafetensorError, OSError) as exc:
+            raise ArtifactError(f"{weights_path}: {type(exc).__name__}: {exc}") from None
+    for key, width in (("inputs", model.input_dim), ("outputs", model.output_dim)):
+        if metadata[key][0]["shape"][-1] != width:
+            raise ArtifactError(
+                f"{where}: {key} declares width {metadata[key][0]['shape'][-1]}; the model "
+                f"has {width}."
+            )
     return Artifact(model=model, metadata=metadata, card=card, path=root)
 
 
 def load(path: str | os.PathLike[str]) -> Any:
     """Load what :func:`save` wrote: a ``Sequential``, or the estimator that was saved."""
     artifact = load_artifact(path)
-    estimator = artifact.metadata.get("extra", {}).get("estimator")
-    if estimator:
-        from neurocloud.sklearn import from_artifact
-
-        return from_artifact(artifact)
-    return artifact.model
+    kind = artifact.kind
+    if kind not in _LOADERS:
+        raise ArtifactError(
+            f"{artifact.path / MODEL_FILE}: kind {kind!r} has no loader; expected one of "
+            f"{sorted(_LOADERS)} (import the front end that saved it first)."
+        )
+    return _LOADERS[kind](artifact)
