@@ -41,14 +41,16 @@ def main() -> None:
         clf = NeuralNetClassifier((64,), max_epochs=20, random_state=0).fit(data.X, data.y)
     path = nc.save(clf, tempfile.mkdtemp() + "/digits")
     rows = np.asarray(data.X[:64], dtype=np.float32)
+    network = load_artifact(path).model
     for label, fn in (
         ("nc.load (estimator)", lambda: nc.load(path)),
         ("load_artifact (network)", lambda: load_artifact(path)),
-        ("predict 64 rows", lambda m=load_artifact(path).model: m.predict(rows)),
+        ("predict 64 rows", lambda: network.predict(rows)),
     ):
         fn()
-        t = _times(fn, args.repeat)
-        print(f"{label:26s} median {statistics.median(t) * 1e3:8.3f} ms  best {min(t) * 1e3:8.3f} ms")
+        t = sorted(_times(fn, args.repeat))
+        median, best = statistics.median(t) * 1e3, t[0] * 1e3
+        print(f"{label:26s} median {median:8.3f} ms  best {best:8.3f} ms")
 
 
 if __name__ == "__main__":

@@ -159,8 +159,8 @@ def replace(target: Path, files: Mapping[str, bytes]) -> Path:
             except BaseException:
                 os.rename(old, target)
                 raise
-            on_step("renamed")
             tmp = old
+            on_step("renamed")
         fsync_dir(parent)
         on_step("synced")
     finally:
