@@ -36,8 +36,8 @@ async def _health(client) -> tuple[int, int]:
 
 
 def test_a_folder_that_is_not_a_decimal_version_is_ignored_and_logged_once(tmp_path, caplog):
-    nc.save(article_model(), tmp_path / "seed" / "1")
-    (tmp_path / "seed" / "²").mkdir()  # "²".isdigit() is true, int("²") fails
+    one = nc.save(article_model(), tmp_path / "seed" / "1")
+    shutil.copytree(one, tmp_path / "seed" / "²")  # "²".isdigit() is true, int("²") fails
     (tmp_path / "seed" / "notes").mkdir()
     (tmp_path / "seed" / ".1.tmp-1-abc").mkdir()  # a save in progress: silently skipped
     with caplog.at_level(logging.WARNING, logger="neurocloud.serve"):
@@ -53,7 +53,7 @@ def test_a_stray_folder_never_takes_the_other_models_down(tmp_path):
     nc.save(article_model(1), root / "other")
 
     async def scenario(client, repository):
-        (root / "seed" / "²").mkdir()
+        shutil.copytree(root / "seed" / "1", root / "seed" / "²")  # a model in it too
         for _ in range(3):
             await repository.refresh()
         infer = await client.post("/v2/models/seed/infer", json=BODY)
