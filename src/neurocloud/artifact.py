@@ -68,7 +68,8 @@ class Artifact:
         kind = self.metadata.get("kind")
         if isinstance(kind, str):
             return kind
-        return "estimator" if self.metadata["extra"].get("estimator") else "sequential"
+        extra = self.metadata.get("extra")
+        return "estimator" if isinstance(extra, dict) and extra.get("estimator") else "sequential"
 
     def load_optimizer(self) -> optim.Optimizer | None:
         """The optimizer saved with the model, state included, or ``None`` if none was.
