@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import tracemalloc
 
 import numpy as np
@@ -113,6 +114,16 @@ def test_a_socket_and_a_folder_are_refused_saying_what_they_are(saved):
             nc.load(saved)
     finally:
         sock.close()
+
+
+def test_a_device_is_refused_saying_what_it_is(saved):
+    (saved / "weights.safetensors").unlink()
+    try:  # the same device as /dev/null
+        os.mknod(saved / "weights.safetensors", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs CAP_MKNOD")
+    with pytest.raises(ArtifactError, match=r"weights\.safetensors: is a character device"):
+        nc.load(saved)
 
 
 def test_an_optimizer_fifo_is_refused_not_ignored(saved):

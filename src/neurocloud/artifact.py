@@ -18,9 +18,7 @@ True
 from __future__ import annotations
 
 import json
-import math
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,29 +26,47 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.numpy import save as save_tensors
 
 from neurocloud import atomic_dir
 from neurocloud._version import __version__
+from neurocloud.artifact_checks import (
+    CARD_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_PARAMETERS,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    check_metadata,
+    check_weights,
+    declared_shapes,
+    entry,
+    open_weights,
+    read_json,
+)
 from neurocloud.nn import optim, optim_state
 from neurocloud.nn.sequential import Sequential
 
-__all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "register_kind", "save"]
-
-FORMAT = "neurocloud.model"
-FORMAT_VERSION = 1
-MODEL_FILE, WEIGHTS_FILE, CARD_FILE = "model.json", "weights.safetensors", "card.json"
-OPTIMIZER_FILE = "optimizer.safetensors"
-#: The most weights (parameters and buffers) a model.json may declare: 4 GiB of float32.
-MAX_PARAMETERS = 1 << 30
+__all__ = [
+    "CARD_FILE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_PARAMETERS",
+    "MODEL_FILE",
+    "OPTIMIZER_FILE",
+    "WEIGHTS_FILE",
+    "Artifact",
+    "ArtifactError",
+    "load",
+    "load_artifact",
+    "register_kind",
+    "save",
+]
 _DATATYPES = {"float32": "FP32", "float64": "FP64"}
-_SAFETENSORS_DTYPES = {"float32": "F32", "float64": "F64"}
 _LOADERS: dict[str, Callable[[Artifact], Any]] = {"sequential": lambda artifact: artifact.model}
-
-
-class ArtifactError(ValueError):
-    """A model directory or one of its files is missing, truncated or not ours."""
 
 
 @dataclass
@@ -81,7 +97,7 @@ class Artifact:
         """
         if self.path is None:
             return None
-        where = _entry(self.path, OPTIMIZER_FILE, required=False)
+        where = entry(self.path, OPTIMIZER_FILE, required=False)
         if where is None:
             return None
         try:
@@ -246,153 +262,6 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-_KINDS = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _entry(root: Path, name: str, required: bool = True) -> Path | None:
-    """``root / name`` if it is a regular file inside ``root``; ``ArtifactError`` otherwise.
-
-    A symbolic link must stay inside the model directory; FIFOs, devices and sockets are
-    refused before anything opens them (opening a FIFO would block).
-    """
-    path = root / name
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        if not required:
-            return None
-        raise ArtifactError(
-            f"{path}: file is missing; a model directory holds "
-            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}."
-        ) from None
-    if stat.S_ISLNK(mode):
-        real, inside = os.path.realpath(path), os.path.realpath(root)
-        if os.path.commonpath([real, inside]) != inside:
-            raise ArtifactError(
-                f"{path}: a symbolic link to {real}, outside the model directory {inside}; "
-                "refusing to follow it (copy the file into the directory instead)."
-            )
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            raise ArtifactError(f"{path}: a symbolic link to {real}, which is missing.") from None
-    if not stat.S_ISREG(mode):
-        what = next((label for test, label in _KINDS if test(mode)), "not a regular file")
-        raise ArtifactError(f"{path}: is {what}, expected a regular file.")
-    return path
-
-
-def _read_json(root: Path, name: str) -> dict[str, Any]:
-    path = _entry(root, name)
-    try:
-        data = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON, the file may be truncated ({exc}).") from None
-    except RecursionError:
-        raise ArtifactError(f"{path}: nested too deeply to be a neurocloud file.") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: expected a JSON object; found {type(data).__name__}.")
-    return data
-
-
-def _check_metadata(metadata: dict[str, Any], where: Path) -> None:
-    if metadata.get("format") != FORMAT:
-        raise ArtifactError(
-            f"{where}: not a neurocloud model (format is "
-            f"{metadata.get('format')!r}, expected {FORMAT!r})."
-        )
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{where}: format_version {version!r} is not supported "
-            f"by this neurocloud (supports up to {FORMAT_VERSION})."
-        )
-    metadata.setdefault("extra", {})
-    for key, kinds, label in (
-        ("model", dict, "an object"),
-        ("extra", dict, "an object"),
-        ("inputs", list, "a list"),
-        ("outputs", list, "a list"),
-        ("feature_names", (list, type(None)), "a list or null"),
-        ("output_names", (list, type(None)), "a list or null"),
-        ("kind", (str, type(None)), "a string"),
-    ):
-        value = metadata.get(key)
-        if not isinstance(value, kinds):
-            raise ArtifactError(
-                f"{where}: {key!r} must be {label}; received {type(value).__name__}."
-            )
-    for key in ("inputs", "outputs"):
-        tensors = metadata[key]
-        first = tensors[0] if tensors else None
-        if not (
-            isinstance(first, dict)
-            and isinstance(first.get("name"), str)
-            and isinstance(first.get("shape"), list)
-            and first["shape"]
-            and isinstance(first["shape"][-1], int)
-        ):
-            raise ArtifactError(
-                f"{where}: {key!r} must start with an object with a string 'name' and a "
-                f"'shape' list of integers; received {str(first)[:80]}."
-            )
-
-
-def _declared_shapes(model: Sequential, input_dim: Any, where: Path) -> dict[str, tuple]:
-    """Parameter names and shapes the config declares, computed without allocating them."""
-    if isinstance(input_dim, bool) or not isinstance(input_dim, int) or input_dim < 1:
-        raise ArtifactError(f"{where}: the model config needs a positive input_dim.")
-    shapes, dim, total = {}, input_dim, 0
-    for i, layer in enumerate(model.layers):
-        for key, shape in layer.parameter_shapes(dim).items():
-            shapes[f"layers.{i}.{key}"] = tuple(int(n) for n in shape)
-            total += math.prod(int(n) for n in shape)
-        dim = int(layer.output_dim(dim))
-        total += dim
-        if total > MAX_PARAMETERS:
-            raise ArtifactError(
-                f"{where}: the model declares more than {MAX_PARAMETERS:,} weights (layer {i}: "
-                f"{type(layer).__name__} of output width {dim:,}); refusing to allocate them."
-            )
-    return shapes
-
-
-def _open_weights(path: Path) -> Any:
-    try:
-        return safe_open(str(path), framework="numpy")
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise ArtifactError(
-            f"{path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
-        ) from None
-
-
-def _check_weights(header: dict[str, tuple[str, tuple]], declared: dict, model, path) -> None:
-    """The header's tensors against the shapes and dtype that ``model.json`` declares."""
-    missing = sorted(set(declared) - set(header))
-    if missing:
-        raise ArtifactError(
-            f"{path}: the weights do not match the architecture in {MODEL_FILE}: missing {missing}."
-        )
-    for key, shape in declared.items():
-        if header[key][1] != shape:
-            raise ArtifactError(
-                f"{path}: {MODEL_FILE} declares {key} of shape {shape}; the weights "
-                f"file holds shape {header[key][1]}."
-            )
-    expected = _SAFETENSORS_DTYPES.get(model.dtype.name)
-    wrong = sorted(k for k, (dtype, _) in header.items() if dtype != expected)
-    if wrong:
-        raise ArtifactError(
-            f"{path}: tensors {wrong} are not {model.dtype.name} as {MODEL_FILE} declares."
-        )
-
-
 def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     """Load a model directory with its metadata and card; errors name the faulty file."""
     root = Path(path)
@@ -403,17 +272,17 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
             f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE})."
         )
     where = root / MODEL_FILE
-    metadata = _read_json(root, MODEL_FILE)
-    _check_metadata(metadata, where)
+    metadata = read_json(root, MODEL_FILE)
+    check_metadata(metadata, where)
     config = metadata["model"]
     try:
         model = Sequential.from_config({**config, "input_dim": None})
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise ArtifactError(f"{where}: invalid model config: {exc}") from None
-    declared = _declared_shapes(model, config.get("input_dim"), where)
-    card = _read_json(root, CARD_FILE)
-    weights_path = _entry(root, WEIGHTS_FILE)
-    with _open_weights(weights_path) as fh:
+    declared = declared_shapes(model, config.get("input_dim"), where)
+    card = read_json(root, CARD_FILE)
+    weights_path = entry(root, WEIGHTS_FILE)
+    with open_weights(weights_path) as fh:
         try:  # the header only: no tensor is read before the sizes are checked
             header = {
                 k: (fh.get_slice(k).get_dtype(), tuple(fh.get_slice(k).get_shape()))
@@ -421,7 +290,7 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
             }
         except (SafetensorError, ValueError) as exc:
             raise ArtifactError(f"{weights_path}: unreadable safetensors header ({exc}).") from None
-        _check_weights(header, declared, model, weights_path)
+        check_weights(header, declared, model, weights_path)
         try:
             model.build(config["input_dim"])
             model.load_state_dict({k: fh.get_tensor(k) for k in header})
