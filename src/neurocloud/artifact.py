@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
 from safetensors.numpy import save as save_tensors
 
 from neurocloud import atomic_dir
@@ -44,8 +43,8 @@ from neurocloud.artifact_checks import (
     check_weights,
     declared_shapes,
     entry,
-    open_weights,
     read_json,
+    read_weights,
 )
 from neurocloud.nn import optim, optim_state
 from neurocloud.nn.sequential import Sequential
@@ -282,20 +281,19 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     declared = declared_shapes(model, config.get("input_dim"), where)
     card = read_json(root, CARD_FILE)
     weights_path = entry(root, WEIGHTS_FILE)
-    with open_weights(weights_path) as fh:
-        try:  # the header only: no tensor is read before the sizes are checked
-            header = {
-                k: (fh.get_slice(k).get_dtype(), tuple(fh.get_slice(k).get_shape()))
-                for k in fh.keys()  # noqa: SIM118 (a safetensors handle, not a dict)
+    weights = read_weights(weights_path)  # checked against the header before any build
+    header = {k: (dtype, shape) for k, (dtype, shape, _) in weights.items()}
+    check_weights(header, declared, model, weights_path)
+    try:
+        model.build(config["input_dim"])
+        model.load_state_dict(
+            {
+                k: np.frombuffer(data, dtype=model.dtype).reshape(shape)
+                for k, (_, shape, data) in weights.items()
             }
-        except (SafetensorError, ValueError) as exc:
-            raise ArtifactError(f"{weights_path}: unreadable safetensors header ({exc}).") from None
-        check_weights(header, declared, model, weights_path)
-        try:
-            model.build(config["input_dim"])
-            model.load_state_dict({k: fh.get_tensor(k) for k in header})
-        except (ValueError, TypeError, MemoryError, SafetensorError, OSError) as exc:
-            raise ArtifactError(f"{weights_path}: {type(exc).__name__}: {exc}") from None
+        )
+    except (ValueError, TypeError, MemoryError) as exc:
+        raise ArtifactError(f"{weights_path}: {type(exc).__name__}: {exc}") from None
     for key, width in (("inputs", model.input_dim), ("outputs", model.output_dim)):
         if metadata[key][0]["shape"][-1] != width:
             raise ArtifactError(

@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError, deserialize
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -27,8 +27,8 @@ __all__ = [
     "check_weights",
     "declared_shapes",
     "entry",
-    "open_weights",
     "read_json",
+    "read_weights",
 ]
 
 FORMAT = "neurocloud.model"
@@ -161,10 +161,25 @@ def declared_shapes(model: Any, input_dim: Any, where: Path) -> dict[str, tuple]
     return shapes
 
 
-def open_weights(path: Path) -> Any:
+def read_weights(path: Path) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    """Tensor name -> (safetensors dtype, shape, raw bytes), parsed by safetensors.
+
+    A file larger than :data:`MAX_PARAMETERS` float64 weights is refused unread.
+    """
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > 8 * MAX_PARAMETERS + (1 << 20):
+            raise ArtifactError(
+                f"{path}: {size:,} bytes, more than {MAX_PARAMETERS:,} weights can take; "
+                "refusing to read it."
+            )
+        data = fh.read()
     try:
-        return safe_open(str(path), framework="numpy")
-    except (SafetensorError, ValueError, OSError) as exc:
+        return {
+            name: (info["dtype"], tuple(info["shape"]), info["data"])
+            for name, info in deserialize(data)
+        }
+    except (SafetensorError, ValueError, OSError, KeyError, TypeError) as exc:
         raise ArtifactError(
             f"{path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
         ) from None
