@@ -9,6 +9,7 @@ import asyncio
 import logging
 import shutil
 
+import numpy as np
 import pytest
 from serve_helpers import app_for, article_model, running
 
@@ -153,3 +154,16 @@ def test_a_failed_load_is_retried_with_backoff_without_any_change(tmp_path, monk
 
     waiting, total, status, failed = _run(root, scenario)
     assert (waiting, total, status, failed) == (1, 2, 200, {})
+
+
+def test_a_single_model_folder_saved_over_is_reloaded(tmp_path):
+    path = nc.save(article_model(0), tmp_path / "seed")
+
+    async def scenario(client, repository):
+        nc.save(article_model(6), path)  # swapped in by one exchange of directories
+        await repository.refresh()
+        return (await client.post("/invocations", json={"x": [1.0]})).json()
+
+    answer = _run(path, scenario)
+    expected = article_model(6).predict([[1.0]]).ravel().tolist()
+    assert np.ravel(answer["y"]).tolist() == pytest.approx(expected, rel=1e-6)
