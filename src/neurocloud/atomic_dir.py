@@ -90,7 +90,7 @@ def _leftovers(target: Path) -> list[tuple[str, int | None, Path]]:
 def _alive(pid: int | None) -> bool:
     if pid is None:  # written by neurocloud 0.1, which kept no pid: its writer is long gone
         return False
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name != "posix":  # Windows' os.kill(pid, 0) is not a probe
         return True
     try:
         os.kill(pid, 0)
