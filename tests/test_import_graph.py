@@ -6,6 +6,7 @@ front end. Imports inside functions count; ``if TYPE_CHECKING:`` blocks do not (
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -41,6 +42,7 @@ def _imports(tree: ast.AST):
         stack.extend(ast.iter_child_nodes(node))
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports."""
     modules = _modules()
