@@ -72,6 +72,7 @@ def _which(path, expected: list[list[np.ndarray]]) -> int:
     raise AssertionError(f"{path} holds neither the old nor the new model")
 
 
+@pytest.mark.timeout(180)
 def test_a_save_killed_at_any_moment_leaves_the_old_or_the_new_model(tmp_path):
     expected = [_model(1).get_weights(), _model(2).get_weights()]
     target = tmp_path / "model"

@@ -11,6 +11,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 from serve_helpers import server
 
 import neurocloud as nc
@@ -33,6 +34,7 @@ def slow_copy(source, target) -> None:
         shutil.copy(source / name, target / name)
 
 
+@pytest.mark.timeout(180)
 def test_versions_added_replaced_and_removed_under_load_give_no_wrong_answer(tmp_path):
     root = tmp_path / "repo"
     nc.save(constant(1.0), root / "m" / "1")
