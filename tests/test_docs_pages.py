@@ -33,6 +33,7 @@ LEARN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_page_runs_and_prints_what_it_shows(page: Path, tmp_path: Path) -> None:
     run = run_page(page, tmp_path)
