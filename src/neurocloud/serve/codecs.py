@@ -21,7 +21,7 @@ b'{"y":[[1.5]]}'
 from __future__ import annotations
 
 import io
-import zipfile
+import math
 from typing import Any
 
 import numpy as np
@@ -121,19 +121,48 @@ def _negotiate(accept: str, default: str) -> str:
 
 
 # --- requests -----------------------------------------------------------------------------
-def decode_request(body: bytes, content_type: str, signature: Signature) -> tuple[np.ndarray, str]:
-    """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem."""
+def decode_request(
+    body: bytes, content_type: str, signature: Signature, max_rows: int | None = None
+) -> tuple[np.ndarray, str]:
+    """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem,
+    413 past ``max_rows`` rows (counted before parsing where the format allows)."""
     if not body:
         raise bad_request("body", f"{content_type} data", "an empty body")
     if content_type == JSON:
-        return _decode_json(body, signature)
-    if content_type == CSV:
-        return signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
-    if content_type == NPY:
-        return signature.rows(_decode_npy(body), "body (application/x-npy)"), "npy"
-    return signature.rows(_decode_jsonlines(body, signature), "body (application/jsonlines)"), (
-        "jsonlines"
-    )
+        rows, form = _decode_json(body, signature)
+    elif content_type == CSV:
+        _count_lines(body, max_rows, "text/csv", extra=1)  # a header line may come first
+        rows, form = signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
+    elif content_type == NPY:
+        rows = signature.rows(_decode_npy(body, max_rows), "body (application/x-npy)")
+        form = "npy"
+    else:
+        _count_lines(body, max_rows, "application/jsonlines")
+        values = _decode_jsonlines(body, signature)
+        rows, form = signature.rows(values, "body (application/jsonlines)"), "jsonlines"
+    check_rows(len(rows), max_rows, "body")
+    return rows, form
+
+
+def check_rows(count: int, max_rows: int | None, field: str, unit: str = "rows") -> None:
+    """413 when a request holds more than ``max_rows`` rows."""
+    if max_rows is not None and count > max_rows:
+        raise bad_request(
+            field,
+            f"at most {max_rows} rows per request (max_request_rows, set by "
+            f"NEUROCLOUD_MAX_REQUEST_ROWS or --max-request-rows)",
+            f"{count} {unit}",
+            status=413,
+        )
+
+
+def _count_lines(body: bytes, max_rows: int | None, kind: str, extra: int = 0) -> None:
+    """Refuse before parsing when the body has more lines than rows allowed (one C pass)."""
+    if max_rows is None:
+        return
+    lines = max(body.count(b"\n"), body.count(b"\r")) + 1
+    if lines > max_rows + extra + 1:  # + 1: a final line break
+        check_rows(lines - extra - 1, max_rows, f"body ({kind})", "lines")
 
 
 def parse_json(body: bytes, field: str = "body") -> Any:
@@ -233,14 +262,41 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _decode_npy(body: bytes) -> np.ndarray:
+_NPY_FIELD = "body (application/x-npy)"
+
+
+def _decode_npy(body: bytes, max_rows: int | None = None) -> np.ndarray:
+    """The array of an ``.npy`` body, its header checked against the bytes that follow
+    before anything is allocated (a header may claim any shape)."""
+    stream = io.BytesIO(body)
     try:
-        return np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        # A body starting with "PK" is taken for an .npz archive by np.load.
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unknown .npy format version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
         raise bad_request(
-            "body (application/x-npy)", "a NumPy .npy array of numbers", f"unreadable data ({exc})"
+            _NPY_FIELD, "a NumPy .npy array of numbers", f"unreadable data ({exc})"
         ) from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise bad_request(_NPY_FIELD, "an array of numbers", f"dtype {dtype}")
+    if len(shape) > 64:
+        raise bad_request(_NPY_FIELD, "at most 64 dimensions", f"{len(shape)} dimensions")
+    offset = stream.tell()
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    if len(body) - offset != expected:
+        raise bad_request(
+            _NPY_FIELD,
+            f"{expected} bytes of data for shape {shape} of {dtype}",
+            f"{len(body) - offset} bytes",
+        )
+    if shape:
+        check_rows(shape[0], max_rows, _NPY_FIELD)
+    array = np.frombuffer(body, dtype=dtype, offset=offset, count=math.prod(shape))
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _decode_jsonlines(body: bytes, signature: Signature) -> list[Any]:
