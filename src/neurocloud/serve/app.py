@@ -66,8 +66,10 @@ def create_app(
         return Response(body, media_type=content_type)
 
     async def openapi_route(request: Request) -> Response:
-        first = next(iter(repository), None)
-        document = openapi_document(first.signature if first else None, repository.names)
+        models: dict[str, Any] = {}
+        for model in repository:
+            models.setdefault(model.name, (model.signature, repository.versions(model.name)))
+        document = openapi_document(None, None, dict(sorted(models.items())) or None)
         return Response(orjson.dumps(document), media_type="application/json")
 
     async def docs_route(request: Request) -> Response:
