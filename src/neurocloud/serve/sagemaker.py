@@ -79,7 +79,10 @@ def routes(state: ServerState) -> list[Route]:
             len(body), decode_request, body, content_type, model.signature, max_rows
         )
         outputs = await model.predict(rows)
-        return Response(encode_response(outputs, accept, form, model.signature), media_type=accept)
+        payload = await off_loop(
+            outputs.nbytes, encode_response, outputs, accept, form, model.signature
+        )
+        return Response(payload, media_type=accept)
 
     async def explain_route(request: Request, call: Call) -> Response:
         content_type = _content_type(call)

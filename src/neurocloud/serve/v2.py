@@ -74,7 +74,9 @@ def routes(state: ServerState) -> list[Route]:
         model, req = await decoded(request, call)
         outputs = await model.predict(req.rows)
         name = model.signature.output_name
-        payload, headers = encode_outputs(
+        payload, headers = await off_loop(
+            outputs.nbytes,
+            encode_outputs,
             header(model, req),
             {name: outputs},
             {name: req.binary_outputs.get(name, req.binary_output)},

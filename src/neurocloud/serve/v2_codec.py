@@ -14,13 +14,14 @@ given in the ``Inference-Header-Content-Length`` header).
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from neurocloud.serve.codecs import check_finite, check_rows, parse_json
+from neurocloud.serve.codecs import CHUNK_ROWS, check_finite, check_rows, dump_array, parse_json
 from neurocloud.serve.errors import bad_request, describe
 from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
 
@@ -222,6 +223,7 @@ def encode_outputs(
     """The response body and its headers; ``binary[name]`` sends that output as raw bytes."""
     chunks = []
     entries = []
+    large: dict[bytes, np.ndarray] = {}
     for name, array in outputs.items():
         entry: dict[str, Any] = {
             "name": name,
@@ -234,9 +236,16 @@ def encode_outputs(
             chunks.append(raw)
         else:
             check_finite(array, name, "JSON")
-            entry["data"] = np.ascontiguousarray(array).ravel()
+            flat = np.ascontiguousarray(array).ravel()
+            if len(flat) > CHUNK_ROWS:  # spliced in below, encoded in pieces
+                entry["data"] = marker = f"neurocloud-data-{uuid.uuid4().hex}"
+                large[orjson.dumps(marker)] = flat
+            else:
+                entry["data"] = flat
         entries.append(entry)
     payload = orjson.dumps({**header, "outputs": entries}, option=_NUMPY)
+    for marker, flat in large.items():
+        payload = payload.replace(marker, dump_array(flat), 1)
     if not chunks:
         return payload, {"content-type": "application/json"}
     return payload + b"".join(chunks), {
