@@ -1,7 +1,7 @@
 """How long ``/ping`` and ``/v2/health/ready`` take while large gzip CSV bodies are being
 inflated and parsed: a real ``neurocloud serve`` on 127.0.0.1, ``--bombs`` clients each
 posting ``--rounds`` bodies of ``--rows`` rows (about 3 KB gzip, inflating to 4 bytes a
-row), and one probe asking the health routes in a loop meanwhile.
+row; or JSON with ``--format json``), and one probe asking the health routes in a loop meanwhile.
 
 Prints the probes' median and worst latency, and how the bombs were answered.
 
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--bombs", type=int, default=3, help="concurrent bomb clients")
     parser.add_argument("--rounds", type=int, default=3, help="bodies per bomb client")
     parser.add_argument("--rows", type=int, default=900_000, help="rows per body")
+    parser.add_argument(
+        "--format", choices=["csv", "json"], default="csv", help='CSV, or JSON {"x": [[1.5], ...]}'
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp())
@@ -78,7 +81,12 @@ def main() -> None:
     )
     try:
         wait_ready(port, process)
-        body = gzip.compress(b"1.5\n" * args.rows)
+        if args.format == "csv":
+            raw, content_type = b"1.5\n" * args.rows, "text/csv"
+        else:
+            raw = b'{"x": [' + b",".join([b"[1.5]"] * args.rows) + b"]}"
+            content_type = "application/json"
+        body = gzip.compress(raw)
         answers: list[int] = []
         done = threading.Event()
 
@@ -89,7 +97,7 @@ def main() -> None:
                     "POST",
                     "/invocations",
                     body,
-                    {"Content-Type": "text/csv", "Content-Encoding": "gzip"},
+                    {"Content-Type": content_type, "Content-Encoding": "gzip"},
                 )
                 response = connection.getresponse()
                 response.read()
@@ -114,8 +122,8 @@ def main() -> None:
         waiter.join()
         statuses = {s: answers.count(s) for s in sorted(set(answers))}
         print(
-            f"{args.bombs} clients x {args.rounds} gzip CSV bodies of {args.rows} rows "
-            f"({len(body)} bytes gzip, {4 * args.rows} inflated): answers {statuses}"
+            f"{args.bombs} clients x {args.rounds} gzip {args.format} bodies of {args.rows} rows "
+            f"({len(body)} bytes gzip, {len(raw)} inflated): answers {statuses}"
         )
         print(
             f"health probes during the load: {len(latencies)}, median "

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import logging
 import threading
 
 import numpy as np
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from serve_helpers import app_for, article_model, running, wide_model
 
 import neurocloud as nc
@@ -138,3 +142,51 @@ def test_explanation_work_counts_the_network_size():
     )
     with pytest.raises(serving.LimitExceeded, match="MAX_WORK"):
         serving.explain_batch(big, np.ones((16, 8)), {"method": "ig", "steps": 1024})
+
+
+def _decode_both(body: bytes, signature, monkeypatch):
+    """``decode_request`` with the large-body fast path, and with the exact parser only."""
+    from neurocloud.serve.errors import ServeError
+
+    results = []
+    for limit in (codecs._FAST_CSV_CHARS, 10**12):
+        with monkeypatch.context() as patch:
+            patch.setattr(codecs, "_FAST_CSV_CHARS", limit)
+            try:
+                rows, form = codecs.decode_request(body, "application/json", signature)
+                results.append((rows.tolist(), form))
+            except ServeError as exc:
+                results.append(exc.status)
+    return results
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    width=st.integers(1, 3),
+    key=st.sampled_from(["x", "instances", "inputs", None]),
+    flat=st.booleans(),
+    spaced=st.booleans(),
+    seed=st.integers(0, 2**16),
+    mutation=st.one_of(st.none(), st.tuples(st.floats(0, 1), st.sampled_from(list(b"[],.+-e0 1")))),
+)
+def test_large_json_bodies_decode_exactly_as_the_exact_parser_does(
+    monkeypatch, width, key, flat, spaced, seed, mutation
+):
+    from neurocloud.serve.signature import Signature
+
+    signature = Signature("x", width, "y", 1, np.dtype("float32"))
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(30000, width)) * 10.0 ** rng.integers(-8, 8, size=(30000, 1))
+    data = values.ravel().tolist() if flat and width == 1 else values.tolist()
+    if rng.random() < 0.3:
+        data = rng.integers(-50, 50, size=np.shape(data)).tolist()
+    document = data if key is None else {key: data}
+    body = (json.dumps(document) if spaced else orjson.dumps(document).decode()).encode()
+    if mutation is not None:  # one byte changed: the same answer or the same refusal
+        where = int(mutation[0] * (len(body) - 1))
+        body = body[:where] + bytes([mutation[1]]) + body[where + 1 :]
+    assert len(body) > codecs._FAST_CSV_CHARS
+    fast, exact = _decode_both(body, signature, monkeypatch)
+    assert fast == exact
