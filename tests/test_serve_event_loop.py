@@ -21,7 +21,7 @@ from serve_helpers import app_for, article_model, running, wide_model
 
 import neurocloud as nc
 from neurocloud.explain import core
-from neurocloud.serve import codecs
+from neurocloud.serve import codecs, large_bodies
 
 
 def test_ping_answers_while_gzip_bomb_csv_bodies_are_parsed(tmp_path, monkeypatch):
@@ -149,9 +149,9 @@ def _decode_both(body: bytes, signature, monkeypatch):
     from neurocloud.serve.errors import ServeError
 
     results = []
-    for limit in (codecs._FAST_CSV_CHARS, 10**12):
+    for limit in (large_bodies.FAST_CHARS, 10**12):
         with monkeypatch.context() as patch:
-            patch.setattr(codecs, "_FAST_CSV_CHARS", limit)
+            patch.setattr(large_bodies, "FAST_CHARS", limit)
             try:
                 rows, form = codecs.decode_request(body, "application/json", signature)
                 results.append((rows.tolist(), form))
@@ -187,6 +187,6 @@ def test_large_json_bodies_decode_exactly_as_the_exact_parser_does(
     if mutation is not None:  # one byte changed: the same answer or the same refusal
         where = int(mutation[0] * (len(body) - 1))
         body = body[:where] + bytes([mutation[1]]) + body[where + 1 :]
-    assert len(body) > codecs._FAST_CSV_CHARS
+    assert len(body) > large_bodies.FAST_CHARS
     fast, exact = _decode_both(body, signature, monkeypatch)
     assert fast == exact

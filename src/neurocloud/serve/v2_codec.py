@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from neurocloud.serve.codecs import CHUNK_ROWS, check_finite, check_rows, dump_array, parse_json
+from neurocloud.serve.codecs import check_finite, check_rows, parse_json
 from neurocloud.serve.errors import bad_request, describe
+from neurocloud.serve.large_bodies import CHUNK_ROWS, dump_array
 from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
 
 __all__ = ["InferRequest", "decode_infer", "encode_outputs"]
