@@ -33,7 +33,8 @@ def test_early_stopping_waits_patience_epochs_and_restores_the_best():
     stop.on_train_end(m)
     assert (m.flat_parameters() == 1).all()
     assert stop.stop_reason == (
-        "early stopping: loss did not improve for 1 epochs; restored best weights from epoch 2"
+        "early stopping: loss did not improve by more than min_delta=0.0 for 1 epochs; "
+        "restored best weights from epoch 2"
     )
 
 

@@ -5,7 +5,36 @@ serves ``$SM_MODEL_DIR`` or ``/opt/ml/model`` on ``0.0.0.0:$SAGEMAKER_BIND_TO_PO
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, and raise a one-line error if that fails.
+
+    Run before the server starts: otherwise another process answering on the port (say, a
+    server started earlier) looks like this one coming up.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host!r}: {exc.strerror}.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use (another server?); stop it, "
+                    "or pick another port with --port (with make run: make run PORT=8081)."
+                ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}.") from None
 
 
 @click.command()
@@ -41,6 +70,13 @@ import click
     "while the model was busy].",
 )
 @click.option(
+    "--max-request-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most rows in one request; more get 413 "
+    "[default: $NEUROCLOUD_MAX_REQUEST_ROWS or 1000000].",
+)
+@click.option(
     "--reload-interval",
     "reload_interval_s",
     type=click.FloatRange(min=0),
@@ -63,6 +99,7 @@ def serve(
     workers: int | None,
     max_batch_rows: int | None,
     max_batch_delay_ms: float | None,
+    max_request_rows: int | None,
     reload_interval_s: float | None,
     log_level: str,
     access_log: bool,
@@ -86,12 +123,14 @@ def serve(
             workers=workers,
             max_batch_rows=max_batch_rows,
             max_batch_delay_ms=max_batch_delay_ms,
+            max_request_rows=max_request_rows,
             reload_interval_s=reload_interval_s,
         )
         port = default_port() if port is None else port
         discover(path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    check_port_free(host or "127.0.0.1", port)
     run_server(
         path, host or "127.0.0.1", port, config=config, log_level=log_level, access_log=access_log
     )

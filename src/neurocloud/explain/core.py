@@ -14,6 +14,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -21,18 +26,60 @@ import numpy as np
 from neurocloud.nn.validation import as_features
 
 __all__ = [
+    "DeadlineExceeded",
     "as_network",
+    "check_deadline",
     "check_feature_names",
     "check_inputs",
     "check_positive_int",
     "check_representable",
+    "deadline",
     "model_outputs",
+    "output_names",
     "resolve_targets",
     "target_gradients",
 ]
 
 #: rows per forward/backward pass; bounds memory when steps x samples x rows is large
 CHUNK_ROWS = 16384
+
+_DEADLINE: ContextVar[tuple[float, threading.Event | None] | None] = ContextVar(
+    "neurocloud_explain_deadline", default=None
+)
+
+
+class DeadlineExceeded(RuntimeError):
+    """An explanation ran past its deadline (or was stopped) and gave up between chunks."""
+
+
+@contextlib.contextmanager
+def deadline(at: float, stop: threading.Event | None = None) -> Iterator[None]:
+    """Make explanations computed in this context give up, between chunks of rows, once
+    ``time.monotonic()`` passes ``at`` or ``stop`` is set (:class:`DeadlineExceeded`).
+
+    >>> import time
+    >>> with deadline(time.monotonic() - 1):
+    ...     check_deadline()
+    Traceback (most recent call last):
+    neurocloud.explain.core.DeadlineExceeded: the explanation ran past its deadline
+    """
+    token = _DEADLINE.set((at, stop))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`DeadlineExceeded` when the current :func:`deadline` has passed."""
+    current = _DEADLINE.get()
+    if current is None:
+        return
+    at, stop = current
+    if stop is not None and stop.is_set():
+        raise DeadlineExceeded("the explanation was stopped (the server is shutting down)")
+    if time.monotonic() > at:
+        raise DeadlineExceeded("the explanation ran past its deadline")
 
 
 def as_network(model: Any) -> Any:
@@ -82,10 +129,13 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def check_feature_names(names: Any, n_features: int) -> list[str]:
-    """``names`` as a list of ``n_features`` strings; ``None`` gives ``x0, x1, ...``."""
+def check_feature_names(names: Any, n_features: int, net: Any = None) -> list[str]:
+    """``names`` as a list of ``n_features`` strings; ``None`` gives the names stored with
+    ``net`` (``model.json``'s ``feature_names``, kept by ``nc.load``), else ``x0, x1, ...``."""
     if names is None:
-        return [f"x{i}" for i in range(n_features)]
+        names = getattr(net, "feature_names", None)
+        if names is None or len(names) != n_features:
+            return [f"x{i}" for i in range(n_features)]
     names = [str(name) for name in names]
     if len(names) != n_features:
         raise ValueError(
@@ -94,12 +144,18 @@ def check_feature_names(names: Any, n_features: int) -> list[str]:
     return names
 
 
+def output_names(net: Any) -> list[str] | None:
+    """The names of the network's outputs stored with it (a classifier's class labels)."""
+    names = getattr(net, "output_names", None)
+    return None if names is None else [str(name) for name in names]
+
+
 def model_outputs(net: Any, X: np.ndarray, logits: bool = False) -> np.ndarray:
     """The network's outputs (or logits) for ``X`` as float64, in chunks."""
-    parts = [
-        np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), dtype=np.float64)
-        for i in range(0, len(X), CHUNK_ROWS)
-    ]
+    parts = []
+    for i in range(0, len(X), CHUNK_ROWS):
+        check_deadline()
+        parts.append(np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), np.float64))
     return np.concatenate(parts)
 
 
@@ -140,6 +196,7 @@ def target_gradients(
     values = np.empty(len(points), dtype=np.float64)
     grads = np.empty(points.shape, dtype=np.float64)
     for start in range(0, len(points), CHUNK_ROWS):
+        check_deadline()
         stop = start + CHUNK_ROWS
         rows = np.arange(len(points[start:stop]))
         # A tape of its own, and no parameter gradients: safe beside predict and training.

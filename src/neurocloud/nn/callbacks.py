@@ -47,7 +47,8 @@ class History(Callback):
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
-        #: why training ended, e.g. "reached max epochs (100)" (set by ``fit``)
+        #: why training ended, set by ``fit``: "reached max epochs (N)", "converged: ...",
+        #: "early stopping: ...", "loss became nan at epoch E", "interrupted at epoch E"
         self.stop_reason: str = ""
 
     def on_epoch_end(self, model, epoch, logs):
@@ -114,7 +115,8 @@ class EarlyStopping(Callback):
             if self.wait > self.patience:
                 self.stopped_epoch = epoch
                 self.stop_reason = (
-                    f"early stopping: {key} did not improve for {self.patience} epochs"
+                    f"early stopping: {key} did not improve by more than "
+                    f"min_delta={self.min_delta} for {self.patience} epochs"
                 )
                 model.stop_training = True
 

@@ -35,6 +35,7 @@ class LBFGS:
     def __init__(self, history_size: int = 10, tol: float = 1e-9) -> None:
         self.history_size = positive_int(history_size, "history_size")
         self.tol = check_number(tol, "tol", low=0)
+        self.message = ""
 
     def minimize(
         self,
@@ -70,6 +71,7 @@ class LBFGS:
                 "gtol": self.tol * 1e-1,
             },
         )
+        self.message = str(result.message)  # why SciPy stopped, for History.stop_reason
         return result.x.astype(x0.dtype)
 
     def get_config(self) -> dict[str, Any]:

@@ -16,13 +16,14 @@ bias are views into it. Optimizers then update every weight in a few vectorised 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from neurocloud.nn import layers as layers_module
-from neurocloud.nn import losses, training
+from neurocloud.nn import losses, serialization, training
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.layers import Layer
 from neurocloud.nn.optim import LBFGS, Optimizer
@@ -36,15 +37,19 @@ from neurocloud.nn.validation import (
     check_number,
     positive_int,
 )
+from neurocloud.nn.weights import NamedWeights
 
 __all__ = ["Sequential", "Tape"]
+
+#: ``meta["format"]`` of a model's bytes (:meth:`Sequential.to_bytes`)
+FORMAT = "neurocloud.sequential"
 
 #: Bytes of the widest activation of one block of rows in ``predict``: small enough for the
 #: block to stay in the last-level cache between layers, large enough for efficient GEMMs.
 PREDICT_BLOCK_BYTES = 1 << 22
 
 
-class Sequential:
+class Sequential(NamedWeights):
     """A feed-forward network: each layer's output is the next layer's input.
 
     Args:
@@ -342,55 +347,41 @@ class Sequential:
             name=config.get("name", "sequential"),
         )
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Named weights and buffers, e.g. ``layers.0.kernel`` (views, not copies)."""
-        self._require_built()
-        state = {}
-        for i, layer in enumerate(self.layers):
-            for key, value in {**layer.params, **layer.buffers()}.items():
-                state[f"layers.{i}.{key}"] = value
-        return state
+    def to_bytes(self) -> bytes:
+        """The built model as safe bytes: its config and weights (see ``nn.serialization``).
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy weights in from :meth:`state_dict`'s format; names and shapes must match."""
-        own = self.state_dict()
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise ValueError(
-                f"Weights do not match the architecture: missing {missing}, "
-                f"unexpected {unexpected}."
-            )
-        for key, target in own.items():
-            value = np.asarray(state[key])
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"Weight {key} has shape {value.shape}; the architecture "
-                    f"expects {target.shape}."
-                )
-        for i, layer in enumerate(self.layers):
-            for key in layer.params:
-                layer.params[key][...] = state[f"layers.{i}.{key}"]
-            if layer.buffers():
-                layer.load_buffers({k: state[f"layers.{i}.{k}"] for k in layer.buffers()})
+        >>> import neurocloud as nc
+        >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0)
+        >>> nc.Sequential.from_bytes(m.to_bytes()).get_config() == m.get_config()
+        True
+        """
+        meta = {"format": FORMAT, "config": self.get_config()}
+        return serialization.pack(self.state_dict(), meta)
 
-    def get_weights(self) -> list[np.ndarray]:
-        return [p.copy() for p in self.parameters()]
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sequential:
+        """Rebuild a model from :meth:`to_bytes`'s output; never runs code from ``data``."""
+        tensors, meta = serialization.unpack(data)
+        return cls._from_packed(tensors, meta)
 
-    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        params = self.parameters()
-        if len(weights) != len(params):
-            raise ValueError(f"Expected {len(params)} weight arrays; received {len(weights)}.")
-        for i, (p, w) in enumerate(zip(params, weights)):
-            if np.shape(w) != p.shape:
-                raise ValueError(f"Weight {i} must have shape {p.shape}; received {np.shape(w)}.")
-            p[...] = w
+    @classmethod
+    def _from_packed(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Sequential:
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"Not a neurocloud model: format is {meta.get('format')!r}.")
+        config = meta.get("config")
+        if isinstance(config, str):  # bytes written by neurocloud 0.1
+            config = json.loads(config)
+        model = cls.from_config(config)
+        model.load_state_dict(tensors)
+        return model
 
     def __reduce__(self):
         # Pickling goes through the safe format: config plus safetensors bytes.
-        from neurocloud.nn.serialization import from_bytes, to_bytes
-
-        return (from_bytes, (to_bytes(self),))
+        return (type(self).from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], input_dim={self.input_dim}, dtype='{self.dtype.name}')"
+
+
+serialization.register(FORMAT, Sequential._from_packed)

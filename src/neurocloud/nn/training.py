@@ -223,6 +223,7 @@ class Trainer:
         # epoch: epochs done; interrupted: the epoch index running when Ctrl-C came
         state = {"epoch": self.initial_epoch, "interrupted": self.initial_epoch, "reason": None}
         model.stop_training = False
+        model.stop_reason = ""  # a callback that sets stop_training may say why here
         for hook in hooks:
             hook.trainer = self
             hook.on_train_begin(model)
@@ -260,14 +261,17 @@ class Trainer:
             hook.on_train_end(model)
         if state["reason"] is None:
             stoppers = [h.stop_reason for h in self.callbacks if h.stop_reason]
-            if stoppers:
+            if model.stop_reason:
+                state["reason"] = model.stop_reason
+            elif stoppers:
                 state["reason"] = stoppers[0]
             elif model.stop_training:
                 state["reason"] = f"stopped by a callback at epoch {state['epoch']}"
             elif state["epoch"] < self.epochs:
+                opt = self.optimizer
                 state["reason"] = (
-                    f"converged: L-BFGS stopped after {state['epoch']} iterations "
-                    f"(tol={self.optimizer.tol:g})"
+                    f"converged: {opt.name} met its tolerance tol={opt.tol} "
+                    f"({getattr(opt, 'message', '')})"
                 )
             else:
                 state["reason"] = f"reached max epochs ({self.epochs})"

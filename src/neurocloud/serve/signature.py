@@ -33,6 +33,7 @@ DATATYPES = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
+_CHUNK_ROWS = 8192
 _BY_DTYPE = {dtype.str.lstrip("<|="): name for name, dtype in DATATYPES.items()}
 
 
@@ -54,11 +55,14 @@ class Signature:
     output_width: int
     dtype: np.dtype
     feature_names: tuple[str, ...] | None = None
+    #: the output columns' names (a classifier's class labels), from ``model.json``
+    output_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any], dtype: np.dtype) -> Signature:
         inputs, outputs = metadata["inputs"][0], metadata["outputs"][0]
         names = metadata.get("feature_names")
+        labels = metadata.get("output_names")
         return cls(
             inputs["name"],
             int(inputs["shape"][-1]),
@@ -66,6 +70,7 @@ class Signature:
             int(outputs["shape"][-1]),
             np.dtype(dtype),
             tuple(names) if names else None,
+            tuple(str(n) for n in labels) if labels else None,
         )
 
     @property
@@ -86,9 +91,14 @@ class Signature:
                     "name": self.output_name,
                     "datatype": self.datatype,
                     "shape": [-1, self.output_width],
+                    **self.output_parameters(),
                 }
             ],
         }
+
+    def output_parameters(self) -> dict[str, Any]:
+        """``{"parameters": {"labels": [...]}}`` naming the output columns, if they are named."""
+        return {"parameters": {"labels": list(self.output_names)}} if self.output_names else {}
 
     def expected_shape(self) -> str:
         if self.input_width == 1:
@@ -132,7 +142,16 @@ class Signature:
 
 def _numeric_array(values: Any, field: str, signature: Signature) -> np.ndarray:
     try:
-        array = np.asarray(values)
+        if isinstance(values, list) and len(values) > _CHUNK_ROWS:
+            # one NumPy call on a long list holds the GIL throughout: convert in pieces
+            parts = [
+                np.asarray(values[i : i + _CHUNK_ROWS]) for i in range(0, len(values), _CHUNK_ROWS)
+            ]
+            if len({part.shape[1:] for part in parts}) > 1:
+                raise ValueError("ragged")
+            array = np.concatenate(parts)
+        else:
+            array = np.asarray(values)
     except ValueError:
         raise bad_request(
             field, "a rectangular array of numbers", "nested lists of different lengths"
