@@ -182,7 +182,7 @@ def test_bad_model_arguments_are_named():
         nc.Sequential([nc.layers.Dense(1)], dtype="int8")
     with pytest.raises(TypeError, match=r"Expected a layer"):
         nc.Sequential(["dense"])
-    with pytest.raises(ValueError, match=r"rate in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Expected rate to be a number >= 0 and < 1"):
         nc.layers.Dropout(1.0)
     with pytest.raises(ValueError, match=r"has 3 features per row but the model expects 1"):
         article_network().predict(np.ones((2, 3)))
