@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud import __version__
+from neurocloud.serve import aws_runtime
 from neurocloud.serve.signature import Signature
 
 __all__ = ["openapi_document"]
@@ -213,6 +214,8 @@ def openapi_document(signature: Signature | None, model_names: list[str] | None 
             )
         },
     }
+    invocations = paths["/invocations"]["post"]
+    paths.update(aws_runtime.openapi_paths(invocations["requestBody"], _ok("As /invocations.")))
     for prefix, params in (
         ("/v2/models/{model_name}", [model_param]),
         ("/v2/models/{model_name}/versions/{model_version}", [model_param, version_param]),
