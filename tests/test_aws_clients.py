@@ -319,3 +319,54 @@ def test_sagemaker_core_endpoint_invoke(environment, single_server, models, offl
     with pytest.raises(ClientError, match=r"received keys \['z'\]"):
         endpoint.invoke(body=json.dumps({"z": [4.5]}), content_type="application/json")
     monkeypatch.delitem(SingletonMeta._instances, SageMakerClient, raising=False)
+
+
+SDK_V3_CALL = """
+import json, socket, sys
+connect = socket.socket.connect
+def guarded(sock, address):  # no network: only the local server
+    if isinstance(address, tuple) and address[0] != "127.0.0.1":
+        raise SystemExit(f"reached for the network: {address}")
+    return connect(sock, address)
+socket.socket.connect = guarded
+import botocore.exceptions, sagemaker
+from sagemaker.core.resources import Endpoint
+endpoint = Endpoint(endpoint_name="seed")
+answer = endpoint.invoke(body=json.dumps({"x": [4.5]}), content_type="application/json")
+try:
+    endpoint.invoke(body=json.dumps({"z": [4.5]}), content_type="application/json")
+    error = None
+except botocore.exceptions.ClientError as exc:
+    error = exc.response["Error"]
+print(json.dumps({"sagemaker": sagemaker.__file__, "content_type": answer.content_type,
+                  "body": json.loads(answer.body.read()), "error": error}))
+"""
+
+
+def test_sdk_v3_endpoint_invoke(environment, single_server, models):
+    """SDK v3's ``sagemaker.core.resources.Endpoint.invoke``, from the folder ``make test``
+    installs it into (SDK 2.x and 3.x are both the package ``sagemaker``, so they cannot
+    share one environment), in a subprocess of this interpreter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    v3 = Path(sys.prefix) / "sagemaker-v3"
+    if not (v3 / "sagemaker" / "core").is_dir():
+        pytest.skip(f"SDK v3's sagemaker-core is not in {v3}: `make test` installs it there")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(v3),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": single_server.url,
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", SDK_V3_CALL], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["sagemaker"].startswith(str(v3))  # v3, not the SDK 2.x beside it
+    assert result["content_type"] == "application/json"
+    np.testing.assert_allclose(result["body"]["y"], models["seed"].predict([[4.5]]), rtol=1e-5)
+    assert result["error"]["Code"] == "ModelError"
+    assert "received keys ['z']" in result["error"]["Message"]
