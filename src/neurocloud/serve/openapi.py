@@ -244,7 +244,8 @@ def openapi_document(
         },
     }
     invocations = paths["/invocations"]["post"]
-    paths.update(aws_runtime.openapi_paths(invocations["requestBody"], _ok("As /invocations.")))
+    ok = {"200": invocations["responses"]["200"]}
+    paths.update(aws_runtime.openapi_paths(invocations["requestBody"], ok))
     for prefix, params in (
         ("/v2/models/{model_name}", [model_param]),
         ("/v2/models/{model_name}/versions/{model_version}", [model_param, version_param]),
