@@ -108,6 +108,8 @@ class Artifact:
                 f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
                 f"foreign ({type(exc).__name__}: {exc})."
             ) from None
+        if not isinstance(opt, optim.Optimizer):
+            return opt  # L-BFGS keeps no state between fits: nothing to check against the model
         # fit steps one flat buffer; a hand-written loop steps model.parameters()
         layouts = ([(self.model.count_params(),)], [p.shape for p in self.model.parameters()])
         shapes = [next(iter(slots.values())).shape for slots in opt.state if slots]
