@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from neurocloud.nn import activations, initializers, layers, optim
+from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
 from neurocloud.nn.validation import check_dtype
 from neurocloud.sklearn._monitor import Monitor
@@ -96,6 +97,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         random_state=None,
         dtype="float32",
         verbose=0,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -117,6 +119,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # --- hyperparameters ----------------------------------------------------------------
     def _hidden_sizes(self) -> tuple[int, ...]:
@@ -154,6 +157,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         self._optimizer_name()
         initializers.canonical(self.kernel_initializer)
         check_dtype(self.dtype)
+        self._user_callbacks()
         _number("learning_rate", self.learning_rate, 0.0, low_open=True)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             _number("batch_size (or 'auto')", self.batch_size, 1, integer=True)
@@ -164,6 +168,18 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         _number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
         _number("n_iter_no_change", self.n_iter_no_change, 1, integer=True)
         _number("tol", self.tol, 0.0)
+
+    def _user_callbacks(self) -> list[Callback]:
+        """``callbacks`` as a list, checked: each must be an ``nc.callbacks.Callback``."""
+        given = [] if self.callbacks is None else self.callbacks
+        if isinstance(given, Callback):
+            given = [given]
+        if not isinstance(given, (list, tuple)) or not all(isinstance(c, Callback) for c in given):
+            raise ValueError(
+                "Expected callbacks to be None or a list of nc.callbacks.Callback objects. "
+                f"Received: callbacks={self.callbacks!r}"
+            )
+        return list(given)
 
     def _new_optimizer(self) -> optim.Optimizer:
         name, lr = self._optimizer_name(), float(self.learning_rate)
@@ -316,7 +332,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
                 epochs=epochs,
                 batch_size=None if full_batch else batch,
                 shuffle=bool(self.shuffle),
-                callbacks=[monitor],
+                callbacks=[monitor, *self._user_callbacks()],
                 l2=l2,
                 sample_weight=sample_weight,
             )

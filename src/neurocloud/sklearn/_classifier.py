@@ -67,6 +67,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
     dtype : {"float32", "float64"}, default="float32"
     verbose : int, default=0
         Print the loss (and validation score) after each epoch.
+    callbacks : list of nc.callbacks.Callback, default=None
+        Passed to the engine's ``fit`` after the estimator's own; each sees the network
+        after every epoch and can stop training (``model.stop_training = True``).
     class_weight : dict, "balanced" or None, default=None
         Weight of each class in the loss, multiplied into ``sample_weight``; "balanced"
         uses ``n_samples / (n_classes * count(class))``.
@@ -114,6 +117,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         random_state=None,
         dtype="float32",
         verbose=0,
+        callbacks=None,
         class_weight=None,
     ):
         super().__init__(
@@ -136,6 +140,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
             random_state=random_state,
             dtype=dtype,
             verbose=verbose,
+            callbacks=callbacks,
         )
         self.class_weight = class_weight
 

@@ -1,0 +1,271 @@
+"""What Ray costs and buys on this machine: serving, scoring, tuning, data-parallel training.
+
+One run on a local two-node Ray cluster (two 1-CPU nodes on 127.0.0.1, every port on
+loopback), each part bounded in time and count:
+
+1. Serving: requests/s and p50/p99 of ``POST /invocations {"x": [4.5]}`` (the article's
+   network) for plain ``neurocloud serve``, Ray Serve's own no-op deployment (the floor that
+   Ray's proxy allows) and ``neurocloud.ray.deployment``, with 1 and 2 replicas, at each
+   ``--concurrency``; the ratio to the no-op floor is the cost our app adds inside Ray.
+2. Ray Data: rows/s of ``predict_batches`` against one process's ``model.predict`` on the
+   same rows, and the peak summed RSS of the processes involved.
+3. Tune: trials per minute and the epochs that ASHA saved against running every trial to
+   the end.
+4. Data-parallel ``fit`` with 2 workers: time per step against one process, at three model
+   sizes, and a paper model of where it pays off on real machines.
+
+    .venv/bin/python benchmarks/ray_scale.py --duration 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+from serve_load import free_port, load, wait_ready
+
+import neurocloud as nc
+from neurocloud.demo import article_network
+
+
+class PeakRSS:
+    """Samples the summed RSS of this process and its descendants every 0.1 s."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        me = psutil.Process()
+        while not self.stop.wait(0.1):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += process.memory_info().rss
+            self.peak = max(self.peak, total / 2**20)
+
+    def __enter__(self) -> PeakRSS:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def row(name: str, result: dict, floor: dict | None = None) -> str:
+    ratio = f"{result['rps'] / floor['rps']:6.2f}x" if floor else "       "
+    return (
+        f"  {name:<34} {result['rps']:8.0f} {result['p50']:8.1f} {result['p99']:8.1f} "
+        f"{result['errors']:6d}  {ratio}"
+    )
+
+
+def serving(model_dir: Path, levels: list[int], duration: float) -> None:
+    from ray import serve
+    from starlette.responses import Response
+
+    from neurocloud.ray import deployment
+    from neurocloud.ray.serving import _internal_grpc_on_node_address
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0.5})
+    class NoOp:
+        def __init__(self) -> None:
+            _internal_grpc_on_node_address()
+
+        async def __call__(self, request):
+            await request.body()
+            return Response(b'{"y":[[0.0]]}', media_type="application/json")
+
+    def measure(port: int) -> dict[int, dict]:
+        return {c: asyncio.run(load(port, c, duration, 100_000)) for c in levels}
+
+    print("\n1. Serving POST /invocations (requests/s, p50 ms, p99 ms, errors, x no-op floor)")
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "neurocloud"), "serve", str(model_dir)]
+    server = subprocess.Popen([*command, "--port", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(server, port, time.perf_counter())
+        plain = measure(port)
+    finally:
+        server.terminate()
+        server.wait(30)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    results: dict[str, dict[int, dict]] = {"neurocloud serve (1 process)": plain}
+    for replicas in (1, 2):
+        started = time.perf_counter()
+        serve.run(NoOp.options(num_replicas=replicas).bind(), name="noop", route_prefix="/")
+        noop = measure(port)
+        serve.delete("noop")
+        app = deployment(model_dir, num_replicas=replicas, ray_actor_options={"num_cpus": 0.5})
+        serve.run(app, name="neurocloud", route_prefix="/")
+        ours = measure(port)
+        serve.delete("neurocloud")
+        results[f"Ray no-op, {replicas} replica(s)"] = noop
+        results[f"neurocloud on Ray, {replicas} replica(s)"] = ours
+        print(
+            f"  ({replicas} replica(s): both deployments and runs took "
+            f"{time.perf_counter() - started:.0f} s)"
+        )
+    serve.shutdown()
+    for c in levels:
+        print(f" concurrency {c}:")
+        for name, by_level in results.items():
+            floor = None
+            if name.startswith("neurocloud on Ray"):
+                floor = results[name.replace("neurocloud on Ray", "Ray no-op")][c]
+            print(row(name, by_level[c], floor))
+
+
+def scoring(rows: int) -> None:
+    import ray
+
+    from neurocloud.ray import predict_batches
+
+    print(f"\n2. Scoring {rows:,} rows x 64 features (64 -> 256 -> 10)")
+    model = nc.Sequential(
+        [nc.layers.Dense(256, activation="relu"), nc.layers.Dense(10)], input_dim=64, seed=0
+    )
+    path = nc.save(model, Path(tempfile.mkdtemp()) / "wide")
+    X = np.random.default_rng(0).normal(size=(rows, 64)).astype(np.float32)
+    with PeakRSS() as single:
+        started = time.perf_counter()
+        for start in range(0, rows, 4096):
+            model.predict(X[start : start + 4096])
+        one = time.perf_counter() - started
+    print(
+        f"  one process, model.predict:      {rows / one:10,.0f} rows/s  peak RSS "
+        f"{single.peak:6.0f} MB"
+    )
+    ds = ray.data.from_numpy(np.array_split(X, 8))
+    with PeakRSS() as distributed:
+        started = time.perf_counter()
+        count = predict_batches(ds, path, concurrency=2).count()
+        elapsed = time.perf_counter() - started
+    assert count == rows
+    print(
+        f"  Ray Data, 2 actors x 0.5 CPU:    {rows / elapsed:10,.0f} rows/s  peak RSS "
+        f"{distributed.peak:6.0f} MB (this process and every Ray process it started)"
+    )
+
+
+def tuning(num_samples: int) -> None:
+    from ray import tune as ray_tune
+
+    from neurocloud.ray import tune
+    from neurocloud.sklearn import NeuralNetClassifier
+
+    print(f"\n3. Tune on digits: {num_samples} trials, ASHA, up to 20 epochs each")
+    data = nc.datasets.load("digits")
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(32,), max_epochs=20, random_state=0)
+    space = {
+        "learning_rate": ray_tune.loguniform(1e-4, 3e-2),
+        "hidden_layer_sizes": ray_tune.choice([(16,), (32,), (64,)]),
+    }
+    started = time.perf_counter()
+    search = tune(estimator, space, data.X, data.y, num_samples=num_samples, grace_period=2)
+    minutes = (time.perf_counter() - started) / 60
+    print(
+        f"  {len(search.results_)} trials in {minutes * 60:.0f} s: "
+        f"{len(search.results_) / minutes:.1f} trials/minute"
+    )
+    print(
+        f"  epochs run {search.epochs_run_} of {search.epochs_budget_} for the full "
+        f"search ({1 - search.epochs_run_ / search.epochs_budget_:.0%} saved by ASHA)"
+    )
+    print(f"  best {search.best_params_}: validation accuracy {search.best_score_:.3f}")
+
+
+def training(steps: int) -> None:
+    from neurocloud.ray import fit
+
+    print("\n4. Data-parallel fit, 2 workers, batch 512, float32 (ms per step)")
+    print(
+        f"  {'model':<24} {'params':>10} {'1 process':>10} {'2 workers':>10}  "
+        f"{'compute/step at 1 TFLOP/s':>26} {'all-reduce at 10 Gb/s':>22}"
+    )
+    batch = 512
+    for hidden in ((64,), (512, 512), (2048, 2048)):
+
+        def network(hidden: tuple[int, ...] = hidden) -> nc.Sequential:
+            stack = [nc.layers.Dense(h, activation="relu") for h in hidden]
+            return nc.Sequential([*stack, nc.layers.Dense(1)], input_dim=64, seed=0)
+
+        X = np.random.default_rng(0).normal(size=(batch * steps, 64)).astype(np.float32)
+        y = X[:, :1] ** 2
+        single = network()
+        started = time.perf_counter()
+        single.fit(X, y, epochs=1, batch_size=batch, optimizer=nc.optim.Adam())
+        one = (time.perf_counter() - started) / steps
+        # Two runs, so that starting the workers drops out of the per-step figure.
+        timings = []
+        for epochs in (1, 3):
+            started = time.perf_counter()
+            fit(
+                network(),
+                X,
+                y,
+                num_workers=2,
+                epochs=epochs,
+                batch_size=batch,
+                optimizer=nc.optim.Adam(),
+                num_cpus=0.5,
+            )
+            timings.append(time.perf_counter() - started)
+        two = (timings[1] - timings[0]) / (2 * steps)
+        params = single.count_params()
+        flops = 6 * params * batch  # forward and backward: about 3 x 2 flops per weight
+        bytes_per_step = 2 * params * 4  # ring all-reduce of float32 gradients, 2 workers
+        print(
+            f"  {'64-' + '-'.join(map(str, hidden)) + '-1':<24} {params:>10,} "
+            f"{one * 1e3:>10.2f} {two * 1e3:>10.2f}  {flops / 1e12 * 1e3:>23.2f} ms "
+            f"{bytes_per_step * 8 / 10e9 * 1e3:>19.2f} ms"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=3, help="seconds per load run")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["serve", "data", "tune", "fit"])
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", "0")
+
+    from neurocloud.ray import local_cluster
+
+    workdir = Path(tempfile.mkdtemp())
+    model_dir = nc.save(article_network(seed=0), workdir / "seed")
+    started = time.perf_counter()
+    with local_cluster(num_nodes=2, num_cpus=1):
+        print(
+            f"two-node local cluster up in {time.perf_counter() - started:.0f} s; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
+        if "serve" not in args.skip:
+            serving(model_dir, args.concurrency, args.duration)
+        if "data" not in args.skip:
+            scoring(args.rows)
+        if "tune" not in args.skip:
+            tuning(args.trials)
+        if "fit" not in args.skip:
+            training(args.steps)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
