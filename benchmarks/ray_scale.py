@@ -197,7 +197,7 @@ def training(steps: int) -> None:
         f"{'compute/step at 1 TFLOP/s':>26} {'all-reduce at 10 Gb/s':>22}"
     )
     batch = 512
-    for hidden in ((64,), (512, 512), (2048, 2048)):
+    for hidden in ((64,), (256, 256), (1024, 1024)):
 
         def network(hidden: tuple[int, ...] = hidden) -> nc.Sequential:
             stack = [nc.layers.Dense(h, activation="relu") for h in hidden]
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--skip", nargs="*", default=[], choices=["serve", "data", "tune", "fit"])
     args = parser.parse_args()
     os.environ.setdefault("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", "0")
