@@ -7,7 +7,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from conftest import assert_loopback_only
+from ray_helpers import assert_loopback_only
 
 import neurocloud as nc
 from neurocloud.demo import article_network

@@ -46,10 +46,26 @@ class SearchResult:
     epochs_budget_: int
 
 
+@dataclass(frozen=True)
+class _Given:
+    """A parameter value that Tune must pass on as it is: Tune reads a tuple or a list in a
+    configuration as more parameters (``hidden_layer_sizes=(32,)`` as a key ``0``)."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.value if isinstance(v, _Given) else v for k, v in config.items()}
+
+
 def _trial(config: dict[str, Any], estimator: Any, X: Any, y: Any, settings: dict) -> None:
     from sklearn.base import clone
 
-    trial = clone(estimator).set_params(**config, **settings, callbacks=[TuneReport()])
+    params = _plain(config)
+    trial = clone(estimator).set_params(**params, **settings, callbacks=[TuneReport()])
     trial.fit(X, y)
 
 
@@ -106,7 +122,12 @@ def tune(
         "n_iter_no_change": max_epochs,
         "random_state": known["random_state"] if known["random_state"] is not None else 0,
     }
-    points = [{k: known[k] for k in param_space}] if include_default else None
+    points = None
+    if include_default:
+        wrap = (tuple, list, dict)
+        points = [
+            {k: _Given(known[k]) if isinstance(known[k], wrap) else known[k] for k in param_space}
+        ]
     X, y = np.asarray(X), np.asarray(y)
     storage = tempfile.mkdtemp(prefix="neurocloud-tune-")
     try:
@@ -137,7 +158,7 @@ def tune(
         table = grid.get_dataframe(filter_metric=metric, filter_mode=mode)
     finally:
         shutil.rmtree(storage, ignore_errors=True)
-    best_params = {k: best.config[k] for k in param_space}
+    best_params = _plain({k: best.config[k] for k in param_space})
     scores = best.metrics_dataframe[metric]
     best_score = float(scores.max() if mode == "max" else scores.min())
     refit = clone(estimator).set_params(**best_params).fit(X, y)
