@@ -1,5 +1,5 @@
-"""A two-node Ray cluster on 127.0.0.1 for the whole session, and the check that every port
-Ray opened listens on loopback only."""
+"""A two-node Ray cluster on 127.0.0.1 for the Ray tests (started once, stopped after
+them), and the check that every port Ray opened listens on loopback only."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the Ray tests need the extra neurocloud[ray]")
 
-from ray_helpers import assert_loopback_only  # noqa: E402
-
 from neurocloud.ray.cluster import local_cluster  # noqa: E402
 
+from .ray_helpers import assert_loopback_only  # noqa: E402
 
-@pytest.fixture(scope="session")
+
+@pytest.fixture(scope="package")
 def ray_cluster():
     """Two 1-CPU Ray nodes on 127.0.0.1; on exit, checks that nothing listened elsewhere.
 

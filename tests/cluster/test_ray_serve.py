@@ -7,12 +7,13 @@ import time
 import httpx
 import numpy as np
 import pytest
-from ray_helpers import assert_loopback_only
 
 import neurocloud as nc
 from neurocloud.demo import article_network
 from neurocloud.ray.serving import _ReplicaApp, deployment
 from neurocloud.serve import create_app
+
+from .ray_helpers import assert_loopback_only
 
 serve = pytest.importorskip("ray.serve")
 tritonclient = pytest.importorskip("tritonclient.http")

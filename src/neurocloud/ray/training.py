@@ -25,7 +25,7 @@ from neurocloud.nn.callbacks import History
 from neurocloud.nn.training import _sample_weight, _targets
 from neurocloud.nn.validation import as_features, positive_int
 
-__all__ = ["GradientWorker", "fit"]
+__all__ = ["GradientWorker", "fit", "start_workers", "step"]
 
 
 class GradientWorker:
@@ -88,9 +88,7 @@ def fit(
     batch = n if batch_size is None else min(positive_int(batch_size, "batch_size"), n)
     shuffle = shuffle and batch < n
 
-    worker_class = ray.remote(num_cpus=num_cpus)(GradientWorker)
-    data = [ray.put(a) for a in (X, y, sw)]
-    workers = [worker_class.remote(model, *data) for _ in range(num_workers)]
+    workers = start_workers(model, X, y, sw, num_workers, num_cpus)
     params, grads = [model.flat_parameters()], [model.flat_gradients()]
     history = History()
     history.params = {"epochs": epochs, "batch_size": batch, "samples": n}
@@ -100,7 +98,7 @@ def fit(
             order = model.rng.permutation(n) if shuffle else np.arange(n)
             total = 0.0
             for start in range(0, n, batch):
-                value, weight = _step(workers, order[start : start + batch], model, loss_fn, l2)
+                value, weight = step(workers, order[start : start + batch], model, loss_fn, l2)
                 opt.step(params, grads)
                 total += value * weight
             train_loss = total / (n if sw is None else float(sw.sum())) + model.l2_penalty(l2)
@@ -114,9 +112,26 @@ def fit(
     return history
 
 
-def _step(workers: list[Any], rows: np.ndarray, model: Any, loss_fn: Any, l2: float):
+def start_workers(
+    model: Any, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None, count: int, num_cpus: float
+) -> list[Any]:
+    """``count`` :class:`GradientWorker` actors, each with a copy of ``model``; the data
+    goes to Ray's object store once and is shared by the workers of each node."""
+    import ray
+
+    worker_class = ray.remote(num_cpus=num_cpus)(GradientWorker)
+    data = [ray.put(a) for a in (X, y, sw)]
+    workers = [worker_class.remote(model, *data) for _ in range(count)]
+    ray.get([w.__ray_ready__.remote() for w in workers])
+    return workers
+
+
+def step(workers: list[Any], rows: np.ndarray, model: Any, loss_fn: Any, l2: float):
     """One batch: shard gradients from the workers, their weighted mean into the model's
-    gradient buffer (what the optimizer reads). Returns the batch's loss and weight."""
+    gradient buffer (what the optimizer reads). Returns the batch's loss and weight.
+
+    This is the one place that exchanges gradients: with the engine's per-batch gradient
+    hook, the same weighted mean would run inside each worker's own training loop."""
     import ray
 
     weights = ray.put(model.flat_parameters())
