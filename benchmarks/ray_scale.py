@@ -213,6 +213,7 @@ def training(steps: int) -> None:
         y = X[:, :1] ** 2
         model.build(64)
         opt, params, grads = nc.optim.Adam(), [model.flat_parameters()], [model.flat_gradients()]
+        model.train_step(X[:batch], y[:batch], loss, False)  # warm, as the workers are
         started = time.perf_counter()
         for start in range(0, len(X), batch):
             model.train_step(X[start : start + batch], y[start : start + batch], loss, False)
