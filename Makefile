@@ -7,14 +7,14 @@ MODEL_DIR := models/seed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint format demo clean
+.PHONY: run test docs lint format demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[plot]"
+	$(BIN)/pip install --quiet -e ".[all]"  # everything the README shows, except torch (its own extra)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
@@ -28,9 +28,14 @@ run: $(VENV)/.installed-run
 
 ## test: the whole test suite
 test: $(VENV)/.installed-test
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+## docs: build the documentation site into site/ (offline; open site/index.html or serve it)
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -41,4 +46,4 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) models build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) models build dist site .pytest_cache .ruff_cache

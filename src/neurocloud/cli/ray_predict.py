@@ -31,15 +31,10 @@ def predict_on_ray(
     if input_path is None or output_path is None:
         raise click.UsageError("--ray needs --input DATA (Parquet or CSV) and --output FOLDER.")
     kind = input_format(input_path)
-    try:
-        import ray
+    import ray  # without it, the command line names the extra to install
 
-        from neurocloud.ray import connect, predict_batches
-    except ImportError as exc:
-        raise click.ClickException(
-            f"--ray needs Ray: pip install 'neurocloud[ray]' ({exc})"
-        ) from None
     from neurocloud.artifact import ArtifactError
+    from neurocloud.ray import connect, predict_batches
 
     click.echo(connect(address), err=True)
     reader = ray.data.read_parquet if kind == "parquet" else ray.data.read_csv

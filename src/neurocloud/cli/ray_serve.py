@@ -42,14 +42,10 @@ def serve_on_ray(
     if replicas is not None and autoscale is not None:
         raise click.UsageError("Give --replicas N or --autoscale MIN:MAX, not both.")
     scaling = autoscaling(autoscale) if autoscale is not None else None
-    try:
-        from ray import serve
+    from ray import serve  # without it, the command line names the extra to install
 
-        from neurocloud.ray import connect, deployment
-    except ImportError as exc:
-        raise click.ClickException(
-            f"--ray needs Ray: pip install 'neurocloud[ray]' ({exc})"
-        ) from None
+    from neurocloud.ray import connect, deployment
+
     click.echo(connect(address))
     settings = {k: v for k, v in asdict(config).items() if k != "workers"}
     app = deployment(path, num_replicas=replicas or 1, autoscaling_config=scaling, **settings)

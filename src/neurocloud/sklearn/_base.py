@@ -95,7 +95,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         shuffle=True,
         warm_start=False,
         random_state=None,
-        dtype="float32",
+        dtype="auto",
         verbose=0,
         callbacks=None,
     ):
@@ -156,7 +156,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         self._activation_name()
         self._optimizer_name()
         initializers.canonical(self.kernel_initializer)
-        check_dtype(self.dtype)
+        self._resolved_dtype(None)
         self._user_callbacks()
         _number("learning_rate", self.learning_rate, 0.0, low_open=True)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
@@ -168,6 +168,19 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         _number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
         _number("n_iter_no_change", self.n_iter_no_change, 1, integer=True)
         _number("tol", self.tol, 0.0)
+
+    def _resolved_dtype(self, X: np.ndarray | None) -> np.dtype:
+        """``dtype``, with "auto" meaning X's precision: float32 for float32 X, else float64
+        (as scikit-learn's MLP does)."""
+        if isinstance(self.dtype, str) and self.dtype == "auto":
+            float32 = X is not None and X.dtype == np.float32
+            return np.dtype(np.float32 if float32 else np.float64)
+        try:
+            return check_dtype(self.dtype)
+        except ValueError:
+            raise ValueError(
+                f"Expected dtype 'auto', 'float32' or 'float64'. Received: dtype={self.dtype!r}"
+            ) from None
 
     def _user_callbacks(self) -> list[Callback]:
         """``callbacks`` as a list, checked: each must be an ``nc.callbacks.Callback``."""
@@ -194,7 +207,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         if self.standardize:
             # Statistics rounded to the model's dtype, as they will be saved, so that a
             # saved and reloaded model computes exactly what this one does.
-            dtype = check_dtype(self.dtype)
+            dtype = self._resolved_dtype(X)
             mean, scale = (
                 s.astype(dtype).astype(np.float64) for s in _standardization(X, sample_weight)
             )
@@ -217,7 +230,11 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             )
         )
         return Sequential(
-            stack, input_dim=X.shape[1], seed=seed, dtype=self.dtype, name=type(self).__name__
+            stack,
+            input_dim=X.shape[1],
+            seed=seed,
+            dtype=self._resolved_dtype(X),
+            name=type(self).__name__,
         )
 
     # --- training -----------------------------------------------------------------------
@@ -278,6 +295,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             X, Y, sample_weight, validation, epochs=1 if incremental else self.max_epochs
         )
         self.loss_ = self.loss_curve_[-1]
+        self.stop_reason_ = self.model_.history.stop_reason
         if not np.isfinite(self.model_.flat_parameters()).all() or not math.isfinite(self.loss_):
             raise ValueError(
                 f"Training diverged: the loss became {self.loss_} at epoch {self.n_iter_}. "

@@ -64,7 +64,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
     warm_start : bool, default=False
         Continue from the current weights on the next ``fit``.
     random_state : int, RandomState or None, default=None
-    dtype : {"float32", "float64"}, default="float32"
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Precision of the network: "auto" trains in float32 when ``X`` is float32 and in
+        float64 otherwise, as scikit-learn's MLP does.
     verbose : int, default=0
         Print the loss (and validation score) after each epoch.
     callbacks : list of nc.callbacks.Callback, default=None
@@ -115,7 +117,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         shuffle=True,
         warm_start=False,
         random_state=None,
-        dtype="float32",
+        dtype="auto",
         verbose=0,
         callbacks=None,
         class_weight=None,
