@@ -50,12 +50,10 @@ def serve_on_ray(
     settings = {k: v for k, v in asdict(config).items() if k != "workers"}
     app = deployment(path, num_replicas=replicas or 1, autoscaling_config=scaling, **settings)
     serve.start(http_options={"host": host, "port": port})
-    serve.run(app, name="neurocloud", route_prefix="/")
-    click.echo(f"Serving {path} on Ray Serve at http://{host}:{port} (Ctrl+C to stop).")
-    stop = threading.Event()
+    click.echo(f"Deploying {path} on Ray Serve (Ctrl+C to stop) ...")
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
+        serve.run(app, name="neurocloud", route_prefix="/")
+        click.echo(f"Serving {path} on Ray Serve at http://{host}:{port}")
+        threading.Event().wait()
+    finally:  # Ctrl+C: take the application off the cluster again
         serve.delete("neurocloud")
