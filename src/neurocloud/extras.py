@@ -24,6 +24,9 @@ EXTRAS = {
     "botocore": ("boto3", "aws"),
     "shap": ("shap", "explain"),
     "lime": ("lime", "explain"),
+    "ray": ("ray", "ray"),
+    "pyarrow": ("ray", "ray"),
+    "distributed": ("distributed", "dask"),
 }
 
 

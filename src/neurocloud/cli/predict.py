@@ -66,15 +66,44 @@ def _read_input(path: str | None, rows: tuple[str, ...], option: str = "--input"
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A CSV (a header row is skipped) or .npy file of input rows.",
+    type=click.Path(exists=True),
+    help="A CSV (a header row is skipped) or .npy file of input rows; with --ray, Parquet "
+    "or CSV files (a file or a folder).",
 )
-def predict(model_dir: str, rows: tuple[str, ...], input_path: str | None) -> None:
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Score --input on Ray Data (needs neurocloud[ray]) and write Parquet to --output.",
+)
+@click.option("--output", "output_path", default=None, help="With --ray: the Parquet folder.")
+@click.option("--address", default=None, help="With --ray: the Ray cluster's address.")
+def predict(
+    model_dir: str,
+    rows: tuple[str, ...],
+    input_path: str | None,
+    use_ray: bool,
+    output_path: str | None,
+    address: str | None,
+) -> None:
     """Print MODEL_DIR's predictions, one CSV line per input row.
 
     Example: neurocloud predict models/seed --row 4.5
+
+    A large data set, on Ray: neurocloud predict models/seed --ray --input rows.parquet
+    --output scored/
     """
     from neurocloud.artifact import ArtifactError, load_artifact
+
+    if use_ray:
+        from neurocloud.cli.ray_predict import predict_on_ray
+
+        predict_on_ray(model_dir, input_path, output_path, address)
+        return
+    if output_path or address:
+        raise click.UsageError("--output and --address need --ray.")
+    if input_path is not None and Path(input_path).is_dir():
+        raise click.BadParameter(f"{input_path}: a folder; expected a file", param_hint="--input")
 
     try:
         artifact = load_artifact(model_dir)

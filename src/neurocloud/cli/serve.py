@@ -92,6 +92,23 @@ def check_port_free(host: str, port: int) -> None:
 @click.option(
     "--access-log/--no-access-log", default=False, show_default=True, help="Log every request."
 )
+@click.option(
+    "--ray",
+    "use_ray",
+    is_flag=True,
+    help="Serve with Ray Serve replicas (needs neurocloud[ray]): on the cluster at --address "
+    "or $RAY_ADDRESS, else on a local one started here.",
+)
+@click.option("--address", default=None, help="With --ray: the Ray cluster's address.")
+@click.option(
+    "--replicas", type=click.IntRange(min=1), default=None, help="With --ray: replicas [1]."
+)
+@click.option(
+    "--autoscale",
+    default=None,
+    metavar="MIN:MAX",
+    help="With --ray: scale between MIN and MAX replicas with the load (instead of --replicas).",
+)
 def serve(
     path: str | None,
     host: str | None,
@@ -103,6 +120,10 @@ def serve(
     reload_interval_s: float | None,
     log_level: str,
     access_log: bool,
+    use_ray: bool,
+    address: str | None,
+    replicas: int | None,
+    autoscale: str | None,
 ) -> None:
     """Serve the model(s) at PATH until Ctrl+C or SIGTERM (in-flight requests finish).
 
@@ -110,6 +131,8 @@ def serve(
     numbered versions of one model, or a repository of such models.
 
     Example: neurocloud serve models/seed --port 8080
+
+    On a Ray cluster: neurocloud serve models/seed --ray --replicas 2
     """
     from neurocloud.serve.config import ServeConfig, default_model_dir, default_port
     from neurocloud.serve.repository import discover
@@ -130,6 +153,23 @@ def serve(
         discover(path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if use_ray:
+        from neurocloud.cli.ray_serve import serve_on_ray
+
+        if workers is not None:
+            raise click.UsageError("--workers is for one machine; with --ray use --replicas.")
+        serve_on_ray(
+            path,
+            host or "127.0.0.1",
+            port,
+            config,
+            address=address,
+            replicas=replicas,
+            autoscale=autoscale,
+        )
+        return
+    if address or replicas or autoscale:
+        raise click.UsageError("--address, --replicas and --autoscale need --ray.")
     check_port_free(host or "127.0.0.1", port)
     run_server(
         path, host or "127.0.0.1", port, config=config, log_level=log_level, access_log=access_log

@@ -46,6 +46,7 @@ class Monitor(Callback):
         else:
             score = est._validation_score(model, *self.validation)
             est.validation_scores_.append(score)
+            logs["validation_score"] = score  # for the callbacks that follow (TuneReport)
             line += f", validation score = {score:.6f}"
             improved = score >= est.best_validation_score_ + est.tol
             if score > est.best_validation_score_:
