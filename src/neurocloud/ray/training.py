@@ -22,7 +22,7 @@ import numpy as np
 
 from neurocloud.nn import losses, optim
 from neurocloud.nn.callbacks import History
-from neurocloud.nn.training import _sample_weight, _targets
+from neurocloud.nn.training import Trainer, _sample_weight, fused, targets
 from neurocloud.nn.validation import as_features, positive_int
 
 __all__ = ["GradientWorker", "fit", "start_workers", "step"]
@@ -35,13 +35,14 @@ class GradientWorker:
         self.model, self.X, self.y, self.sw = model, X, y, sw
 
     def gradient(
-        self, rows: np.ndarray, weights: np.ndarray, loss: losses.Loss, l2: float
+        self, rows: np.ndarray, weights: np.ndarray, trainer: Trainer
     ) -> tuple[np.ndarray, float, float]:
         """Set the model's weights, then return (gradient, loss, shard weight) for ``rows``."""
         model = self.model
         model.flat_parameters()[...] = weights
         sw = None if self.sw is None else self.sw[rows]
-        value = model.train_step(self.X[rows], self.y[rows], loss, model.fused_output(loss), l2, sw)
+        fused_loss = fused(model, trainer.loss_fn)
+        value = trainer.step(model, self.X[rows], self.y[rows], sw, fused_loss)
         weight = float(len(rows)) if sw is None else float(sw.sum())
         return model.flat_gradients(), value, weight
 
@@ -82,26 +83,26 @@ def fit(
     X = as_features(X, model.input_dim, model.dtype)
     if not model.built:
         model.build(X.shape[1])
-    y = _targets(model, y, len(X), loss_fn, "y")
+    y = targets(model, y, len(X), loss_fn, "y")
     sw = _sample_weight(sample_weight, len(X), model.dtype, "sample_weight")
     n = len(X)
     batch = n if batch_size is None else min(positive_int(batch_size, "batch_size"), n)
     shuffle = shuffle and batch < n
 
+    trainer = Trainer(loss=loss_fn, l2=l2)  # the engine's own batch step, on every worker
     workers = start_workers(model, X, y, sw, num_workers, num_cpus)
     params, grads = [model.flat_parameters()], [model.flat_gradients()]
     history = History()
-    history.params = {"epochs": epochs, "batch_size": batch, "samples": n}
     history.on_train_begin(model)
     try:
         for epoch in range(epochs):
             order = model.rng.permutation(n) if shuffle else np.arange(n)
             total = 0.0
             for start in range(0, n, batch):
-                value, weight = step(workers, order[start : start + batch], model, loss_fn, l2)
+                value, weight = step(workers, order[start : start + batch], model, trainer)
                 opt.step(params, grads)
                 total += value * weight
-            train_loss = total / (n if sw is None else float(sw.sum())) + model.l2_penalty(l2)
+            train_loss = total / (n if sw is None else float(sw.sum())) + trainer.l2_penalty(model)
             history.on_epoch_end(model, epoch, {"loss": train_loss})
             if not math.isfinite(train_loss):
                 break
@@ -126,17 +127,18 @@ def start_workers(
     return workers
 
 
-def step(workers: list[Any], rows: np.ndarray, model: Any, loss_fn: Any, l2: float):
+def step(workers: list[Any], rows: np.ndarray, model: Any, trainer: Trainer):
     """One batch: shard gradients from the workers, their weighted mean into the model's
     gradient buffer (what the optimizer reads). Returns the batch's loss and weight.
 
-    This is the one place that exchanges gradients: with the engine's per-batch gradient
-    hook, the same weighted mean would run inside each worker's own training loop."""
+    This is the one place that exchanges gradients. The reduction runs on the driver, which
+    holds the only optimizer; the engine's ``Trainer.gradient_hook`` is the place for an
+    all-reduce when each worker runs its own training loop instead."""
     import ray
 
     weights = ray.put(model.flat_parameters())
     shards = _shards(rows, len(workers))
-    results = ray.get([w.gradient.remote(s, weights, loss_fn, l2) for w, s in zip(workers, shards)])
+    results = ray.get([w.gradient.remote(s, weights, trainer) for w, s in zip(workers, shards)])
     total = sum(weight for _, _, weight in results)
     gradient = model.flat_gradients()
     gradient[...] = 0
