@@ -26,8 +26,14 @@ run: $(VENV)/.installed-run
 	$(BIN)/neurocloud demo --output $(MODEL_DIR) --plot $(MODEL_DIR)-fit.png
 	$(BIN)/neurocloud serve $(MODEL_DIR) --host $(HOST) --port $(PORT)
 
+# The browser tests drive Debian's Chromium (Playwright must not download a browser).
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 ## test: the whole test suite
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
