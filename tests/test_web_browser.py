@@ -27,6 +27,7 @@ TIMEOUT_MS = 60_000
 
 def screenshot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
+    page.evaluate("document.activeElement && document.activeElement.blur()")
     page.screenshot(path=str(path), full_page=False)
     assert path.stat().st_size > 10_000
     if os.environ.get("NEUROCLOUD_DOCS_SCREENSHOTS") == "1":
@@ -160,6 +161,7 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         saved = nc.load(tmp_path / "models" / page.evaluate("session.id") / "article")
         X, y = np.array([[2.5]]), np.array([[2.25]])
         np.testing.assert_allclose(shown, weights_in_table_order(saved, X, y), rtol=1e-4, atol=1e-6)
+        page.evaluate("window.scrollTo(0, 0)")
         screenshot(page, tmp_path, "playground.png")
 
         served = page.context.new_page()

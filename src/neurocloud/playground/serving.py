@@ -47,7 +47,8 @@ class ServedModel:
             "--port",
             str(port),
         ]
-        log = tempfile.TemporaryFile()  # not a pipe: a full pipe would block the server
+        # a file, not a pipe: a full pipe would block the server; closed in stop()
+        log = tempfile.TemporaryFile()  # noqa: SIM115
         process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=log, stdin=subprocess.DEVNULL
         )

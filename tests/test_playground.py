@@ -1,0 +1,141 @@
+"""The playground's API without a browser: show-the-code reproduces the training, sessions
+are bounded and cleaned up, bad settings name their field."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+import neurocloud as nc
+from neurocloud.playground.app import create_playground_app
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(create_playground_app(models_dir=tmp_path, max_sessions=2)) as client:
+        yield client
+
+
+def new_session(client, **settings) -> str:
+    response = client.post("/api/sessions", json=settings)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"epochs": 40},
+        {
+            "data": "moons",
+            "layers": "4,3",
+            "activations": ["tanh", "relu"],
+            "batch_size": 16,
+            "validation": 0.25,
+            "l2": 0.01,
+            "optimizer": "adam",
+            "lr": 0.02,
+            "epochs": 3,
+            "initializer": "glorot_uniform",
+            "points": 60,
+        },
+        {
+            "data": "iris",
+            "standardize": True,
+            "layers": [5],
+            "activations": ["elu"],
+            "dropout": 0.2,
+            "batch_size": 32,
+            "optimizer": "rmsprop",
+            "lr": 0.01,
+            "epochs": 2,
+        },
+    ],
+)
+def test_show_the_code_reproduces_the_sessions_weights(client, tmp_path, settings):
+    sid = new_session(client, **settings)
+    for _ in range(settings["epochs"]):
+        assert client.post(f"/api/sessions/{sid}/step-epoch").status_code == 200
+    source = client.get(f"/api/sessions/{sid}/code").text
+    saved = client.post(f"/api/sessions/{sid}/save", json={"name": "mine"}).json()["path"]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(source, "shown-code", "exec"), {"print": lambda *a: None})
+    finally:
+        os.chdir(cwd)
+    ours = nc.load(tmp_path / "playground-model").parameters()
+    for mine, theirs in zip(ours, nc.load(saved).parameters()):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_reset_returns_to_the_same_initial_weights(client):
+    sid = new_session(client)
+    first = client.get(f"/api/sessions/{sid}").json()["view"]["kernels"]
+    client.post(f"/api/sessions/{sid}/step-batch")
+    assert client.get(f"/api/sessions/{sid}").json()["view"]["kernels"] != first
+    view = client.post(f"/api/sessions/{sid}/reset").json()["view"]
+    assert view["kernels"] == first and view["epoch"] == 0
+
+
+def test_session_limit_is_a_clear_message_and_closing_frees_a_slot(client):
+    first = new_session(client)
+    new_session(client)
+    refused = client.post("/api/sessions", json={})
+    assert refused.status_code == 429
+    assert "at most 2 at once" in refused.json()["error"]
+    assert client.delete(f"/api/sessions/{first}").status_code == 204
+    new_session(client)
+
+
+def test_an_abandoned_session_is_closed(client):
+    sid = new_session(client)
+    sessions = client.app.state.sessions
+    sessions.get(sid).touched = time.monotonic() - sessions.ttl_s - 1
+    assert sessions.expire() == [sid]
+    gone = client.get(f"/api/sessions/{sid}")
+    assert gone.status_code == 404 and "reload the page" in gone.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "text"),
+    [
+        ({"lr": "fast"}, "lr", "expected a number > 0; received 'fast'"),
+        ({"layers": [2] * 7}, "layers", "at most 6 hidden layers"),
+        ({"layers": [65]}, "layers", "expected an integer in [1, 64]"),
+        ({"data": "mnist"}, "data", "received 'mnist'"),
+        ({"loss": "binary_crossentropy"}, "loss", "for seed"),
+        ({"data": "upload", "csv": "a,b\n1,x\n"}, "csv", "csv:"),
+        ({"activations": ["sigmoid", "nope"]}, "activations", "received 'nope'"),
+    ],
+)
+def test_bad_settings_name_their_field(client, settings, field, text):
+    sid = new_session(client)
+    response = client.put(f"/api/sessions/{sid}/settings", json=settings)
+    assert response.status_code == 400
+    assert response.json()["field"] == field and text in response.json()["error"]
+
+
+def test_an_uploaded_csv_trains_and_an_oversized_one_is_refused(client):
+    rows = "\n".join(f"{i / 10},{(i / 10) ** 2}" for i in range(30))
+    sid = new_session(client, data="upload", csv="x,y\n" + rows, epochs=5, optimizer="adam")
+    view = client.post(f"/api/sessions/{sid}/step-epoch").json()["view"]
+    assert view["epoch"] == 1 and "curve" in view
+    big = client.put(
+        f"/api/sessions/{sid}/settings", json={"data": "upload", "csv": "x" * (3 << 20)}
+    )
+    assert big.status_code == 413 and "at most" in big.json()["error"]
+
+
+def test_stepping_while_training_runs_is_refused(client):
+    sid = new_session(client, epochs=20000)
+    client.post(f"/api/sessions/{sid}/train")
+    refused = client.post(f"/api/sessions/{sid}/step-batch")
+    paused = client.post(f"/api/sessions/{sid}/pause").json()["view"]
+    assert refused.status_code == 409  # 20000 epochs take seconds; the step came at once
+    assert "pause it first" in refused.json()["error"]
+    assert paused["state"] == "paused" and 0 < paused["epoch"] < 20000
