@@ -75,3 +75,24 @@ class PageWatch:
 
     def check(self) -> None:
         assert not self.problems, self.problems
+
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter(c => !c.closest("[hidden]") && c.type !== "hidden")
+  .filter(c => !(c.labels && c.labels.length) && !c.getAttribute("aria-label")
+               && !(c.tagName === "BUTTON" && c.textContent.trim()))
+  .map(c => c.id || c.outerHTML.slice(0, 80))"""
+
+
+def unlabelled_controls(page) -> list[str]:
+    """Form controls without a label, an aria-label or (buttons) text."""
+    return page.evaluate(UNLABELLED_CONTROLS)
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until ``selector`` has the focus (the control is keyboard-reachable)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement === document.querySelector({selector!r})"):
+            return
+    raise AssertionError(f"{selector} was not reached with {limit} presses of Tab")

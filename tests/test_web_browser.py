@@ -19,7 +19,7 @@ from playwright import sync_api as playwright_api
 import neurocloud as nc
 from neurocloud.playground.app import create_playground_app
 from neurocloud.serve import create_app
-from tests.browser_helpers import PageWatch, chromium_path, running
+from tests.browser_helpers import PageWatch, chromium_path, running, tab_to, unlabelled_controls
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TIMEOUT_MS = 60_000
@@ -55,6 +55,16 @@ def page(browser):
 
 @pytest.fixture(scope="module")
 def iris_model(tmp_path_factory):
+    """A repository of two models: iris (named features, 3 classes) and digits (8x8)."""
+    root = tmp_path_factory.mktemp("repo")
+    digits = nc.datasets.load("digits")
+    small = nc.Sequential(
+        [nc.layers.Dense(16, activation="relu"), nc.layers.Dense(10, activation="softmax")],
+        input_dim=64,
+        seed=0,
+    )
+    small.fit(digits.X / 16, digits.y, loss="sparse_categorical_crossentropy", epochs=3)
+    nc.save(small, root / "digits" / "1")
     data = nc.datasets.load("iris")
     model = nc.Sequential(
         [
@@ -68,14 +78,14 @@ def iris_model(tmp_path_factory):
     history = model.fit(
         data.X, data.y, loss="sparse_categorical_crossentropy", epochs=60, validation_split=0.2
     )
-    path = nc.save(
+    nc.save(
         model,
-        tmp_path_factory.mktemp("repo") / "iris",
+        root / "iris" / "1",
         feature_names=list(data.feature_names),
         output_names=list(data.target_names),
         card={"dataset": "iris", "curves": history.history},
     )
-    return model, path
+    return model, root
 
 
 def test_model_page_predicts_like_model_predict_and_shows_attributions(page, iris_model, tmp_path):
@@ -118,8 +128,26 @@ def test_model_page_predicts_like_model_predict_and_shows_attributions(page, iri
         page.fill("#paste-text", "1,2,3")
         page.click("#predict")
         expect(page.locator("#paste-error")).to_contain_text("expected 4 numbers")
+        rows = tmp_path / "rows.csv"
+        rows.write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+        page.set_input_files("#paste-file", str(rows))
+        page.wait_for_function("document.getElementById('paste-text').value.includes('6.7')")
+        page.click("#predict")
+        page.wait_for_selector("#try[data-done='2']")
+        assert page.locator(".prediction-row").count() == 2
+        second = json.loads(page.locator(".prediction-row").nth(1).get_attribute("data-values"))
+        np.testing.assert_allclose(second, model.predict([[6.7, 3.0, 5.2, 2.3]])[0], rtol=1e-6)
+        assert unlabelled_controls(page) == []
         page.set_viewport_size({"width": 390, "height": 800})  # phone width: no sideways page
         assert page.evaluate("document.documentElement.scrollWidth") <= 400
+
+        page.goto(url + "/models/digits")  # 64 features: a pasted row, attributions as 8x8
+        page.wait_for_selector("body[data-ready='1']")
+        digit = (nc.datasets.load("digits").X[0] / 16).tolist()
+        page.fill("#paste-text", json.dumps([digit]))
+        page.click("#predict")
+        page.wait_for_selector("#try[data-done='1']")
+        assert page.locator("#attributions rect.heat-cell").count() == 64
 
 
 def weights_in_table_order(model: nc.Sequential, X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -187,3 +215,47 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         fitted = json.loads(page.locator("#status").get_attribute("data-loss"))
         assert fitted[-1] < 1e-3
         page.close()  # ends the event stream before the server stops
+
+
+def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tmp_path):
+    app = create_playground_app(models_dir=tmp_path / "models")
+    with running(app) as url:
+        page.goto(url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        assert unlabelled_controls(page) == []
+        csv = tmp_path / "mine.csv"
+        csv.write_text("x,y\n" + "\n".join(f"{i / 10},{(i / 10) ** 2}" for i in range(20)))
+        page.select_option("#data", "upload")
+        page.set_input_files("#csv", str(csv))
+        page.fill("#epochs", "5")
+        page.click("#apply")
+        page.wait_for_function("document.getElementById('status').dataset.epoch === '0'")
+        tab_to(page, "#step-epoch")  # keyboard only
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#status[data-epoch='1']")
+        assert page.locator("#fit-chart path.series[data-name='prediction']").count() == 1
+
+        page.select_option("#data", "xor")
+        page.fill("#layers", "8")
+        page.select_option("#activation-0", "tanh")
+        page.select_option("#initializer", "glorot_uniform")
+        page.select_option("#optimizer", "adam")
+        page.fill("#lr", "0.05")
+        page.fill("#epochs", "300")
+        page.click("#apply")
+        page.wait_for_selector("#status[data-epoch='0'][data-state='ready']")
+        page.click("#train")
+        page.wait_for_selector("#status[data-state='done']")
+        assert page.locator("#fit-chart circle.point").count() == 200
+        assert page.locator("#fit-chart rect").count() >= 41 * 41
+        assert "accuracy" in page.locator("#status").inner_text()
+        page.fill("#explain-x", "0.5,abc")
+        page.click("#explain")
+        playwright_api.expect(page.locator("#explain-x-error")).to_contain_text("expected 2")
+        page.fill("#explain-x", "0.5,0.5")
+        page.click("#explain")
+        page.wait_for_selector("#explanation .bar-item")
+        assert page.locator("#explanation .bar-item").count() == 2
+        page.set_viewport_size({"width": 390, "height": 800})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        page.close()

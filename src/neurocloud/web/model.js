@@ -74,7 +74,9 @@ function drawCard() {
   tbody.replaceChildren(...rows.filter(r => r[1] !== undefined && r[1] !== null && r[1] !== "")
     .map(([k, v]) => el("tr", {}, el("th", {scope: "row", text: k}), el("td", {text: String(v)}))));
   if (arch) drawArchitecture(arch);
-  const curves = c.curves || {};
+  // Full curves: card["curves"] (the playground writes it), or lists in card["history"].
+  const curves = {...c.curves};
+  if (!c.curves && h && typeof h === "object") for (const [k, v] of Object.entries(h)) if (Array.isArray(v)) curves[k] = v;
   const series = Object.entries(curves).filter(([, v]) => Array.isArray(v) && v.length)
     .map(([name, values], i) => ({name, values, color: PALETTE[i]}));
   if (series.length) {
@@ -250,6 +252,10 @@ async function submit(event) {
 }
 
 (async () => {
+  {
+    const link = document.getElementById("playground-link");
+    link.href = `${location.protocol}//${location.hostname}:8090/`;
+  }
   const path = `/models/${encodeURIComponent(MODEL)}` + (VERSION_IN_URL ? `/versions/${encodeURIComponent(VERSION_IN_URL)}` : "");
   const response = await fetch(`${path}/card`);
   if (!response.ok) { document.getElementById("load-error").textContent = await apiError(response); return; }
