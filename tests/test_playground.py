@@ -3,8 +3,11 @@ are bounded and cleaned up, bad settings name their field."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from starlette.testclient import TestClient
 
 import neurocloud as nc
 from neurocloud.playground.app import create_playground_app
+from neurocloud.serve.pages import STATIC_DIR
 
 
 @pytest.fixture
@@ -139,3 +143,26 @@ def test_stepping_while_training_runs_is_refused(client):
     assert refused.status_code == 409  # 20000 epochs take seconds; the step came at once
     assert "pause it first" in refused.json()["error"]
     assert paused["state"] == "paused" and 0 < paused["epoch"] < 20000
+
+
+def test_download_is_a_zip_of_the_saved_model(client, tmp_path):
+    sid = new_session(client, epochs=3)
+    client.post(f"/api/sessions/{sid}/step-epoch")
+    response = client.get(f"/api/sessions/{sid}/download?name=article")
+    assert response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = set(archive.namelist())
+        assert {"article/model.json", "article/weights.safetensors", "article/card.json"} <= names
+        archive.extractall(tmp_path / "unzipped")
+    model = nc.load(tmp_path / "unzipped" / "article")
+    assert model.predict([[4.5]]).shape == (1, 1)
+    bad = client.get(f"/api/sessions/{sid}/download?name=../x")
+    assert bad.status_code == 400 and bad.json()["field"] == "model-name"
+
+
+def test_page_assets_load_nothing_from_elsewhere():
+    svg_namespace = "http://www.w3.org/2000/svg"
+    for asset in STATIC_DIR.iterdir():
+        text = asset.read_text(encoding="utf-8").replace(svg_namespace, "")
+        assert not re.search(r"https?://", text), asset.name
+        assert "@import" not in text and "@font-face" not in text, asset.name

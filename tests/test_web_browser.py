@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,20 @@ def test_model_page_predicts_like_model_predict_and_shows_attributions(page, iri
         assert 'model="iris/1"' in page.locator("#code-predictor").inner_text()
         assert 'client.infer("iris"' in page.locator("#code-triton").inner_text()
         screenshot(page, tmp_path, "model_page.png")
+
+        # the calls the page shows give what the page showed
+        predictor = page.locator("#code-predictor").inner_text().strip().splitlines()
+        scope: dict = {}
+        exec(predictor[0], scope)
+        np.testing.assert_allclose(eval(predictor[1], scope)["y"][0], expected, rtol=1e-6)
+        printed: list = []
+        triton = page.locator("#code-triton").inner_text().replace("print(", "printed.append(")
+        exec(triton, {"printed": printed})
+        np.testing.assert_allclose(printed[0][0], expected, rtol=1e-6)
+        infer_curl = curl.split("\ncurl ")[0]
+        answer = subprocess.run(["bash", "-c", infer_curl], capture_output=True, check=True)
+        data = json.loads(answer.stdout)["outputs"][0]["data"]
+        np.testing.assert_allclose(data, expected, rtol=1e-6)
 
         # bad input: a message beside the field, and nothing sent
         first = page.get_by_label(nc.datasets.load("iris").feature_names[0], exact=True)
