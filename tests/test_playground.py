@@ -6,7 +6,12 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 import zipfile
 
 import numpy as np
@@ -166,3 +171,43 @@ def test_page_assets_load_nothing_from_elsewhere():
         text = asset.read_text(encoding="utf-8").replace(svg_namespace, "")
         assert not re.search(r"https?://", text), asset.name
         assert "@import" not in text and "@font-face" not in text, asset.name
+
+
+def test_the_playground_command_serves_the_page(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from neurocloud.cli import run; run()",
+        "playground",
+        "--port",
+        str(port),
+        "--models",
+        str(tmp_path),
+        "--max-sessions",
+        "1",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert "open http://127.0.0.1:" in process.stdout.readline().decode()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                    assert b"neurocloud playground" in page.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        process.stdout.close()
+
+
+def test_train_refuses_a_bad_pace(client):
+    sid = new_session(client)
+    refused = client.post(f"/api/sessions/{sid}/train", json={"pace": "fast"})
+    assert refused.status_code == 400 and refused.json()["field"] == "pace"

@@ -24,6 +24,8 @@ from tests.browser_helpers import PageWatch, chromium_path, running, tab_to, unl
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TIMEOUT_MS = 60_000
+MIDWAY = """() => { const s = document.getElementById("status").dataset;
+  return s.state === "running" && +s.epoch > 0 && +s.epoch < 1000; }"""
 
 
 def screenshot(page, tmp_path: Path, name: str) -> None:
@@ -178,7 +180,13 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         page.goto(url + "/")
         page.wait_for_selector("body[data-ready='1']")
         page.click("#preset-article")
-        page.keyboard.press("Tab")
+        page.select_option("#pace", "250")  # 1000 epochs in about 4 s: watched live
+        page.click("#train")
+        page.wait_for_function(f"({MIDWAY})()")  # a view streamed while it trains
+        page.click("#pause")
+        page.wait_for_selector("#status[data-state='paused']")
+        assert 0 < int(page.locator("#status").get_attribute("data-epoch")) < 1000
+        page.select_option("#pace", "0")
         page.click("#train")
         page.wait_for_selector("#status[data-state='done']")
         losses = json.loads(page.locator("#status").get_attribute("data-loss"))
@@ -225,6 +233,7 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         playwright_api.expect(page.locator("#lr-error")).to_contain_text("lr: expected a number")
         page.click("#preset-fits")
         page.wait_for_function("document.getElementById('optimizer').value === 'adam'")
+        page.select_option("#pace", "0")
         page.click("#train")
         page.wait_for_selector("#status[data-state='done']")
         fitted = json.loads(page.locator("#status").get_attribute("data-loss"))
@@ -259,6 +268,7 @@ def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tm
         page.fill("#epochs", "300")
         page.click("#apply")
         page.wait_for_selector("#status[data-epoch='0'][data-state='ready']")
+        page.select_option("#pace", "0")
         page.click("#train")
         page.wait_for_selector("#status[data-state='done']")
         assert page.locator("#fit-chart circle.point").count() == 200

@@ -163,7 +163,11 @@ def create_playground_app(
             raise SessionError(
                 404, f"action: expected one of {', '.join(actions)}; received {name!r}"
             )
-        await asyncio.to_thread(actions[name], session)
+        if name == "train":
+            pace = (await body_of(request)).get("pace", 0)
+            await asyncio.to_thread(session.start, pace)
+        else:
+            await asyncio.to_thread(actions[name], session)
         return _json({"view": session.view()})
 
     async def events(request: Request, session: Session) -> Response:

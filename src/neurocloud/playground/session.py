@@ -221,22 +221,31 @@ class Session:
             self.state = "paused" if self.epoch < self.settings.epochs else "done"
             self.publish()
 
-    def start(self) -> None:
+    def start(self, pace: float = 0.0) -> None:
+        """Train in a thread until the last epoch or :meth:`pause`; ``pace`` > 0 caps the
+        epochs per second, so that a small network's training can be watched."""
+        if isinstance(pace, bool) or not isinstance(pace, (int, float)) or not 0 <= pace <= 1e6:
+            raise SettingError("pace", f"expected epochs per second >= 0; received {pace!r}")
         with self.lock:
             self._require_idle()
             self._stop.clear()
             self.state = "running"
-            self._thread = threading.Thread(target=self._run, name=f"playground-{self.id}")
+            self._thread = threading.Thread(
+                target=self._run, args=(float(pace),), name=f"playground-{self.id}"
+            )
             self._thread.daemon = True
             self._thread.start()
 
-    def _run(self) -> None:
-        published = 0.0
+    def _run(self, pace: float) -> None:
+        published, started, first = 0.0, time.monotonic(), self.epoch
         while not self._stop.is_set():
             with self.lock:
                 # Work in slices of ~20 ms so that pause, views and requests get the lock.
                 until = time.perf_counter() + 0.02
-                while self.epoch < self.settings.epochs and time.perf_counter() < until:
+                allowed = self.settings.epochs
+                if pace:
+                    allowed = min(allowed, first + 1 + int((time.monotonic() - started) * pace))
+                while self.epoch < allowed and time.perf_counter() < until:
                     self._step()
                 finished = self.epoch >= self.settings.epochs
                 if finished:
@@ -246,6 +255,8 @@ class Session:
                     published = time.monotonic()
             if finished:
                 return
+            if self.epoch >= allowed:  # ahead of the pace: wait, but wake up for a pause
+                self._stop.wait(min(view_interval_s, 1.0 / pace))
 
     def pause(self) -> None:
         """Stop the training thread (it finishes the batch it is on)."""

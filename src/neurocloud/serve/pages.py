@@ -54,8 +54,8 @@ def static_file(name: str) -> Response:
 
 
 def page_routes(state: ServerState) -> list[BaseRoute]:
-    """The page routes, under one mount so that ``/openapi.json`` (which lists the API,
-    not the pages) stays complete."""
+    """The page routes; those under ``/models`` and ``/static`` are mounted, outside the
+    API that ``/openapi.json`` lists."""
     repository = state.repository
 
     async def index(request: Request) -> Response:
@@ -84,12 +84,14 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
         return Response(orjson.dumps(body), media_type="application/json")
 
     card_route = instrumented(state, "model_card", card)
-    pages = [
-        Route("/", index, methods=["GET"]),
-        Route("/models/{model_name}", model_page, methods=["GET"]),
-        Route("/models/{model_name}/versions/{model_version}", model_page, methods=["GET"]),
-        Route("/models/{model_name}/card", card_route, methods=["GET"]),
-        Route("/models/{model_name}/versions/{model_version}/card", card_route, methods=["GET"]),
-        Route("/static/{name}", asset, methods=["GET"]),
+    models = [
+        Route("/{model_name}", model_page, methods=["GET"]),
+        Route("/{model_name}/versions/{model_version}", model_page, methods=["GET"]),
+        Route("/{model_name}/card", card_route, methods=["GET"]),
+        Route("/{model_name}/versions/{model_version}/card", card_route, methods=["GET"]),
     ]
-    return [Mount("", routes=pages)]
+    return [
+        Route("/", index, methods=["GET"]),
+        Mount("/models", routes=models),
+        Mount("/static", routes=[Route("/{name}", asset, methods=["GET"])]),
+    ]

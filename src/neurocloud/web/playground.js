@@ -95,6 +95,9 @@ function openStream() {
   if (stream) stream.close();
   stream = new EventSource(`/api/sessions/${session.id}/events`);
   stream.onmessage = event => draw(JSON.parse(event.data));
+  stream.onerror = () => {
+    if (stream.readyState === EventSource.CLOSED) $("status-error").textContent = "The live view stopped: this session has ended; reload the page.";
+  };
 }
 
 function status(view) {
@@ -145,7 +148,8 @@ function draw(view) {
 
 async function act(name) {
   clearErrors();
-  try { draw((await api("POST", `/api/sessions/${session.id}/${name}`)).view); } catch (e) { showError(e); }
+  const body = name === "train" ? {pace: Number($("pace").value)} : undefined;
+  try { draw((await api("POST", `/api/sessions/${session.id}/${name}`, body)).view); } catch (e) { showError(e); }
 }
 
 async function applySettings(body) {
