@@ -211,3 +211,30 @@ def test_train_refuses_a_bad_pace(client):
     sid = new_session(client)
     refused = client.post(f"/api/sessions/{sid}/train", json={"pace": "fast"})
     assert refused.status_code == 400 and refused.json()["field"] == "pace"
+
+
+def test_a_diverging_training_stops_with_a_message_on_the_learning_rate(client):
+    settings = {
+        "layers": [8, 8],
+        "activations": ["relu", "relu"],
+        "lr": 10,
+        "epochs": 200,
+        "initializer": "he_uniform",
+    }
+    sid = new_session(client, **settings)
+    for _ in range(200):
+        response = client.post(f"/api/sessions/{sid}/step-epoch")
+        if response.status_code != 200:
+            break
+    assert response.status_code == 409 and response.json()["field"] == "lr"
+    assert "diverged" in response.json()["error"]
+    view = client.get(f"/api/sessions/{sid}").json()["view"]
+    assert view["state"] == "diverged" and "lower the learning rate" in view["error"]
+    assert client.post(f"/api/sessions/{sid}/train").status_code == 409
+    assert client.post(f"/api/sessions/{sid}/reset").json()["view"]["state"] == "ready"
+
+    sid = new_session(client, **settings)  # the same in the training thread
+    client.post(f"/api/sessions/{sid}/train")
+    client.app.state.sessions.get(sid)._thread.join(60)
+    view = client.get(f"/api/sessions/{sid}").json()["view"]
+    assert view["state"] == "diverged" and "diverged" in view["error"]

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_helpers import PageWatch, chromium_path, running, tab_to, unlabelled_controls
 from playwright import sync_api as playwright_api
 
 import neurocloud as nc
 from neurocloud.playground.app import create_playground_app
 from neurocloud.serve import create_app
-from tests.browser_helpers import PageWatch, chromium_path, running, tab_to, unlabelled_controls
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TIMEOUT_MS = 60_000

@@ -173,7 +173,7 @@ def create_playground_app(
     async def events(request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             sent = -1
-            while sessions._open.get(session.id) is session:
+            while sessions.is_open(session):
                 session.touched = time.monotonic()
                 if session.version != sent:
                     sent = session.version

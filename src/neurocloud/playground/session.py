@@ -141,7 +141,7 @@ class Session:
             self.batch_losses: list[tuple[float, int]] = []
             self.losses: list[float] = []
             self.val_losses: list[float] = []
-            self.state = "ready"
+            self.state, self.error = "ready", ""
             self.publish()
 
     def _targets(self, y: np.ndarray) -> np.ndarray:
@@ -161,13 +161,35 @@ class Session:
 
     def _step(self) -> None:
         """One batch: forward, loss, backward, L2, ``opt.step``; an epoch ends after the last."""
-        model, loss, fused, bs = self.model, self.loss, self.fused, self.batch_size
+        bs = self.batch_size
         if self.order is None:
             full = bs == len(self.X)
             self.order = np.arange(len(self.X)) if full else self.rng.permutation(len(self.X))
             self.batch_losses = []
         idx = self.order[self.batch * bs : (self.batch + 1) * bs]
         xb, yb = self.X[idx], self.y[idx]
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = self._batch(xb, yb)
+        if not np.isfinite(value):
+            self.state = "diverged"
+            self.error = (
+                f"the loss is no longer finite (epoch {self.epoch + 1}, batch {self.batch + 1}): "
+                "training diverged; lower the learning rate and reset"
+            )
+            raise SessionError(409, self.error, "lr")
+        self.batch_losses.append((value, len(idx)))
+        self.batch += 1
+        self.steps += 1
+        if self.batch * bs >= len(self.X):
+            total = sum(n for _, n in self.batch_losses)
+            self.losses.append(sum(v * n for v, n in self.batch_losses) / total)
+            if len(self.X_val):
+                self.val_losses.append(self._loss_on(self.X_val, self.y_val))
+            self.epoch += 1
+            self.batch, self.order = 0, None
+
+    def _batch(self, xb: np.ndarray, yb: np.ndarray) -> float:
+        model, loss, fused = self.model, self.loss, self.fused
         out = model.forward(xb, training=True, logits=fused)
         if fused:
             value, grad = loss.value_from_logits(yb, out), loss.gradient_from_logits(yb, out)
@@ -180,24 +202,18 @@ class Session:
                 value += 0.5 * self.settings.l2 * float(np.vdot(kernel, kernel))
                 kernel_grad += self.settings.l2 * kernel
         self.optimizer.step(params, grads)
-        self.batch_losses.append((float(value), len(idx)))
-        self.batch += 1
-        self.steps += 1
-        if self.batch * bs >= len(self.X):
-            total = sum(n for _, n in self.batch_losses)
-            self.losses.append(sum(v * n for v, n in self.batch_losses) / total)
-            if len(self.X_val):
-                self.val_losses.append(self._loss_on(self.X_val, self.y_val))
-            self.epoch += 1
-            self.batch, self.order = 0, None
+        return float(value)
 
     def _loss_on(self, X: np.ndarray, y: np.ndarray) -> float:
-        out = self.model.forward(X, training=False, logits=self.fused)
-        if self.fused:
-            return float(self.loss.value_from_logits(y, out))
-        return float(self.loss.value(y, out))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self.model.forward(X, training=False, logits=self.fused)
+            if self.fused:
+                return float(self.loss.value_from_logits(y, out))
+            return float(self.loss.value(y, out))
 
     def _require_idle(self) -> None:
+        if self.state == "diverged":
+            raise SessionError(409, self.error, "lr")
         if self.running:
             raise SessionError(409, "training is running; pause it first")
         if self.epoch >= self.settings.epochs:
@@ -208,18 +224,22 @@ class Session:
     def step_batch(self) -> None:
         with self.lock:
             self._require_idle()
-            self._step()
-            self.state = "paused"
-            self.publish()
+            try:
+                self._step()
+                self.state = "paused"
+            finally:
+                self.publish()
 
     def step_epoch(self) -> None:
         with self.lock:
             self._require_idle()
             epoch = self.epoch
-            while self.epoch == epoch:
-                self._step()
-            self.state = "paused" if self.epoch < self.settings.epochs else "done"
-            self.publish()
+            try:
+                while self.epoch == epoch:
+                    self._step()
+                self.state = "paused" if self.epoch < self.settings.epochs else "done"
+            finally:
+                self.publish()
 
     def start(self, pace: float = 0.0) -> None:
         """Train in a thread until the last epoch or :meth:`pause`; ``pace`` > 0 caps the
@@ -237,6 +257,17 @@ class Session:
             self._thread.start()
 
     def _run(self, pace: float) -> None:
+        try:
+            self._train(pace)
+        except SessionError:  # diverged: the state and message are set
+            with self.lock:
+                self.publish()
+        except Exception as exc:  # shown on the page instead of a silent, dead thread
+            with self.lock:
+                self.state, self.error = "error", f"training stopped: {type(exc).__name__}: {exc}"
+                self.publish()
+
+    def _train(self, pace: float) -> None:
         published, started, first = 0.0, time.monotonic(), self.epoch
         while not self._stop.is_set():
             with self.lock:

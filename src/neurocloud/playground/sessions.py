@@ -69,6 +69,9 @@ class Sessions:
         session.touched = time.monotonic()
         return session
 
+    def is_open(self, session: Session) -> bool:
+        return self._open.get(session.id) is session
+
     def close(self, session_id: str) -> None:
         with self._lock:
             session = self._open.pop(session_id, None)

@@ -26,7 +26,8 @@ def _thin(values: list[float]) -> list[list[float]]:
 
 
 def _scores(session: Session, X: np.ndarray) -> np.ndarray:
-    out = session.model.predict(X).astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = session.model.predict(X).astype(np.float64)
     if session.data.task == "classification" and session.data.classes > 2:
         return out.argmax(axis=1).astype(float)
     return out[:, 0]
@@ -38,6 +39,7 @@ def views(session: Session) -> dict[str, Any]:
     params = model.parameters()
     view: dict[str, Any] = {
         "state": session.state,
+        "error": session.error,
         "epoch": session.epoch,
         "epochs": session.settings.epochs,
         "batch": session.batch,

@@ -108,7 +108,8 @@ function status(view) {
   node.textContent = parts.join(" · ");
   node.dataset.epoch = view.epoch; node.dataset.state = view.state; node.dataset.steps = view.steps;
   node.dataset.loss = JSON.stringify(view.loss.map(p => p[1]));
-  $("train").disabled = view.state === "running" || view.epoch >= view.epochs;
+  $("train").disabled = view.state === "running" || view.state === "diverged" || view.epoch >= view.epochs;
+  if (view.error) $("status-error").textContent = view.error;
   $("pause").disabled = view.state !== "running";
 }
 
