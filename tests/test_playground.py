@@ -93,7 +93,10 @@ def test_reset_returns_to_the_same_initial_weights(client):
 
 def test_session_limit_is_a_clear_message_and_closing_frees_a_slot(client):
     first = new_session(client)
-    new_session(client)
+    second = new_session(client, seed=1)
+    client.post(f"/api/sessions/{first}/step-epoch")  # sessions are independent
+    assert client.get(f"/api/sessions/{second}").json()["view"]["epoch"] == 0
+    assert client.get(f"/api/sessions/{second}").json()["settings"]["seed"] == 1
     refused = client.post("/api/sessions", json={})
     assert refused.status_code == 429
     assert "at most 2 at once" in refused.json()["error"]
