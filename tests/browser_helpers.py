@@ -28,8 +28,9 @@ def chromium_path() -> str:
 
 
 @contextlib.contextmanager
-def running(app) -> Iterator[str]:
-    """Serve ``app`` on a free 127.0.0.1 port in a thread; yield its base URL."""
+def running(app, page=None) -> Iterator[str]:
+    """Serve ``app`` on a free 127.0.0.1 port in a thread; yield its base URL. ``page`` is
+    closed before the server stops, so that its open event streams end first."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
@@ -47,6 +48,8 @@ def running(app) -> Iterator[str]:
         try:
             yield f"http://127.0.0.1:{sock.getsockname()[1]}"
         finally:
+            if page is not None and not page.is_closed():
+                page.close()
             server.should_exit = True
             thread.join(30)
 

@@ -106,7 +106,7 @@ def test_model_page_predicts_like_model_predict_and_shows_attributions(page, iri
                 str(value)
             )
         page.select_option("#method", "integrated_gradients")
-        page.click("#predict")
+        page.locator("#feature-3").press("Enter")  # the keyboard submits the form
         page.wait_for_selector("#try[data-done='1']")
         shown = json.loads(page.locator(".prediction-row").first.get_attribute("data-values"))
         expected = model.predict(np.array([row]))[0]
@@ -176,7 +176,7 @@ def weights_in_table_order(model: nc.Sequential, X: np.ndarray, y: np.ndarray) -
 
 def test_playground_trains_the_article_network_and_shows_its_backward_pass(page, browser, tmp_path):
     app = create_playground_app(models_dir=tmp_path / "models")
-    with running(app) as url:
+    with running(app, page) as url:
         page.goto(url + "/")
         page.wait_for_selector("body[data-ready='1']")
         page.click("#preset-article")
@@ -216,7 +216,7 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         screenshot(page, tmp_path, "playground.png")
 
         served = page.context.new_page()
-        PageWatch(served)
+        served_watch = PageWatch(served)
         served.goto(link.get_attribute("href"))
         served.wait_for_selector("body[data-ready='1']")
         assert "article" in served.locator("#title").inner_text()
@@ -226,6 +226,7 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         value = json.loads(served.locator(".prediction-row").first.get_attribute("data-values"))
         np.testing.assert_allclose(value, saved.predict([[4.5]])[0], rtol=1e-6)
         served.close()
+        served_watch.check()
 
         # bad input beside the field; a setting that fits is one click away
         page.fill("#lr", "fast")
@@ -238,12 +239,11 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         page.wait_for_selector("#status[data-state='done']")
         fitted = json.loads(page.locator("#status").get_attribute("data-loss"))
         assert fitted[-1] < 1e-3
-        page.close()  # ends the event stream before the server stops
 
 
 def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tmp_path):
     app = create_playground_app(models_dir=tmp_path / "models")
-    with running(app) as url:
+    with running(app, page) as url:
         page.goto(url + "/")
         page.wait_for_selector("body[data-ready='1']")
         assert unlabelled_controls(page) == []
@@ -281,6 +281,8 @@ def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tm
         page.click("#explain")
         page.wait_for_selector("#explanation .bar-item")
         assert page.locator("#explanation .bar-item").count() == 2
+        page.click("#show-code")
+        playwright_api.expect(page.locator("#code")).to_contain_text("toy('xor'")
+        assert "opt.step(params, grads)" in page.locator("#code").inner_text()
         page.set_viewport_size({"width": 390, "height": 800})
         assert page.evaluate("document.documentElement.scrollWidth") <= 400
-        page.close()

@@ -37,7 +37,7 @@ function niceRange(lo, hi) {
 
 // A line chart: series = [{name, values (y per index) or points [[x, y]], color, dash}].
 function lineChart(series, opts = {}) {
-  const W = opts.width || 460, H = opts.height || 220, L = 54, R = 10, T = 10, B = 30;
+  const W = opts.width || 460, H = opts.height || 220, L = 54, R = 18, T = 10, B = 30;
   const logY = !!opts.logY;
   const pts = series.map(s => (s.points || s.values.map((y, i) => [i + (opts.x0 || 0), y]))
     .filter(p => Number.isFinite(p[1]) && (!logY || p[1] > 0)));
@@ -146,7 +146,9 @@ function networkGraph(dims, kernels, opts = {}) {
       root.append(svg("circle", {cx: colX(l), cy: rowY(shown[l], j), r: 8, fill: "#fff", stroke: "#333", class: "unit"}));
     }
     const label = (opts.labels && opts.labels[l]) || String(d);
-    root.append(svg("text", {x: colX(l), y: H - 4, "text-anchor": "middle", text: label + (d > shown[l] ? " (12 shown)" : "")}));
+    const anchor = l === 0 ? "start" : l === dims.length - 1 ? "end" : "middle";
+    const x = l === 0 ? 2 : l === dims.length - 1 ? W - 2 : colX(l);
+    root.append(svg("text", {x, y: H - 4, "text-anchor": anchor, text: label + (d > shown[l] ? " (12 shown)" : "")}));
   });
   return root;
 }
