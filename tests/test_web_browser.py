@@ -24,6 +24,7 @@ from neurocloud.serve import create_app
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 TIMEOUT_MS = 60_000
+APPLIED = "body[data-ready='1']:not([data-busy])"  # settings sent and the page redrawn
 MIDWAY = """() => { const s = document.getElementById("status").dataset;
   return s.state === "running" && +s.epoch > 0 && +s.epoch < 1000; }"""
 
@@ -180,7 +181,8 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         page.goto(url + "/")
         page.wait_for_selector("body[data-ready='1']")
         page.click("#preset-article")
-        page.select_option("#pace", "250")  # 1000 epochs in about 4 s: watched live
+        page.wait_for_selector(APPLIED)
+        page.select_option("#pace", "50")  # 1000 epochs would take 20 s: watched live, paused
         page.click("#train")
         page.wait_for_function(f"({MIDWAY})()")  # a view streamed while it trains
         page.click("#pause")
@@ -231,8 +233,10 @@ def test_playground_trains_the_article_network_and_shows_its_backward_pass(page,
         # bad input beside the field; a setting that fits is one click away
         page.fill("#lr", "fast")
         page.click("#apply")
+        page.wait_for_selector(APPLIED)
         playwright_api.expect(page.locator("#lr-error")).to_contain_text("lr: expected a number")
         page.click("#preset-fits")
+        page.wait_for_selector(APPLIED)
         page.wait_for_function("document.getElementById('optimizer').value === 'adam'")
         page.select_option("#pace", "0")
         page.click("#train")
@@ -253,7 +257,8 @@ def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tm
         page.set_input_files("#csv", str(csv))
         page.fill("#epochs", "5")
         page.click("#apply")
-        page.wait_for_function("document.getElementById('status').dataset.epoch === '0'")
+        page.wait_for_selector(APPLIED)
+        assert page.locator("#status").get_attribute("data-epoch") == "0"
         tab_to(page, "#step-epoch")  # keyboard only
         page.keyboard.press("Enter")
         page.wait_for_selector("#status[data-epoch='1']")
@@ -267,7 +272,8 @@ def test_playground_uploads_a_csv_draws_a_boundary_and_explains_a_point(page, tm
         page.fill("#lr", "0.05")
         page.fill("#epochs", "300")
         page.click("#apply")
-        page.wait_for_selector("#status[data-epoch='0'][data-state='ready']")
+        page.wait_for_selector(APPLIED)
+        assert page.locator("#status").get_attribute("data-state") == "ready"
         page.select_option("#pace", "0")
         page.click("#train")
         page.wait_for_selector("#status[data-state='done']")

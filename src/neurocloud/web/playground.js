@@ -156,10 +156,12 @@ async function act(name) {
 async function applySettings(body) {
   clearErrors();
   if (!checkForm(body)) return;
+  document.body.dataset.busy = "1";  // until the new settings are in place
   try {
     if (stream) stream.close();
     setState(await api("PUT", `/api/sessions/${session.id}/settings`, body));
   } catch (e) { showError(e, "settings-error"); openStream(); }
+  finally { delete document.body.dataset.busy; }
 }
 
 function cell(text, cls) { return el("td", {class: cls || "num", text}); }
