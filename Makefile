@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[plot]"
+	$(BIN)/pip install --quiet -e ".[all]"  # everything the README shows, except torch (its own extra)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python

@@ -43,7 +43,7 @@ def test_train_iris_writes_artifact_plot_and_card(tmp_path):
     artifact = load_artifact(out)
     assert artifact.metadata["model"]["layers"][0]["class_name"] == "Normalization"
     assert artifact.metadata["feature_names"][0] == "sepal length (cm)"
-    assert artifact.metadata["output_names"] == ["0", "1", "2"]
+    assert artifact.metadata["output_names"] == ["setosa", "versicolor", "virginica"]
     # served raw inputs are standardised by the saved layer: probabilities come out
     proba = artifact.model.predict([[5.1, 3.5, 1.4, 0.2]])
     assert proba.shape == (1, 3) and abs(proba.sum() - 1) < 1e-5 and proba.argmax() == 0

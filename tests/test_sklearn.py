@@ -258,7 +258,65 @@ def test_network_structure_follows_the_hyperparameters():
     assert kinds == ["Normalization", "Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert clf.model_.layers[1].activation.name == "sigmoid"
     assert clf.model_.layers[1].kernel_initializer == "glorot_uniform"
-    assert clf.model_.dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", [NeuralNetClassifier, NeuralNetRegressor])
+def test_dtype_auto_follows_the_precision_of_X_and_an_explicit_dtype_wins(cls):
+    X = np.linspace(0, 1, 20).reshape(-1, 2)
+    y = np.arange(10) % 2
+    assert cls().dtype == "auto"
+    fitted = {
+        (dtype, X_dtype): cls((4,), max_epochs=2, dtype=dtype, random_state=0)
+        .fit(X.astype(X_dtype), y)
+        .model_.dtype
+        for dtype in ("auto", "float32", "float64")
+        for X_dtype in (np.float32, np.float64, np.int64)
+    }
+    assert fitted == {
+        ("auto", np.float32): np.float32,
+        ("auto", np.float64): np.float64,
+        ("auto", np.int64): np.float64,
+        **{("float32", t): np.float32 for t in (np.float32, np.float64, np.int64)},
+        **{("float64", t): np.float64 for t in (np.float32, np.float64, np.int64)},
+    }
+
+
+class _Counter(nc.callbacks.Callback):
+    def __init__(self, stop_after=None):
+        self.stop_after = stop_after
+        self.epochs = []
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.epochs.append((epoch, logs["loss"]))
+        if self.stop_after is not None and len(self.epochs) >= self.stop_after:
+            model.stop_training = True
+
+
+def test_callbacks_parameter_reaches_fit_and_is_cloned_with_the_estimator(iris):
+    from sklearn.base import clone
+
+    X, y = iris
+    given = _Counter(stop_after=3)
+    clf = NeuralNetClassifier(**FAST, max_epochs=50, callbacks=[given])
+    assert clf.get_params()["callbacks"] == [given]
+    copy = clone(clf)
+    assert copy.callbacks[0] is not given and isinstance(copy.callbacks[0], _Counter)
+    copy.fit(X, y)
+    # the callback saw every epoch with the same loss the estimator recorded, and stopped it
+    assert [loss for _, loss in copy.callbacks[0].epochs] == copy.loss_curve_
+    assert copy.n_iter_ == 3 and given.epochs == []
+    assert "callbacks" in repr(copy)
+
+
+def test_callbacks_parameter_rejects_what_is_not_a_callback():
+    with pytest.raises(ValueError, match=r"callbacks to be None or a list.*Received: callbacks="):
+        NeuralNetRegressor(callbacks=[print]).fit([[0.0], [1.0]], [0.0, 1.0])
+
+
+def test_saved_estimator_does_not_store_its_callbacks(tmp_path, iris):
+    X, y = iris
+    clf = NeuralNetClassifier(**FAST, max_epochs=2, callbacks=[_Counter()]).fit(X, y)
+    assert nc.load(nc.save(clf, tmp_path / "m")).callbacks is None
 
 
 def test_random_state_makes_fits_reproducible(iris):
@@ -280,7 +338,7 @@ def test_random_state_makes_fits_reproducible(iris):
         ({"max_epochs": 0}, "max_epochs to be an integer >= 1"),
         ({"batch_size": "big"}, "batch_size"),
         ({"learning_rate": -1}, "learning_rate to be a number > 0"),
-        ({"dtype": "float16"}, "dtype 'float32' or 'float64'"),
+        ({"dtype": "float16"}, "dtype 'auto', 'float32' or 'float64'"),
         ({"kernel_initializer": "nope"}, "kernel_initializer"),
     ],
 )

@@ -123,6 +123,8 @@ def save(
             f"Expected a neurocloud.Sequential (or estimator) to save; received "
             f"{type(model).__name__}."
         )
+    feature_names = feature_names or getattr(model, "feature_names", None)
+    output_names = output_names or getattr(model, "output_names", None)
     if not model.built:
         raise ValueError("Cannot save an unbuilt model: give input_dim or fit it first.")
     if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
@@ -325,6 +327,10 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
         model.load_state_dict(tensors)
     except ValueError as exc:
         raise ArtifactError(f"{weights_path}: {exc}") from None
+    # The names travel with the network: explanations name features and classes with them,
+    # and saving the network again keeps them.
+    model.feature_names = metadata.get("feature_names")
+    model.output_names = metadata.get("output_names")
     return Artifact(model=model, metadata=metadata, card=card, path=root)
 
 

@@ -64,9 +64,9 @@ def _seed() -> Dataset:
 
 def _from_sklearn(name: str, task: Task, description: str) -> Callable[[], Dataset]:
     def loader() -> Dataset:
-        import sklearn.datasets
+        from neurocloud.extras import require
 
-        bunch = getattr(sklearn.datasets, f"load_{name}")()
+        bunch = getattr(require("sklearn.datasets"), f"load_{name}")()
         classes = task == "classification"
         targets = [str(t) for t in bunch.target_names] if classes else ["target"]
         return Dataset(

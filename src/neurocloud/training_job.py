@@ -27,6 +27,11 @@ import numpy as np
 __all__ = ["TrainResult", "plot_loss_curve", "save_outputs", "train_job"]
 
 TASKS = ("classification", "regression")
+_CURVE_LABELS = {
+    "validation_accuracy": "validation accuracy",
+    "validation_r2": "validation R²",
+    "validation_score": "early-stopping score",
+}
 
 
 class TrainResult(NamedTuple):
@@ -87,6 +92,8 @@ def train_job(
     standardize: bool = True,
     dtype: str = "float32",
     verbose: int = 0,
+    progress: str = "quiet",
+    stream: Any = None,
 ) -> TrainResult:
     """Fit on a ``1 - validation_fraction`` share of the rows, measure on the rest.
 
@@ -94,8 +101,13 @@ def train_job(
     "regression" (r2, rmse, mae). With ``validation_fraction=0`` every row trains and
     the metrics are measured on the training rows (their keys start with ``train_``).
     ``metrics`` also holds the row counts, epochs run and training time; ``history``
-    holds ``loss`` per epoch (and ``validation_score`` with ``early_stopping``).
+    holds ``loss`` per epoch, the held-out rows' score per epoch (``validation_accuracy``
+    or ``validation_r2``, when ``validation_fraction > 0``) and, with ``early_stopping``,
+    ``validation_score`` (the estimator's own held-out share). ``progress`` is a
+    :data:`neurocloud.progress.MODES` name: how training reports itself on ``stream``
+    (default stdout); the model's ``stop_reason_`` says why training ended.
     """
+    from neurocloud.progress import TrainingProgress
     from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
 
     if task not in TASKS:
@@ -127,6 +139,9 @@ def train_job(
         train, held_out = _split(y, task, validation_fraction, seed)
     else:
         train = held_out = np.arange(len(y))
+    watched = (X[held_out], y[held_out]) if validation_fraction > 0 else (None, None)
+    reporter = TrainingProgress(estimator, *watched, mode=progress, stream=stream)
+    estimator.set_params(callbacks=[reporter])
     start = time.perf_counter()
     with warnings.catch_warnings():
         from sklearn.exceptions import ConvergenceWarning
@@ -145,16 +160,21 @@ def train_job(
         "epochs": int(estimator.n_iter_),
         "train_seconds": round(seconds, 3),
     }
+    estimator.set_params(callbacks=None)  # the model keeps no reference to the stream
     history = {"loss": list(estimator.loss_curve_)}
+    if reporter.scores:
+        history[f"validation_{reporter.metric}"] = reporter.scores
     if estimator.validation_scores_ is not None:
         history["validation_score"] = list(estimator.validation_scores_)
     return TrainResult(estimator, metrics, history)
 
 
 def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str], title=""):
-    """Write the training loss per epoch (log scale) to a PNG at ``path``; return the path."""
-    import matplotlib
+    """Write the training loss per epoch (log scale) and, on a second axis, each validation
+    curve in ``history`` (keys starting with ``validation_``) to a PNG; return the path."""
+    from neurocloud.extras import require
 
+    matplotlib = require("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -166,12 +186,12 @@ def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        if "validation_score" in history:
+        curves = {k: v for k, v in history.items() if k.startswith("validation_") and v}
+        if curves:
             other = ax.twinx()
-            scores = history["validation_score"]
-            lines += other.plot(
-                range(1, len(scores) + 1), scores, color="tab:orange", label="validation score"
-            )
+            for (key, scores), color in zip(curves.items(), ("tab:orange", "tab:green")):
+                label = _CURVE_LABELS.get(key, key.replace("_", " "))
+                lines += other.plot(range(1, len(scores) + 1), scores, color=color, label=label)
             other.set_ylabel("validation score")
         # one legend for both axes, under the plot, so that it never hides a curve
         fig.legend(
@@ -198,7 +218,7 @@ def save_outputs(
     plot_path: str | os.PathLike[str] | None = None,
     card: dict[str, Any] | None = None,
 ) -> tuple[Path, Path | None]:
-    """Save the model to the directory ``path`` and its loss curve beside it.
+    """Save the model to the directory ``path`` and its training curves beside it.
 
     The artifact directory holds only the three artifact files; the PNG goes to
     ``plot_path`` (default: ``<path>-loss.png``). The card records the data set, the
@@ -229,13 +249,17 @@ def save_outputs(
         "dataset": dataset,
         "task": task,
         "metrics": result.metrics,
-        "training": {**settings, "hidden_layer_sizes": list(model.hidden_layer_sizes)},
+        "training": {
+            **settings,
+            "hidden_layer_sizes": list(model.hidden_layer_sizes),
+            "stop_reason": getattr(model, "stop_reason_", ""),
+        },
         **(card or {}),
     }
     saved = nc.save(model, path, feature_names=feature_names, card=entries)
     target = Path(plot_path) if plot_path else saved.parent / f"{saved.name}-loss.png"
     try:
-        plot = plot_loss_curve(result.history, target, title=f"{dataset}: training curve")
+        plot = plot_loss_curve(result.history, target, title=f"{dataset}: training and validation")
     except ImportError:
         plot = None
     return saved, plot

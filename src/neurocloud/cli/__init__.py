@@ -38,6 +38,18 @@ class LazyGroup(click.Group):
         module, attribute = COMMANDS[name].split(":")
         return getattr(import_module(module), attribute)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # A missing optional package is one line naming the extra, never a traceback.
+        try:
+            return super().invoke(ctx)
+        except ImportError as exc:
+            from neurocloud.extras import missing_extra_message
+
+            message = missing_extra_message(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="neurocloud")

@@ -67,7 +67,7 @@ def _print_table(explanation: Any, top: int) -> None:
     errors = explanation.completeness_error
     for row in range(len(explanation)):
         line = (
-            f"row {row}: {explanation.method} of output {explanation.target[row]} "
+            f"row {row}: {explanation.method} of output {explanation.target_name(row)} "
             f"= {explanation.prediction[row]:.6g}"
         )
         if explanation.base_value is not None:

@@ -5,7 +5,36 @@ serves ``$SM_MODEL_DIR`` or ``/opt/ml/model`` on ``0.0.0.0:$SAGEMAKER_BIND_TO_PO
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import click
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Bind ``host:port`` once, as the server will, and raise a one-line error if that fails.
+
+    Run before the server starts: otherwise another process answering on the port (say, a
+    server started earlier) looks like this one coming up.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host!r}: {exc.strerror}.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    f"port {port} on {host} is already in use (another server?); stop it, "
+                    "or pick another port with --port (with make run: make run PORT=8081)."
+                ) from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}.") from None
 
 
 @click.command()
@@ -92,6 +121,7 @@ def serve(
         discover(path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    check_port_free(host or "127.0.0.1", port)
     run_server(
         path, host or "127.0.0.1", port, config=config, log_level=log_level, access_log=access_log
     )

@@ -6,6 +6,7 @@ loads the data and prints what happened.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -50,6 +51,21 @@ def _load(data: str, target: str | None, task: str | None):
         return datasets.load_csv(data, target=target, task=task)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _named_labels(dataset):
+    """A built-in data set's class codes 0..k-1 replaced by its class names (iris' "setosa",
+    ...), so that the model predicts, serves and explains the names."""
+    import numpy as np
+
+    names = dataset.target_names
+    if dataset.task != "classification" or dataset.y.dtype.kind not in "iu":
+        return dataset
+    if names == [str(i) for i in range(len(names))] or set(np.unique(dataset.y)) - set(
+        range(len(names))
+    ):
+        return dataset
+    return replace(dataset, y=np.asarray(names)[dataset.y])
 
 
 @click.command()
@@ -117,6 +133,12 @@ def _load(data: str, target: str | None, task: str | None):
     type=click.Path(dir_okay=False),
     help="Loss-curve PNG (default: OUTPUT-loss.png, beside the model directory).",
 )
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress while training (a bar on a terminal, else a line every tenth of --epochs).",
+)
 def train(
     data: str | None,
     target: str | None,
@@ -133,6 +155,7 @@ def train(
     validation_fraction: float,
     output: str | None,
     plot_path: str | None,
+    quiet: bool,
 ) -> None:
     """Train a network on --data and save it to --output, with standardisation built in.
 
@@ -148,7 +171,7 @@ def train(
         raise click.UsageError("Missing option '-o' / '--output'.")
     from neurocloud.training_job import save_outputs, train_job
 
-    dataset = _load(data, target, task)
+    dataset = _named_labels(_load(data, target, task))
     kind = dataset.task
     if kind == "classification":
         kind += f" with {len(dataset.target_names)} classes"
@@ -170,11 +193,15 @@ def train(
             seed=seed,
             validation_fraction=validation_fraction,
             early_stopping=early_stopping,
+            progress="quiet" if quiet else "auto",
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     metrics = result.metrics
-    click.echo(f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.2f} s")
+    click.echo(
+        f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.2f} s; stopped: "
+        f"{result.model.stop_reason_}"
+    )
     where = (
         f"validation ({metrics['n_validation']} rows)"
         if metrics["n_validation"]
@@ -196,5 +223,9 @@ def train(
     )
     click.echo(
         f"saved {saved}"
-        + (f"; loss curve {plot}" if plot else " (install matplotlib for the loss-curve plot)")
+        + (
+            f"; training and validation curves {plot}"
+            if plot
+            else " (for the curves' plot: pip install 'neurocloud[plot]')"
+        )
     )

@@ -193,7 +193,10 @@ def run(paths: SageMakerPaths, log: Callable[[str], None] = print) -> Path:
         f"train: {train.X.shape[0]} rows, {train.X.shape[1]} features, {train.task}"
         + (f"; validation: {validation.X.shape[0]} rows" if validation is not None else "")
     )
-    result = train_job(train.X, train.y, train.task, **settings)
+    result = train_job(
+        train.X, train.y, train.task, progress="lines", stream=sys.stdout, **settings
+    )
+    log(f"trained {result.metrics['epochs']} epochs; stopped: {result.model.stop_reason_}")
     metrics = dict(result.metrics)
     if validation is not None:
         name = "accuracy" if train.task == "classification" else "r2"
@@ -241,6 +244,13 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         run(paths)
     except (TrainingError, HyperparameterError, ValueError, OSError) as exc:
         return _fail(paths, f"Training failed: {exc}")
+    except ImportError as exc:
+        from neurocloud.extras import missing_extra_message
+
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        return _fail(paths, f"Training failed: {message}")
     except Exception as exc:  # a bug: keep the traceback in the log, the reason in failure
         traceback.print_exc()
         return _fail(paths, f"Training failed with an unexpected {type(exc).__name__}: {exc}")

@@ -28,6 +28,7 @@ from neurocloud.explain.core import (
     check_inputs,
     check_positive_int,
     model_outputs,
+    output_names,
     resolve_targets,
 )
 from neurocloud.explain.result import Explanation
@@ -156,7 +157,8 @@ def shap_values(
     return Explanation(
         attributions=_per_target(values, targets, (n, d, k)),
         inputs=X,
-        feature_names=check_feature_names(feature_names, d),
+        feature_names=check_feature_names(feature_names, d, net),
+        output_names=output_names(net),
         prediction=outputs[np.arange(n), targets],
         target=targets,
         method="shap",
@@ -202,7 +204,7 @@ def lime_explanation(
     training = check_inputs(net, training_data, name="training_data")
     num_samples = check_positive_int(num_samples, "num_samples")
     n, d = X.shape
-    names = check_feature_names(feature_names, d)
+    names = check_feature_names(feature_names, d, net)
     outputs = model_outputs(net, X, logits)
     targets = resolve_targets(outputs, target)
     explainer = LimeTabularExplainer(
@@ -236,6 +238,7 @@ def lime_explanation(
         attributions=attributions,
         inputs=X,
         feature_names=names,
+        output_names=output_names(net),
         prediction=outputs[np.arange(n), targets],
         target=targets,
         method="lime",

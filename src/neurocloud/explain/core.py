@@ -27,6 +27,7 @@ __all__ = [
     "check_positive_int",
     "check_representable",
     "model_outputs",
+    "output_names",
     "resolve_targets",
     "target_gradients",
 ]
@@ -82,16 +83,25 @@ def check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def check_feature_names(names: Any, n_features: int) -> list[str]:
-    """``names`` as a list of ``n_features`` strings; ``None`` gives ``x0, x1, ...``."""
+def check_feature_names(names: Any, n_features: int, net: Any = None) -> list[str]:
+    """``names`` as a list of ``n_features`` strings; ``None`` gives the names stored with
+    ``net`` (``model.json``'s ``feature_names``, kept by ``nc.load``), else ``x0, x1, ...``."""
     if names is None:
-        return [f"x{i}" for i in range(n_features)]
+        names = getattr(net, "feature_names", None)
+        if names is None or len(names) != n_features:
+            return [f"x{i}" for i in range(n_features)]
     names = [str(name) for name in names]
     if len(names) != n_features:
         raise ValueError(
             f"Expected {n_features} feature_names (one per input); received {len(names)}."
         )
     return names
+
+
+def output_names(net: Any) -> list[str] | None:
+    """The names of the network's outputs stored with it (a classifier's class labels)."""
+    names = getattr(net, "output_names", None)
+    return None if names is None else [str(name) for name in names]
 
 
 def model_outputs(net: Any, X: np.ndarray, logits: bool = False) -> np.ndarray:

@@ -23,6 +23,7 @@ from neurocloud.explain.core import (
     check_positive_int,
     check_representable,
     model_outputs,
+    output_names,
     resolve_targets,
     target_gradients,
 )
@@ -39,11 +40,12 @@ SMOOTHGRAD_METHODS = {
 }
 
 
-def _explanation(X, outputs, targets, attributions, method, settings, feature_names, **extra):
+def _explanation(net, X, outputs, targets, attributions, method, settings, feature_names, **extra):
     return Explanation(
         attributions=attributions,
         inputs=X,
-        feature_names=check_feature_names(feature_names, X.shape[1]),
+        feature_names=check_feature_names(feature_names, X.shape[1], net),
+        output_names=output_names(net),
         prediction=outputs[np.arange(len(X)), targets],
         target=targets,
         method=method,
@@ -78,7 +80,7 @@ def saliency(
     _, grads = target_gradients(net, X, targets, logits)
     settings = {"absolute": bool(absolute), "logits": bool(logits)}
     attributions = np.abs(grads) if absolute else grads
-    return _explanation(X, outputs, targets, attributions, "saliency", settings, feature_names)
+    return _explanation(net, X, outputs, targets, attributions, "saliency", settings, feature_names)
 
 
 def _check_noise(noise: Any) -> float:
@@ -183,7 +185,9 @@ def smoothgrad(
             gradient_evaluations=evaluations,
         )
     attributions = per_sample.reshape(samples, n, d).mean(axis=0)
-    return _explanation(X, outputs, targets, attributions, "smoothgrad", settings, feature_names)
+    return _explanation(
+        net, X, outputs, targets, attributions, "smoothgrad", settings, feature_names
+    )
 
 
 def expected_gradients(
@@ -237,6 +241,7 @@ def expected_gradients(
     error = per_sample.std(axis=1, ddof=1) / np.sqrt(samples) if samples > 1 else None
     settings = {"samples": samples, "seed": seed, "background_rows": m, "logits": bool(logits)}
     return _explanation(
+        net,
         X,
         outputs[:n],
         targets,

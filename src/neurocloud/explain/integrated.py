@@ -34,6 +34,7 @@ from neurocloud.explain.core import (
     check_positive_int,
     check_representable,
     model_outputs,
+    output_names,
     resolve_targets,
     target_gradients,
 )
@@ -155,7 +156,8 @@ def integrated_gradients(
         steps: Gauss-Legendre nodes per unit of path (more on networks with kinks).
         target: output index (an int or one per row); default the predicted class, or 0.
         logits: explain the pre-softmax/sigmoid output instead of the probability.
-        feature_names: names for the features (default ``x0, x1, ...``).
+        feature_names: names for the features (default: those stored with the model,
+            else ``x0, x1, ...``).
 
     Returns an :class:`Explanation` whose ``completeness_error`` is
     ``sum(attributions) - (f(x) - f(baseline))`` per row.
@@ -179,7 +181,8 @@ def integrated_gradients(
     return Explanation(
         attributions=attributions,
         inputs=X,
-        feature_names=check_feature_names(feature_names, X.shape[1]),
+        feature_names=check_feature_names(feature_names, X.shape[1], net),
+        output_names=output_names(net),
         prediction=outputs[:n][rows, targets],
         target=targets,
         method="integrated_gradients",

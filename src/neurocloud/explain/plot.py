@@ -39,7 +39,7 @@ def _image_shape(n_features: int, image_shape: Any) -> tuple[int, int] | None:
 
 
 def _title(explanation: Any, row: int) -> str:
-    title = f"row {row}: output {explanation.target[row]} = {explanation.prediction[row]:.4g}"
+    title = f"row {row}: output {explanation.target_name(row)} = {explanation.prediction[row]:.4g}"
     if explanation.base_value is not None:
         title += f"\nbase {explanation.base_value[row]:.4g}"
     return title
@@ -101,6 +101,9 @@ def plot_explanation(
         if shape
         else (5.5 * columns, 0.45 * max_features * lines + 1.2 * lines)
     )
+    from neurocloud.extras import require
+
+    require("matplotlib")  # without it: one line naming neurocloud[plot]
     if path is None:
         import matplotlib.pyplot as plt
 

@@ -35,6 +35,8 @@ class Explanation:
             additive methods (``f(baseline)``, ``E[f(background)]``); ``None`` otherwise.
         standard_error: ``(n, features)``, the Monte Carlo standard error of sampled
             attributions (expected gradients); ``None`` for deterministic methods.
+        output_names: the model's output names (a classifier's class labels), when it
+            stores them; :meth:`target_name` names each row's explained output with them.
     """
 
     attributions: np.ndarray
@@ -46,6 +48,7 @@ class Explanation:
     settings: dict[str, Any] = field(default_factory=dict)
     base_value: np.ndarray | None = None
     standard_error: np.ndarray | None = None
+    output_names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.attributions)
@@ -57,6 +60,12 @@ class Explanation:
         if self.base_value is None:
             return None
         return self.attributions.sum(axis=1) - (self.prediction - self.base_value)
+
+    def target_name(self, row: int = 0) -> str:
+        """The explained output of ``row``: its stored name (``'setosa'``), else its index."""
+        index = int(self.target[row])
+        names = self.output_names
+        return str(names[index]) if names is not None and index < len(names) else str(index)
 
     def top_features(self, row: int = 0, k: int = 10) -> list[tuple[str, float, float]]:
         """The ``k`` largest attributions of ``row`` by magnitude: ``(name, value, attr)``."""

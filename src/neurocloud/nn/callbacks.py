@@ -37,6 +37,9 @@ class History(Callback):
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.params: dict[str, Any] = {}
+        #: why training ended, set by ``fit``: "reached max epochs (N)", "converged: ...",
+        #: "early stopping: ...", "loss became nan at epoch E"
+        self.stop_reason: str = ""
 
     def on_epoch_end(self, model, epoch, logs):
         self.epoch.append(epoch)
@@ -102,6 +105,10 @@ class EarlyStopping(Callback):
             if self.wait > self.patience:
                 self.stopped_epoch = epoch
                 model.stop_training = True
+                model.stop_reason = (
+                    f"early stopping: {key} did not improve by more than "
+                    f"min_delta={self.min_delta} for {self.patience} epochs"
+                )
 
     def on_train_end(self, model):
         if self.restore_best_weights and self._best_weights is not None:

@@ -384,6 +384,7 @@ class LBFGS(Optimizer):
                 "gtol": self.tol * 1e-1,
             },
         )
+        self.message = str(result.message)  # why SciPy stopped, for History.stop_reason
         return result.x.astype(x0.dtype)
 
     def get_config(self):

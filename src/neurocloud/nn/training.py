@@ -106,6 +106,7 @@ def fit(
     if verbose:
         hooks.append(ProgressBar(epochs))
     model.stop_training = False
+    model.stop_reason = ""  # a callback that sets stop_training may say why here
     for hook in hooks:
         hook.on_train_begin(model)
 
@@ -123,15 +124,26 @@ def fit(
                 stacklevel=3,
             )
             model.stop_training = True
+            model.stop_reason = f"loss became {train_loss} at epoch {epoch + 1}"
 
     if opt.full_batch:
         _fit_full_batch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, end_epoch)
     else:
         _fit_minibatch(model, opt, X, y, sw, loss_fn, fused, l2, epochs, batch, shuffle, end_epoch)
+    history.stop_reason = model.stop_reason or _stop_reason(opt, epochs, len(history.epoch))
     for hook in hooks:
         hook.on_train_end(model)
     model.history = history
     return history
+
+
+def _stop_reason(opt: optim.Optimizer, epochs: int, ran: int) -> str:
+    if ran >= epochs:
+        return f"reached max epochs ({epochs})"
+    if opt.full_batch:
+        tol, message = getattr(opt, "tol", None), getattr(opt, "message", "")
+        return f"converged: {opt.name} met its tolerance tol={tol} ({message})"
+    return f"stopped by a callback at epoch {ran}"
 
 
 def _fit_minibatch(

@@ -54,11 +54,14 @@ class Signature:
     output_width: int
     dtype: np.dtype
     feature_names: tuple[str, ...] | None = None
+    #: the output columns' names (a classifier's class labels), from ``model.json``
+    output_names: tuple[str, ...] | None = None
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any], dtype: np.dtype) -> Signature:
         inputs, outputs = metadata["inputs"][0], metadata["outputs"][0]
         names = metadata.get("feature_names")
+        labels = metadata.get("output_names")
         return cls(
             inputs["name"],
             int(inputs["shape"][-1]),
@@ -66,6 +69,7 @@ class Signature:
             int(outputs["shape"][-1]),
             np.dtype(dtype),
             tuple(names) if names else None,
+            tuple(str(n) for n in labels) if labels else None,
         )
 
     @property
@@ -86,9 +90,14 @@ class Signature:
                     "name": self.output_name,
                     "datatype": self.datatype,
                     "shape": [-1, self.output_width],
+                    **self.output_parameters(),
                 }
             ],
         }
+
+    def output_parameters(self) -> dict[str, Any]:
+        """``{"parameters": {"labels": [...]}}`` naming the output columns, if they are named."""
+        return {"parameters": {"labels": list(self.output_names)}} if self.output_names else {}
 
     def expected_shape(self) -> str:
         if self.input_width == 1:

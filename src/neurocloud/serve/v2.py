@@ -71,6 +71,9 @@ def routes(state: ServerState) -> list[Route]:
             header(model, req),
             {name: outputs},
             {name: req.binary_outputs.get(name, req.binary_output)},
+            {name: labels["parameters"]}
+            if (labels := model.signature.output_parameters())
+            else None,
         )
         return _compressed(call, payload, headers)
 

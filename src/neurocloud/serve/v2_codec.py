@@ -177,8 +177,10 @@ def encode_outputs(
     header: dict[str, Any],
     outputs: dict[str, np.ndarray],
     binary: dict[str, bool],
+    parameters: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The response body and its headers; ``binary[name]`` sends that output as raw bytes."""
+    """The response body and its headers; ``binary[name]`` sends that output as raw bytes;
+    ``parameters[name]`` adds to that output's parameters (e.g. its column ``labels``)."""
     chunks = []
     entries = []
     for name, array in outputs.items():
@@ -187,9 +189,11 @@ def encode_outputs(
             "datatype": v2_datatype(array.dtype),
             "shape": list(array.shape),
         }
+        if parameters and name in parameters:
+            entry["parameters"] = dict(parameters[name])
         if binary.get(name):
             raw = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-            entry["parameters"] = {"binary_data_size": len(raw)}
+            entry.setdefault("parameters", {})["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:
             check_finite(array, name, "JSON")

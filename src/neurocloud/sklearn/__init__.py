@@ -13,8 +13,12 @@ array(['high'], dtype='<U4')
 (1, 2)
 """
 
-from neurocloud.sklearn._classifier import NeuralNetClassifier
-from neurocloud.sklearn._persist import from_artifact
-from neurocloud.sklearn._regressor import NeuralNetRegressor
+from neurocloud.extras import require
+
+require("sklearn")  # without scikit-learn: one line naming neurocloud[sklearn]
+
+from neurocloud.sklearn._classifier import NeuralNetClassifier  # noqa: E402
+from neurocloud.sklearn._persist import from_artifact  # noqa: E402
+from neurocloud.sklearn._regressor import NeuralNetRegressor  # noqa: E402
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "from_artifact"]

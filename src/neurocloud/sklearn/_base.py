@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from neurocloud.nn import activations, initializers, layers, optim
+from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
 from neurocloud.nn.validation import check_dtype
 from neurocloud.sklearn._monitor import Monitor
@@ -94,8 +95,9 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         shuffle=True,
         warm_start=False,
         random_state=None,
-        dtype="float32",
+        dtype="auto",
         verbose=0,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -117,6 +119,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         self.random_state = random_state
         self.dtype = dtype
         self.verbose = verbose
+        self.callbacks = callbacks
 
     # --- hyperparameters ----------------------------------------------------------------
     def _hidden_sizes(self) -> tuple[int, ...]:
@@ -153,7 +156,8 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         self._activation_name()
         self._optimizer_name()
         initializers.canonical(self.kernel_initializer)
-        check_dtype(self.dtype)
+        self._resolved_dtype(None)
+        self._user_callbacks()
         _number("learning_rate", self.learning_rate, 0.0, low_open=True)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
             _number("batch_size (or 'auto')", self.batch_size, 1, integer=True)
@@ -164,6 +168,31 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         _number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
         _number("n_iter_no_change", self.n_iter_no_change, 1, integer=True)
         _number("tol", self.tol, 0.0)
+
+    def _resolved_dtype(self, X: np.ndarray | None) -> np.dtype:
+        """``dtype``, with "auto" meaning X's precision: float32 for float32 X, else float64
+        (as scikit-learn's MLP does)."""
+        if isinstance(self.dtype, str) and self.dtype == "auto":
+            float32 = X is not None and X.dtype == np.float32
+            return np.dtype(np.float32 if float32 else np.float64)
+        try:
+            return check_dtype(self.dtype)
+        except ValueError:
+            raise ValueError(
+                f"Expected dtype 'auto', 'float32' or 'float64'. Received: dtype={self.dtype!r}"
+            ) from None
+
+    def _user_callbacks(self) -> list[Callback]:
+        """``callbacks`` as a list, checked: each must be an ``nc.callbacks.Callback``."""
+        given = [] if self.callbacks is None else self.callbacks
+        if isinstance(given, Callback):
+            given = [given]
+        if not isinstance(given, (list, tuple)) or not all(isinstance(c, Callback) for c in given):
+            raise ValueError(
+                "Expected callbacks to be None or a list of nc.callbacks.Callback objects. "
+                f"Received: callbacks={self.callbacks!r}"
+            )
+        return list(given)
 
     def _new_optimizer(self) -> optim.Optimizer:
         name, lr = self._optimizer_name(), float(self.learning_rate)
@@ -178,7 +207,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         if self.standardize:
             # Statistics rounded to the model's dtype, as they will be saved, so that a
             # saved and reloaded model computes exactly what this one does.
-            dtype = check_dtype(self.dtype)
+            dtype = self._resolved_dtype(X)
             mean, scale = (
                 s.astype(dtype).astype(np.float64) for s in _standardization(X, sample_weight)
             )
@@ -201,7 +230,11 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             )
         )
         return Sequential(
-            stack, input_dim=X.shape[1], seed=seed, dtype=self.dtype, name=type(self).__name__
+            stack,
+            input_dim=X.shape[1],
+            seed=seed,
+            dtype=self._resolved_dtype(X),
+            name=type(self).__name__,
         )
 
     # --- training -----------------------------------------------------------------------
@@ -262,6 +295,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             X, Y, sample_weight, validation, epochs=1 if incremental else self.max_epochs
         )
         self.loss_ = self.loss_curve_[-1]
+        self.stop_reason_ = self.model_.history.stop_reason
         if not np.isfinite(self.model_.flat_parameters()).all() or not math.isfinite(self.loss_):
             raise ValueError(
                 f"Training diverged: the loss became {self.loss_} at epoch {self.n_iter_}. "
@@ -316,7 +350,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
                 epochs=epochs,
                 batch_size=None if full_batch else batch,
                 shuffle=bool(self.shuffle),
-                callbacks=[monitor],
+                callbacks=[monitor, *self._user_callbacks()],
                 l2=l2,
                 sample_weight=sample_weight,
             )

@@ -64,9 +64,14 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
     warm_start : bool, default=False
         Continue from the current weights on the next ``fit``.
     random_state : int, RandomState or None, default=None
-    dtype : {"float32", "float64"}, default="float32"
+    dtype : {"auto", "float32", "float64"}, default="auto"
+        Precision of the network: "auto" trains in float32 when ``X`` is float32 and in
+        float64 otherwise, as scikit-learn's MLP does.
     verbose : int, default=0
         Print the loss (and validation score) after each epoch.
+    callbacks : list of nc.callbacks.Callback, default=None
+        Passed to the engine's ``fit`` after the estimator's own; each sees the network
+        after every epoch and can stop training (``model.stop_training = True``).
     class_weight : dict, "balanced" or None, default=None
         Weight of each class in the loss, multiplied into ``sample_weight``; "balanced"
         uses ``n_samples / (n_classes * count(class))``.
@@ -112,8 +117,9 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
         shuffle=True,
         warm_start=False,
         random_state=None,
-        dtype="float32",
+        dtype="auto",
         verbose=0,
+        callbacks=None,
         class_weight=None,
     ):
         super().__init__(
@@ -136,6 +142,7 @@ class NeuralNetClassifier(ClassifierMixin, BaseNeuralNet):
             random_state=random_state,
             dtype=dtype,
             verbose=verbose,
+            callbacks=callbacks,
         )
         self.class_weight = class_weight
 

@@ -57,6 +57,16 @@ class Monitor(Callback):
         if self.wait > est.n_iter_no_change:
             self.stopped = True
             model.stop_training = True
+            if self.validation is None:
+                model.stop_reason = (
+                    f"converged: training loss improved by less than tol={est.tol} for "
+                    f"{est.n_iter_no_change} epochs"
+                )
+            else:
+                model.stop_reason = (
+                    f"early stopping: validation score improved by less than tol={est.tol} "
+                    f"for {est.n_iter_no_change} epochs (best {est.best_validation_score_:.4g})"
+                )
 
     def on_train_end(self, model):
         if self.best_weights is not None:

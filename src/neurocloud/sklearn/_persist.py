@@ -87,7 +87,12 @@ def estimator_state(estimator: BaseNeuralNet) -> dict[str, Any]:
     return {
         "class": type(estimator).__name__,
         "state_version": STATE_VERSION,
-        "params": {k: _encode(v) for k, v in estimator.get_params(deep=False).items()},
+        # callbacks are training-time objects (often holding a logger or a client), not
+        # settings of the model: they are not stored.
+        "params": {
+            k: _encode(None if k == "callbacks" else v)
+            for k, v in estimator.get_params(deep=False).items()
+        },
         "fitted": estimator._state(),
         "neurocloud_version": __version__,
         "sklearn_version": sklearn.__version__,

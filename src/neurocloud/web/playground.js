@@ -199,7 +199,7 @@ async function gradcheck() {
     const r = await api("POST", `/api/sessions/${session.id}/gradcheck`);
     node.className = r.passed ? "ok" : "bad";
     node.dataset.passed = String(r.passed);
-    node.textContent = `${r.passed ? "Pass" : "Fail"}: ${r.verdict} on ${r.rows} rows, float64 copy${r.dropout_left_out ? ", dropout left out" : ""}.`;
+    node.textContent = `${r.verdict} (on ${r.rows} rows of a float64 copy${r.dropout_left_out ? ", dropout left out" : ""})`;
   } catch (e) { node.textContent = ""; showError(e); }
 }
 
