@@ -7,7 +7,7 @@ MODEL_DIR := models/seed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint format demo clean
+.PHONY: run test docs lint format demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,17 +26,16 @@ run: $(VENV)/.installed-run
 	$(BIN)/neurocloud demo --output $(MODEL_DIR) --plot $(MODEL_DIR)-fit.png
 	$(BIN)/neurocloud serve $(MODEL_DIR) --host $(HOST) --port $(PORT)
 
-# The browser tests drive Debian's Chromium (Playwright must not download a browser).
-CHROMIUM ?= /usr/bin/chromium
-
-$(CHROMIUM):
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-
 ## test: the whole test suite
-test: $(VENV)/.installed-test $(CHROMIUM)
+test: $(VENV)/.installed-test
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+## docs: build the documentation site into site/ (offline; open site/index.html or serve it)
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 MPLBACKEND=Agg $(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
@@ -47,4 +46,4 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) models build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) models build dist site .pytest_cache .ruff_cache

@@ -10,11 +10,10 @@
 from importlib import import_module
 from typing import Any
 
-from neurocloud.artifact import load, save
+from neurocloud._version import __version__
+from neurocloud.artifact import load, register_kind, save
 from neurocloud.nn import activations, callbacks, gradcheck, initializers, layers, losses, optim
 from neurocloud.nn.sequential import Sequential
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Sequential",
@@ -47,6 +46,16 @@ def __getattr__(name: str) -> Any:
         globals()[name] = module
         return module
     raise AttributeError(f"module 'neurocloud' has no attribute {name!r}")
+
+
+def _load_estimator(artifact: Any) -> Any:
+    # The scikit-learn front end registers its loader when imported; import it on first use.
+    from neurocloud.sklearn import from_artifact
+
+    return from_artifact(artifact)
+
+
+register_kind("estimator", _load_estimator)
 
 
 def import_onnx(path: Any, output: str | None = None, name: str | None = None) -> Sequential:

@@ -1,9 +1,12 @@
 """Saving and loading models as a directory: ``model.json``, ``weights.safetensors``, ``card.json``
 and, to resume training, ``optimizer.safetensors``.
 
-Loading never unpickles: the architecture comes from JSON, the weights from safetensors.
-Writes are atomic: files go to a temporary directory beside the target, which is renamed
-into place only when complete, so a crash never leaves a half-written model.
+Loading never unpickles: the architecture comes from JSON, the weights from safetensors, and
+every declared size is checked against the weights file's header before anything is
+allocated. Writes are crash-safe (see :mod:`neurocloud.atomic_dir`): a kill at any moment
+leaves the old or the new model at the path. ``nc.load`` returns what was saved, by the
+artifact's ``kind``: front ends (the scikit-learn estimators) add theirs with
+:func:`register_kind`.
 
 >>> import tempfile, numpy as np, neurocloud as nc
 >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0)
@@ -16,29 +19,53 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import save as save_tensors
 
-from neurocloud.nn import optim
+from neurocloud import atomic_dir
+from neurocloud._version import __version__
+from neurocloud.artifact_checks import (
+    CARD_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_PARAMETERS,
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    check_metadata,
+    check_weights,
+    declared_shapes,
+    entry,
+    read_json,
+    read_weights,
+)
+from neurocloud.nn import optim, optim_state
 from neurocloud.nn.sequential import Sequential
 
-__all__ = ["Artifact", "ArtifactError", "load", "load_artifact", "save"]
-
-FORMAT = "neurocloud.model"
-FORMAT_VERSION = 1
-MODEL_FILE, WEIGHTS_FILE, CARD_FILE = "model.json", "weights.safetensors", "card.json"
-OPTIMIZER_FILE = "optimizer.safetensors"
+__all__ = [
+    "CARD_FILE",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MAX_PARAMETERS",
+    "MODEL_FILE",
+    "OPTIMIZER_FILE",
+    "WEIGHTS_FILE",
+    "Artifact",
+    "ArtifactError",
+    "load",
+    "load_artifact",
+    "register_kind",
+    "save",
+]
 _DATATYPES = {"float32": "FP32", "float64": "FP64"}
-
-
-class ArtifactError(ValueError):
-    """A model directory or one of its files is missing, truncated or not ours."""
+_LOADERS: dict[str, Callable[[Artifact], Any]] = {"sequential": lambda artifact: artifact.model}
 
 
 @dataclass
@@ -50,16 +77,37 @@ class Artifact:
     card: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    @property
+    def kind(self) -> str:
+        """What was saved: ``"sequential"``, or a front end's kind such as ``"estimator"``."""
+        kind = self.metadata.get("kind")
+        if isinstance(kind, str):
+            return kind
+        extra = self.metadata.get("extra")
+        return "estimator" if isinstance(extra, dict) and extra.get("estimator") else "sequential"
+
     def load_optimizer(self) -> optim.Optimizer | None:
         """The optimizer saved with the model, state included, or ``None`` if none was.
 
-        Read on request, so serving never loads training state. ``model.fit(X, y,
-        optimizer=artifact.load_optimizer())`` resumes training where it stopped.
+        Read on request, so serving never loads training state. It also puts the model's
+        random generator back where it was when saved, so ``model.fit(X, y,
+        optimizer=artifact.load_optimizer())`` resumes training bit for bit, shuffling and
+        Dropout included.
         """
-        if self.path is None or not (self.path / OPTIMIZER_FILE).is_file():
+        if self.path is None:
             return None
-        where = self.path / OPTIMIZER_FILE
-        opt = optimizer_from_bytes(where.read_bytes(), str(where))
+        where = entry(self.path, OPTIMIZER_FILE, required=False)
+        if where is None:
+            return None
+        try:
+            opt, rng = optim_state.from_bytes(where.read_bytes())
+            if rng is not None:
+                optim_state.restore_rng(self.model.rng, rng)
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise ArtifactError(
+                f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
+                f"foreign ({type(exc).__name__}: {exc})."
+            ) from None
         # fit steps one flat buffer; a hand-written loop steps model.parameters()
         layouts = ([(self.model.count_params(),)], [p.shape for p in self.model.parameters()])
         shapes = [next(iter(slots.values())).shape for slots in opt.state if slots]
@@ -82,6 +130,11 @@ class Artifact:
         return self.metadata["outputs"][0]["name"]
 
 
+def register_kind(kind: str, loader: Callable[[Artifact], Any]) -> None:
+    """Make ``nc.load`` return ``loader(artifact)`` for artifacts saved with this ``kind``."""
+    _LOADERS[kind] = loader
+
+
 def _signature(name: str, dtype: np.dtype, width: int) -> dict[str, Any]:
     return {"name": name, "datatype": _DATATYPES[dtype.name], "shape": [-1, int(width)]}
 
@@ -98,22 +151,21 @@ def save(
     extra: dict[str, Any] | None = None,
     optimizer: optim.Optimizer | None = None,
 ) -> Path:
-    """Save ``model`` to the directory ``path`` (replacing it atomically); return the path.
+    """Save ``model`` to the directory ``path`` (replacing it crash-safely); return the path.
 
     ``card`` adds entries (data set, metrics, ...) to ``card.json``; ``extra`` stores
     JSON-able information for other components (e.g. an estimator's settings).
     ``optimizer`` (the one ``fit`` used) is saved with its state (Adam's moments, the step
-    count), so that training can resume where it stopped: see :meth:`Artifact.load_optimizer`.
-    Objects that are not a ``Sequential`` but define ``__neurocloud_artifact__`` (the
-    scikit-learn estimators) are saved through it, their optimizer included.
+    count) and the model's random generator state, so that training can resume where it
+    stopped: see :meth:`Artifact.load_optimizer`. Objects that are not a ``Sequential`` but
+    define ``__neurocloud_artifact__`` (the scikit-learn estimators) are saved through it,
+    their optimizer and kind included.
     """
-    from safetensors.numpy import save as save_tensors
-
-    from neurocloud import __version__
-
+    kind = "sequential"
     if not isinstance(model, Sequential) and hasattr(model, "__neurocloud_artifact__"):
         described = model.__neurocloud_artifact__()
         model = described.pop("model")
+        kind = described.pop("kind", "estimator")
         extra = {**described.pop("extra", {}), **(extra or {})}
         feature_names = feature_names or described.pop("feature_names", None)
         output_names = output_names or described.pop("output_names", None)
@@ -140,10 +192,13 @@ def save(
         raise ValueError(
             f"output_names has {len(output_names)} names; the model has {model.output_dim} outputs."
         )
-    _check_replaceable(Path(path))
+    target = Path(path)
+    atomic_dir.recover(target)
+    _check_replaceable(target)
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "kind": kind,
         "model": model.get_config(),
         "inputs": [_signature(input_name, model.dtype, model.input_dim)],
         "outputs": [_signature(output_name, model.dtype, model.output_dim)],
@@ -153,7 +208,7 @@ def save(
     }
     history = model.history.summary() if model.history is not None else None
     card_data = {
-        "name": Path(path).name,
+        "name": target.name,
         "library": "neurocloud",
         "library_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -168,41 +223,8 @@ def save(
         CARD_FILE: json.dumps(_finite_json(card_data), indent=2, allow_nan=False).encode(),
     }
     if optimizer is not None:
-        files[OPTIMIZER_FILE] = optimizer_bytes(optimizer)
-    return _write_directory(Path(path), files)
-
-
-def optimizer_bytes(optimizer: optim.Optimizer) -> bytes:
-    """``optimizer``'s settings and state as safetensors bytes (settings in the header)."""
-    from safetensors.numpy import save as save_tensors
-
-    return save_tensors(
-        {k: np.ascontiguousarray(v) for k, v in optimizer.state_dict().items()},
-        metadata={
-            "format": FORMAT,
-            "optimizer": optimizer.name,
-            "config": json.dumps(optimizer.get_config()),
-        },
-    )
-
-
-def optimizer_from_bytes(data: bytes, where: str) -> optim.Optimizer:
-    """Rebuild what :func:`optimizer_bytes` wrote; errors name ``where``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as load_tensors
-
-    try:
-        size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
-        tensors = load_tensors(data)
-        opt = optim.get(header["optimizer"], **json.loads(header["config"]))
-        opt.load_state_dict(tensors)
-    except (SafetensorError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ArtifactError(
-            f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
-            f"foreign ({type(exc).__name__}: {exc})."
-        ) from None
-    return opt
+        files[OPTIMIZER_FILE] = optim_state.to_bytes(optimizer, model.rng)
+    return atomic_dir.replace(target, files)
 
 
 def _finite_json(value: Any) -> Any:
@@ -231,7 +253,7 @@ def _check_replaceable(target: Path) -> None:
         return
     try:
         ours = json.loads((target / MODEL_FILE).read_bytes()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         ours = False
     if not ours:
         raise ArtifactError(
@@ -241,92 +263,45 @@ def _check_replaceable(target: Path) -> None:
         )
 
 
-def _write_directory(target: Path, files: dict[str, bytes]) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        for name, data in files.items():
-            with open(tmp / name, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(old)
-            tmp.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ArtifactError(
-            f"{path}: file is missing; a model directory holds "
-            f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE}."
-        )
-    try:
-        data = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{path}: not valid JSON, the file may be truncated ({exc}).") from None
-    if not isinstance(data, dict):
-        raise ArtifactError(f"{path}: expected a JSON object; found {type(data).__name__}.")
-    return data
-
-
 def load_artifact(path: str | os.PathLike[str]) -> Artifact:
     """Load a model directory with its metadata and card; errors name the faulty file."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as load_tensors
-
     root = Path(path)
+    atomic_dir.recover(root)
     if not root.is_dir():
         raise ArtifactError(
             f"{root}: not a model directory (expected a folder holding "
             f"{MODEL_FILE}, {WEIGHTS_FILE} and {CARD_FILE})."
         )
-    metadata = _read_json(root / MODEL_FILE)
-    if metadata.get("format") != FORMAT:
-        raise ArtifactError(
-            f"{root / MODEL_FILE}: not a neurocloud model (format is "
-            f"{metadata.get('format')!r}, expected {FORMAT!r})."
-        )
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{root / MODEL_FILE}: format_version {version!r} is not supported "
-            f"by this neurocloud (supports up to {FORMAT_VERSION})."
-        )
+    where = root / MODEL_FILE
+    metadata = read_json(root, MODEL_FILE)
+    check_metadata(metadata, where)
+    config = metadata["model"]
     try:
-        model = Sequential.from_config(metadata["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{root / MODEL_FILE}: invalid model config: {exc}") from None
-    card = _read_json(root / CARD_FILE)
-    weights_path = root / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise ArtifactError(f"{weights_path}: file is missing.")
+        model = Sequential.from_config({**config, "input_dim": None})
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise ArtifactError(f"{where}: invalid model config: {exc}") from None
+    declared = declared_shapes(model, config.get("input_dim"), where)
+    card = read_json(root, CARD_FILE)
+    weights_path = entry(root, WEIGHTS_FILE)
+    weights = read_weights(weights_path)  # checked against the header before any build
+    header = {k: (dtype, shape) for k, (dtype, shape, _) in weights.items()}
+    check_weights(header, declared, model, weights_path)
     try:
-        tensors = load_tensors(weights_path.read_bytes())
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise ArtifactError(
-            f"{weights_path}: unreadable safetensors file, it may be truncated or foreign ({exc})."
-        ) from None
-    if not model.built:
-        raise ArtifactError(f"{root / MODEL_FILE}: the model config has no input_dim.")
-    wrong = [k for k, v in tensors.items() if v.dtype != model.dtype]
-    if wrong:
-        raise ArtifactError(
-            f"{weights_path}: tensors {wrong} are not {model.dtype.name} as {MODEL_FILE} declares."
+        model.build(config["input_dim"])
+        model.load_state_dict(
+            {
+                k: np.frombuffer(data, dtype=model.dtype).reshape(shape)
+                for k, (_, shape, data) in weights.items()
+            }
         )
-    try:
-        model.load_state_dict(tensors)
-    except ValueError as exc:
-        raise ArtifactError(f"{weights_path}: {exc}") from None
+    except (ValueError, TypeError, MemoryError) as exc:
+        raise ArtifactError(f"{weights_path}: {type(exc).__name__}: {exc}") from None
+    for key, width in (("inputs", model.input_dim), ("outputs", model.output_dim)):
+        if metadata[key][0]["shape"][-1] != width:
+            raise ArtifactError(
+                f"{where}: {key} declares width {metadata[key][0]['shape'][-1]}; the model "
+                f"has {width}."
+            )
     # The names travel with the network: explanations name features and classes with them,
     # and saving the network again keeps them.
     model.feature_names = metadata.get("feature_names")
@@ -337,9 +312,10 @@ def load_artifact(path: str | os.PathLike[str]) -> Artifact:
 def load(path: str | os.PathLike[str]) -> Any:
     """Load what :func:`save` wrote: a ``Sequential``, or the estimator that was saved."""
     artifact = load_artifact(path)
-    estimator = artifact.metadata.get("extra", {}).get("estimator")
-    if estimator:
-        from neurocloud.sklearn import from_artifact
-
-        return from_artifact(artifact)
-    return artifact.model
+    kind = artifact.kind
+    if kind not in _LOADERS:
+        raise ArtifactError(
+            f"{artifact.path / MODEL_FILE}: kind {kind!r} has no loader; expected one of "
+            f"{sorted(_LOADERS)} (import the front end that saved it first)."
+        )
+    return _LOADERS[kind](artifact)

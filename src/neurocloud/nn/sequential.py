@@ -16,13 +16,14 @@ bias are views into it. Optimizers then update every weight in a few vectorised 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from neurocloud.nn import layers as layers_module
-from neurocloud.nn import losses
+from neurocloud.nn import losses, serialization
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.layers import Dense, Layer
 from neurocloud.nn.optim import Optimizer
@@ -35,6 +36,9 @@ from neurocloud.nn.validation import (
 )
 
 __all__ = ["Sequential"]
+
+#: ``meta["format"]`` of a model's bytes (:meth:`Sequential.to_bytes`)
+FORMAT = "neurocloud.sequential"
 
 #: Bytes of the widest activation of one block of rows in ``predict``: small enough for the
 #: block to stay in the last-level cache between layers, large enough for efficient GEMMs.
@@ -411,12 +415,41 @@ class Sequential:
                 raise ValueError(f"Weight {i} must have shape {p.shape}; received {np.shape(w)}.")
             p[...] = w
 
+    def to_bytes(self) -> bytes:
+        """The built model as safe bytes: its config and weights (see ``nn.serialization``).
+
+        >>> import neurocloud as nc
+        >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0)
+        >>> nc.Sequential.from_bytes(m.to_bytes()).get_config() == m.get_config()
+        True
+        """
+        meta = {"format": FORMAT, "config": self.get_config()}
+        return serialization.pack(self.state_dict(), meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Sequential:
+        """Rebuild a model from :meth:`to_bytes`'s output; never runs code from ``data``."""
+        tensors, meta = serialization.unpack(data)
+        return cls._from_packed(tensors, meta)
+
+    @classmethod
+    def _from_packed(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> Sequential:
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"Not a neurocloud model: format is {meta.get('format')!r}.")
+        config = meta.get("config")
+        if isinstance(config, str):  # bytes written by neurocloud 0.1
+            config = json.loads(config)
+        model = cls.from_config(config)
+        model.load_state_dict(tensors)
+        return model
+
     def __reduce__(self):
         # Pickling goes through the safe format: config plus safetensors bytes.
-        from neurocloud.nn.serialization import from_bytes, to_bytes
-
-        return (from_bytes, (to_bytes(self),))
+        return (type(self).from_bytes, (self.to_bytes(),))
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], input_dim={self.input_dim}, dtype='{self.dtype.name}')"
+
+
+serialization.register(FORMAT, Sequential._from_packed)

@@ -26,70 +26,38 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurocloud.artifact import MODEL_FILE, WEIGHTS_FILE, Artifact, load_artifact
+from neurocloud.artifact import MODEL_FILE, Artifact, load_artifact
 from neurocloud.serve.batcher import BatcherClosed, BatchTimeout, MicroBatcher
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.errors import ServeError
 from neurocloud.serve.metrics import ServeMetrics
+from neurocloud.serve.model_folders import Fingerprint, discover, fingerprint, scan
 from neurocloud.serve.signature import Signature
 
 __all__ = ["ModelRepository", "ModelVersion", "discover"]
 
 logger = logging.getLogger("neurocloud.serve")
-Fingerprint = tuple[tuple[int, int, int], ...]
+#: A failed version is retried after this many seconds, then twice as long each time, up to
+#: ``RETRY_MAX_S``; a change to any of its files retries it at once.
+RETRY_FIRST_S, RETRY_MAX_S = 5.0, 300.0
 
 
-def _is_model_dir(path: Path) -> bool:
-    return (path / MODEL_FILE).is_file()
+@dataclass
+class _Failure:
+    """A version that failed to load: why, and when to try it again."""
 
-
-def _versions(path: Path) -> dict[str, Path]:
-    found = {}
-    for entry in os.scandir(path):
-        if entry.is_dir() and entry.name.isdigit() and _is_model_dir(Path(entry.path)):
-            found[str(int(entry.name))] = Path(entry.path)
-    return found
-
-
-def discover(path: str | os.PathLike[str]) -> dict[str, dict[str, Path]]:
-    """Map model name -> version -> directory for every model under ``path``."""
-    root = Path(path).resolve()
-    if not root.is_dir():
-        raise ValueError(f"{path}: not a directory; expected a model directory or repository.")
-    if _is_model_dir(root):
-        return {root.name: {"1": root}}
-    versions = _versions(root)
-    if versions:
-        return {root.name: versions}
-    models: dict[str, dict[str, Path]] = {}
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if not entry.is_dir() or entry.name.startswith("."):
-            continue
-        child = Path(entry.path)
-        versions = {"1": child} if _is_model_dir(child) else _versions(child)
-        if versions:
-            models[entry.name] = versions
-    if not models:
-        raise ValueError(
-            f"{path}: no model found; expected {MODEL_FILE} there, numbered version folders "
-            f"(1/{MODEL_FILE}) or model folders (<name>/{MODEL_FILE}, <name>/1/{MODEL_FILE})."
-        )
-    return models
-
-
-def fingerprint(path: Path) -> Fingerprint | None:
-    """What changes when a version folder is rewritten (inode, size, mtime of its files)."""
-    try:
-        stats = [os.stat(path / name) for name in (MODEL_FILE, WEIGHTS_FILE)]
-    except OSError:
-        return None
-    return tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats)
+    mark: Fingerprint | None
+    reason: str
+    retry_at: float
+    delay: float
 
 
 class ModelVersion:
@@ -183,12 +151,21 @@ class ModelRepository:
         self.path = Path(path)
         self.config = config
         self.metrics = metrics
-        self.ready = False
+        self._started = False
+        self._on_disk: set[str] = set()  # model names found by the last successful scan
+        self._served: set[str] = set()  # model names that had a loaded version once
         self._models: dict[str, dict[str, ModelVersion]] = {}
         self._latest: dict[str, ModelVersion] = {}
-        self._failed: dict[tuple[str, str], tuple[Fingerprint | None, str]] = {}
+        self._failed: dict[tuple[str, str], _Failure] = {}
         self._missing: dict[tuple[str, str], int] = {}
         self._draining: set[asyncio.Task] = set()
+
+    @property
+    def ready(self) -> bool:
+        """Started, serving a model, and no model that was served is gone while its folder
+        is still there (all its versions failed to reload): readiness never says ready then."""
+        lost = (self._served & self._on_disk) - set(self._models)
+        return self._started and bool(self._models) and not lost
 
     # --- lookups (on the event loop, no awaits) ----------------------------------------
     @property
@@ -200,7 +177,7 @@ class ModelRepository:
 
     def resolve(self, name: str | None, version: str | None = None) -> ModelVersion:
         """The version to serve; 404 naming the known models or versions."""
-        if not self.ready:
+        if not self._started:
             raise ServeError(503, "the models are not loaded yet; retry once /ping returns 200")
         if name is None:
             if len(self._latest) == 1:
@@ -221,7 +198,7 @@ class ModelRepository:
                 raise ServeError(
                     503,
                     f"model {name!r} version {version!r} is not ready: "
-                    f"{self._failed[name, version][1]}",
+                    f"{self._failed[name, version].reason}",
                 )
             raise ServeError(
                 404,
@@ -246,9 +223,14 @@ class ModelRepository:
                     "state": "READY",
                 }
             )
-        for (name, version), (_, reason) in sorted(self._failed.items()):
+        for (name, version), failure in sorted(self._failed.items()):
             rows.append(
-                {"name": name, "versions": [version], "state": "UNAVAILABLE", "reason": reason}
+                {
+                    "name": name,
+                    "versions": [version],
+                    "state": "UNAVAILABLE",
+                    "reason": failure.reason,
+                }
             )
         return rows
 
@@ -268,7 +250,8 @@ class ModelRepository:
                 loaded = await loop.run_in_executor(None, self._load, name, version, path)
                 self._install(loaded)
                 self.metrics.observe_load(name, True)
-        self.ready = True
+        self._on_disk = set(found)
+        self._started = True
         logger.info(
             "serving %s",
             ", ".join(f"{name} (versions {', '.join(self.versions(name))})" for name in self.names),
@@ -281,6 +264,7 @@ class ModelRepository:
         self._models[loaded.name] = versions
         self._latest[loaded.name] = versions[max(versions, key=int)]
         self._failed.pop((loaded.name, loaded.version), None)
+        self._served.add(loaded.name)
         return previous
 
     def _uninstall(self, name: str, version: str) -> ModelVersion:
@@ -300,13 +284,18 @@ class ModelRepository:
         task.add_done_callback(self._draining.discard)
 
     async def refresh(self) -> None:
-        """Pick up new or rewritten versions and unload removed ones (one pass)."""
+        """Pick up new or rewritten versions and unload removed ones (one pass).
+
+        A scan that fails (an unreadable folder) changes nothing: the models loaded stay
+        served. A version that fails to load is retried when any of its files changes, and
+        otherwise with backoff (a file written last, such as ``card.json``, is picked up).
+        """
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(None, _scan, self.path)
+            found = await loop.run_in_executor(None, scan, self.path)
         except (OSError, ValueError) as exc:
-            logger.warning("model folder check failed: %s", exc)
-            found = {}
+            logger.warning("model folder check failed, keeping the models loaded: %s", exc)
+            return
         seen = set()
         for name, versions in found.items():
             for version, (path, mark) in versions.items():
@@ -315,14 +304,24 @@ class ModelRepository:
                 if mark is None or (current is not None and current.fingerprint == mark):
                     continue
                 failed = self._failed.get((name, version))
-                if failed is not None and failed[0] == mark:
+                if (
+                    failed is not None
+                    and failed.mark == mark
+                    and time.monotonic() < failed.retry_at
+                ):
                     continue
                 try:
                     loaded = await loop.run_in_executor(None, self._load, name, version, path)
                 except Exception as exc:
-                    self._failed[name, version] = (mark, str(exc))
+                    delay = RETRY_FIRST_S
+                    if failed is not None and failed.mark == mark:
+                        delay = min(failed.delay * 2, RETRY_MAX_S)
+                    self._failed[name, version] = _Failure(
+                        mark, str(exc), time.monotonic() + delay, delay
+                    )
                     self.metrics.observe_load(name, False)
-                    logger.error("model %s version %s failed to load: %s", name, version, exc)
+                    if failed is None or failed.reason != str(exc):
+                        logger.error("model %s version %s failed to load: %s", name, version, exc)
                     continue
                 previous = self._install(loaded)
                 self.metrics.observe_load(name, True)
@@ -343,6 +342,7 @@ class ModelRepository:
                 logger.info("unloaded model %s version %s (folder removed)", *key)
         for key in [k for k in self._failed if k not in seen]:
             del self._failed[key]
+        self._on_disk = {name for name, versions in found.items() if versions}
 
     async def watch(self) -> None:
         """Call :meth:`refresh` every ``reload_interval_s`` seconds, forever."""
@@ -355,15 +355,8 @@ class ModelRepository:
 
     async def close(self) -> None:
         """Wait until every queued request is answered; the repository is then not ready."""
-        self.ready = False
+        self._started = False
         for model in list(self):
             await model.batcher.close()
         if self._draining:
             await asyncio.gather(*self._draining, return_exceptions=True)
-
-
-def _scan(path: Path) -> dict[str, dict[str, tuple[Path, Fingerprint | None]]]:
-    return {
-        name: {version: (folder, fingerprint(folder)) for version, folder in versions.items()}
-        for name, versions in discover(path).items()
-    }

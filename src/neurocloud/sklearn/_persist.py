@@ -20,15 +20,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from safetensors.numpy import load as load_tensors
-from safetensors.numpy import save as save_tensors
 from sklearn.utils.validation import check_is_fitted
 
-from neurocloud.nn import layers, serialization
+from neurocloud._version import __version__
+from neurocloud.artifact import Artifact, ArtifactError, register_kind
+from neurocloud.nn import layers, optim_state, serialization
 from neurocloud.nn.sequential import Sequential
 
 if TYPE_CHECKING:
-    from neurocloud.artifact import Artifact
     from neurocloud.sklearn._base import BaseNeuralNet
 
 __all__ = ["PersistMixin", "describe", "from_artifact", "model_copy", "to_bytes", "unpickle"]
@@ -36,7 +35,7 @@ __all__ = ["PersistMixin", "describe", "from_artifact", "model_copy", "to_bytes"
 
 def model_copy(model: Sequential) -> Sequential:
     """An independent copy of ``model`` (through the safe bytes format), history kept."""
-    copy = serialization.from_bytes(serialization.to_bytes(model))
+    copy = Sequential.from_bytes(model.to_bytes())
     copy.history = model.history
     return copy
 
@@ -44,6 +43,8 @@ def model_copy(model: Sequential) -> Sequential:
 FORMAT = "neurocloud.estimator"
 _OPTIMIZER_KEY = "optimizer"  # a tensor name no layer uses (theirs are "layers.<i>.<name>")
 STATE_VERSION = 1
+#: estimator classes by name, filled as they are defined (see PersistMixin.__init_subclass__)
+_CLASSES: dict[str, type[BaseNeuralNet]] = {}
 
 
 def _encode(value: Any) -> Any:
@@ -82,8 +83,6 @@ def estimator_state(estimator: BaseNeuralNet) -> dict[str, Any]:
     """The JSON description stored as ``extra["estimator"]`` in ``model.json``."""
     import sklearn
 
-    from neurocloud import __version__
-
     return {
         "class": type(estimator).__name__,
         "state_version": STATE_VERSION,
@@ -104,6 +103,7 @@ def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
     check_is_fitted(estimator)
     names = getattr(estimator, "feature_names_in_", None)
     return {
+        "kind": "estimator",
         "model": estimator.model_,
         "extra": {"estimator": estimator_state(estimator)},
         "feature_names": None if names is None else [str(n) for n in names],
@@ -113,14 +113,11 @@ def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
 
 
 def _estimator_class(name: Any) -> type[BaseNeuralNet]:
-    from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
-
-    classes = {c.__name__: c for c in (NeuralNetClassifier, NeuralNetRegressor)}
-    if name not in classes:
+    if name not in _CLASSES:
         raise ValueError(
-            f"Unknown estimator class {name!r}; expected one of {', '.join(sorted(classes))}."
+            f"Unknown estimator class {name!r}; expected one of {', '.join(sorted(_CLASSES))}."
         )
-    return classes[name]
+    return _CLASSES[name]
 
 
 def _rebuild(state: dict[str, Any], model: Sequential, cls=None, params=None) -> BaseNeuralNet:
@@ -149,8 +146,6 @@ def from_artifact(artifact: Artifact) -> BaseNeuralNet:
     >>> nc.load(nc.save(clf, tempfile.mkdtemp() + "/clf")).classes_
     array(['a', 'b'], dtype='<U1')
     """
-    from neurocloud.artifact import ArtifactError
-
     state = artifact.metadata.get("extra", {}).get("estimator")
     where = f"{artifact.path}/model.json" if artifact.path else "model.json"
     if not isinstance(state, dict) or "fitted" not in state:
@@ -166,44 +161,47 @@ def from_artifact(artifact: Artifact) -> BaseNeuralNet:
 
 
 def to_bytes(estimator: BaseNeuralNet) -> bytes:
-    """A fitted estimator as safetensors bytes: weights as tensors, the rest as JSON."""
-    from neurocloud.artifact import optimizer_bytes
-
+    """A fitted estimator as safe bytes: weights as tensors, the rest as JSON metadata."""
     model = estimator.model_
-    tensors = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}
+    tensors = dict(model.state_dict())
     optimizer = getattr(estimator, "_optimizer", None)
-    if optimizer is not None:  # its own safetensors bytes, carried as one byte tensor
-        tensors[_OPTIMIZER_KEY] = np.frombuffer(optimizer_bytes(optimizer), np.uint8)
-    metadata = {
-        "format": FORMAT,
-        "model": json.dumps(model.get_config()),
-        "estimator": json.dumps(estimator._state()),
-    }
-    return save_tensors(tensors, metadata=metadata)
+    if optimizer is not None:  # its own bytes (with the generator state), as one byte tensor
+        blob = optim_state.to_bytes(optimizer, model.rng)
+        tensors[_OPTIMIZER_KEY] = np.frombuffer(blob, np.uint8)
+    meta = {"format": FORMAT, "model": model.get_config(), "estimator": estimator._state()}
+    return serialization.pack(tensors, meta)
 
 
 def unpickle(cls: type[BaseNeuralNet], params: dict[str, Any], blob: bytes | None):
     """Rebuild an estimator from :meth:`BaseNeuralNet.__reduce__`'s output."""
     if blob is None:
         return cls(**params)
-    size = int.from_bytes(blob[:8], "little")
-    metadata = json.loads(blob[8 : 8 + size]).get("__metadata__") or {}
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"Not a pickled neurocloud estimator: format {metadata.get('format')!r}.")
-    from neurocloud.artifact import optimizer_from_bytes
-
-    model = Sequential.from_config(json.loads(metadata["model"]))
-    tensors = load_tensors(blob)
+    tensors, meta = serialization.unpack(blob)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"Not a pickled neurocloud estimator: format {meta.get('format')!r}.")
+    config, fitted = meta["model"], meta["estimator"]
+    if isinstance(config, str):  # pickled by neurocloud 0.1
+        config, fitted = json.loads(config), json.loads(fitted)
     optimizer = tensors.pop(_OPTIMIZER_KEY, None)
+    model = Sequential.from_config(config)
     model.load_state_dict(tensors)
-    estimator = _rebuild({"fitted": json.loads(metadata["estimator"])}, model, cls, params)
+    estimator = _rebuild({"fitted": fitted}, model, cls, params)
     if optimizer is not None:
-        estimator._optimizer = optimizer_from_bytes(optimizer.tobytes(), "pickled estimator")
+        estimator._optimizer, rng = optim_state.from_bytes(optimizer.tobytes())
+        if rng is not None:
+            optim_state.restore_rng(model.rng, rng)
     return estimator
+
+
+register_kind("estimator", from_artifact)
 
 
 class PersistMixin:
     """Conversion to and from a ``Sequential``, ``nc.save`` support and safe pickling."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _CLASSES[cls.__name__] = cls
 
     # --- conversion -------------------------------------------------------------------
     def to_sequential(self) -> Sequential:

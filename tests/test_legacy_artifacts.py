@@ -1,0 +1,57 @@
+"""Artifacts and pickles written by neurocloud 0.1 (``tests/data/legacy_v1``, see its README)
+still load, to the same predictions, with their optimizer state."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import neurocloud as nc
+from neurocloud.artifact import load_artifact
+
+DATA = Path(__file__).parent / "data" / "legacy_v1"
+EXPECTED = json.loads((DATA / "expected.json").read_text())
+X = np.array(EXPECTED["X"])
+
+
+@pytest.mark.parametrize("name", ["sequential", "sequential_optimizer", "regressor"])
+def test_a_legacy_artifact_loads_to_the_same_predictions(name):
+    np.testing.assert_array_equal(nc.load(DATA / name).predict(X), np.array(EXPECTED[name]))
+
+
+def test_a_legacy_classifier_loads_to_the_same_probabilities_and_labels():
+    clf = nc.load(DATA / "classifier")
+    np.testing.assert_array_equal(clf.predict_proba(X), np.array(EXPECTED["classifier"]))
+    assert clf.predict(X).tolist() == EXPECTED["classifier_labels"]
+    assert type(clf._optimizer).__name__ == "Adam" and clf._optimizer.t > 0
+
+
+def test_a_legacy_optimizer_state_loads_and_resumes():
+    artifact = load_artifact(DATA / "sequential_optimizer")
+    opt = artifact.load_optimizer()
+    assert opt.t == 9  # 3 epochs of 3 batches
+    artifact.model.fit(X, X[:, 0], optimizer=opt, epochs=1, batch_size=4)
+    assert opt.t == 12
+
+
+def test_legacy_pickles_load_to_the_same_predictions():
+    model = pickle.loads((DATA / "sequential.pickle").read_bytes())
+    np.testing.assert_array_equal(model.predict(X), np.array(EXPECTED["sequential_optimizer"]))
+    clf = pickle.loads((DATA / "classifier.pickle").read_bytes())
+    np.testing.assert_array_equal(clf.predict_proba(X), np.array(EXPECTED["classifier"]))
+    assert clf._optimizer.t > 0
+
+
+def test_an_artifact_saved_now_records_its_kind(tmp_path):
+    meta = json.loads(
+        (nc.save(nc.load(DATA / "regressor"), tmp_path / "r") / "model.json").read_text()
+    )
+    assert meta["kind"] == "estimator"
+    meta = json.loads(
+        (nc.save(nc.load(DATA / "sequential"), tmp_path / "s") / "model.json").read_text()
+    )
+    assert meta["kind"] == "sequential"
