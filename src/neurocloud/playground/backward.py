@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import neurocloud as nc
+from neurocloud.playground.network import build_model, loss_for
 
 if TYPE_CHECKING:
     from neurocloud.playground.session import Session
@@ -25,8 +26,6 @@ MAX_WEIGHT_ROWS = 400  # rows of the weight table sent (the tiny networks have f
 
 
 def _activation_names(session: Session) -> list[str]:
-    from neurocloud.playground.session import loss_for
-
     return [*session.settings.activations, loss_for(session.settings, session.data)[1]]
 
 
@@ -166,8 +165,6 @@ def _engine_gradients(session: Session, row: int) -> list[np.ndarray] | None:
 
 def gradient_check(session: Session, rows: int = 32) -> dict[str, Any]:
     """``nc.gradcheck`` on a float64 copy of the network (dropout left out) and its verdict."""
-    from neurocloud.playground.session import build_model
-
     copy = build_model(session.settings, session.data, session.X, dtype="float64", dropout=False)
     for target, source in zip(copy.parameters(), session.model.parameters()):
         target[...] = source

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from neurocloud.playground.network import loss_for
+
 if TYPE_CHECKING:
     from neurocloud.playground.session import Session
 
@@ -16,8 +18,6 @@ _OPTIMIZER_CLASS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "
 
 def training_code(session: Session) -> str:
     """The script for ``session``'s settings and its epochs so far (all when none yet)."""
-    from neurocloud.playground.session import loss_for
-
     s, data = session.settings, session.data
     _, output = loss_for(s, data)
     epochs = session.epoch or s.epochs

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from neurocloud.playground.network import loss_for
+
 if TYPE_CHECKING:
     from neurocloud.playground.session import Session
 
@@ -83,8 +85,6 @@ def views(session: Session) -> dict[str, Any]:
 
 
 def _output(session: Session) -> str:
-    from neurocloud.playground.session import loss_for
-
     return loss_for(session.settings, session.data)[1]
 
 
