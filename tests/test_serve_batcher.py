@@ -57,7 +57,17 @@ def test_each_caller_gets_its_own_rows(counts, max_rows, delay_ms):
     requests = tagged(counts)
 
     async def main():
-        return await asyncio.gather(*(batcher.submit(r) for r in requests))
+        # Every request arrives at one instant of the loop's clock: on a loaded machine the
+        # submits may take longer than the delay, and a pass would start before all queue.
+        loop = asyncio.get_running_loop()
+        instant = loop.time()
+        loop.time = lambda: instant  # type: ignore[method-assign]
+        try:
+            calls = [asyncio.ensure_future(batcher.submit(r)) for r in requests]
+            await asyncio.sleep(0)  # each submit runs up to its wait for the answer
+        finally:
+            del loop.time
+        return await asyncio.gather(*calls)
 
     results = asyncio.run(main())
     for rows, out in zip(requests, results):
@@ -94,16 +104,23 @@ def test_delay_counts_from_the_oldest_request():
     )
 
     async def main():
-        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
         first = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
-        await asyncio.sleep(0.3)
-        await batcher.submit(np.ones((1, 1)))
-        await first
-        return time.perf_counter() - start
+        await asyncio.sleep(0)  # the first request is queued and the batch timer set
+        oldest = batcher._queue[0].arrival
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(batcher.submit(np.ones((1, 1))))
+        await asyncio.sleep(0)
+        newest = batcher._queue[-1].arrival
+        due = batcher._timer.when()  # the pass's start, whatever the machine's load
+        await asyncio.gather(first, second)
+        return oldest, newest, due, loop.time()
 
-    elapsed = asyncio.run(main())
+    oldest, newest, due, finished = asyncio.run(main())
+    assert newest > oldest
+    assert due == oldest + 0.6  # not newest + 0.6: the delay did not restart
+    assert finished >= due
     assert passes == [2]
-    assert 0.59 < elapsed < 0.85  # 0.9 s if the delay restarted at the second request
 
 
 def test_full_batch_does_not_wait_for_the_delay():

@@ -70,6 +70,13 @@ def check_port_free(host: str, port: int) -> None:
     "while the model was busy].",
 )
 @click.option(
+    "--max-request-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most rows in one request; more get 413 "
+    "[default: $NEUROCLOUD_MAX_REQUEST_ROWS or 1000000].",
+)
+@click.option(
     "--reload-interval",
     "reload_interval_s",
     type=click.FloatRange(min=0),
@@ -92,6 +99,7 @@ def serve(
     workers: int | None,
     max_batch_rows: int | None,
     max_batch_delay_ms: float | None,
+    max_request_rows: int | None,
     reload_interval_s: float | None,
     log_level: str,
     access_log: bool,
@@ -115,6 +123,7 @@ def serve(
             workers=workers,
             max_batch_rows=max_batch_rows,
             max_batch_delay_ms=max_batch_delay_ms,
+            max_request_rows=max_request_rows,
             reload_interval_s=reload_interval_s,
         )
         port = default_port() if port is None else port

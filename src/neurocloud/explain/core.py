@@ -14,6 +14,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -21,11 +26,14 @@ import numpy as np
 from neurocloud.nn.validation import as_features
 
 __all__ = [
+    "DeadlineExceeded",
     "as_network",
+    "check_deadline",
     "check_feature_names",
     "check_inputs",
     "check_positive_int",
     "check_representable",
+    "deadline",
     "model_outputs",
     "output_names",
     "resolve_targets",
@@ -34,6 +42,44 @@ __all__ = [
 
 #: rows per forward/backward pass; bounds memory when steps x samples x rows is large
 CHUNK_ROWS = 16384
+
+_DEADLINE: ContextVar[tuple[float, threading.Event | None] | None] = ContextVar(
+    "neurocloud_explain_deadline", default=None
+)
+
+
+class DeadlineExceeded(RuntimeError):
+    """An explanation ran past its deadline (or was stopped) and gave up between chunks."""
+
+
+@contextlib.contextmanager
+def deadline(at: float, stop: threading.Event | None = None) -> Iterator[None]:
+    """Make explanations computed in this context give up, between chunks of rows, once
+    ``time.monotonic()`` passes ``at`` or ``stop`` is set (:class:`DeadlineExceeded`).
+
+    >>> import time
+    >>> with deadline(time.monotonic() - 1):
+    ...     check_deadline()
+    Traceback (most recent call last):
+    neurocloud.explain.core.DeadlineExceeded: the explanation ran past its deadline
+    """
+    token = _DEADLINE.set((at, stop))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`DeadlineExceeded` when the current :func:`deadline` has passed."""
+    current = _DEADLINE.get()
+    if current is None:
+        return
+    at, stop = current
+    if stop is not None and stop.is_set():
+        raise DeadlineExceeded("the explanation was stopped (the server is shutting down)")
+    if time.monotonic() > at:
+        raise DeadlineExceeded("the explanation ran past its deadline")
 
 
 def as_network(model: Any) -> Any:
@@ -106,10 +152,10 @@ def output_names(net: Any) -> list[str] | None:
 
 def model_outputs(net: Any, X: np.ndarray, logits: bool = False) -> np.ndarray:
     """The network's outputs (or logits) for ``X`` as float64, in chunks."""
-    parts = [
-        np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), dtype=np.float64)
-        for i in range(0, len(X), CHUNK_ROWS)
-    ]
+    parts = []
+    for i in range(0, len(X), CHUNK_ROWS):
+        check_deadline()
+        parts.append(np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), np.float64))
     return np.concatenate(parts)
 
 
@@ -150,6 +196,7 @@ def target_gradients(
     values = np.empty(len(points), dtype=np.float64)
     grads = np.empty(points.shape, dtype=np.float64)
     for start in range(0, len(points), CHUNK_ROWS):
+        check_deadline()
         stop = start + CHUNK_ROWS
         rows = np.arange(len(points[start:stop]))
         out = net.forward(points[start:stop], logits=logits)

@@ -38,9 +38,11 @@ from neurocloud.explain.result import Explanation
 __all__ = [
     "MAX_BACKGROUND_ROWS",
     "MAX_EVALUATED_VALUES",
+    "MAX_POINTS",
     "MAX_ROWS",
     "MAX_SAMPLES",
     "MAX_STEPS",
+    "MAX_WORK",
     "METHODS",
     "LimitExceeded",
     "explain_batch",
@@ -52,6 +54,13 @@ MAX_SAMPLES = 1024
 MAX_BACKGROUND_ROWS = 1024
 #: evaluated path points x features per request (64 MiB per float64 array at the limit)
 MAX_EVALUATED_VALUES = 2**23
+#: gradient evaluations (rows x steps x samples) per request
+MAX_POINTS = 2**20
+#: gradient evaluations x (network parameters + features): about 6 s of one core (64 rows
+#: x 1024 steps through a 68k-parameter network, 4.5e9, took 6.4 s)
+MAX_WORK = 2**32
+#: points at which integrated gradients probes each path for kinks (counted as steps)
+PATH_PROBES = 66
 
 #: request-level keys of the inference protocols, not explanation settings
 PROTOCOL_PARAMETERS = frozenset({"binary_data_output", "binary_data", "binary_data_size"})
@@ -145,7 +154,9 @@ def _check_kinds(settings: dict[str, Any]) -> None:
         raise ValueError(f"Expected seed to be an integer >= 0. Received: seed={seed!r}")
 
 
-def _check_limits(method: str, settings: dict[str, Any], X: np.ndarray) -> dict[str, Any]:
+def _check_limits(
+    method: str, settings: dict[str, Any], X: np.ndarray, net: Any = None
+) -> dict[str, Any]:
     rows, features = X.shape
     if rows > MAX_ROWS:
         raise LimitExceeded(
@@ -156,12 +167,13 @@ def _check_limits(method: str, settings: dict[str, Any], X: np.ndarray) -> dict[
     uses_steps = method == "integrated_gradients" or (
         method == "smoothgrad" and settings.get("over") in ("integrated_gradients", "ig")
     )
-    if uses_steps:
-        settings["steps"] = _count(settings, "steps", DEFAULT_STEPS, MAX_STEPS)
-        points *= settings["steps"]
     if method in _DEFAULT_SAMPLES:
         settings["samples"] = _count(settings, "samples", _DEFAULT_SAMPLES[method], MAX_SAMPLES)
         points *= settings["samples"]
+    if uses_steps:
+        settings["steps"] = _count(settings, "steps", DEFAULT_STEPS, MAX_STEPS)
+        # each path is also probed for kinks at PATH_PROBES points
+        points *= max(settings["steps"], PATH_PROBES)
     if "background" in settings:
         background = np.asarray(settings["background"])
         if background.ndim >= 1 and len(background) > MAX_BACKGROUND_ROWS:
@@ -175,7 +187,29 @@ def _check_limits(method: str, settings: dict[str, Any], X: np.ndarray) -> dict[
             f"{MAX_EVALUATED_VALUES} evaluated values per explain request "
             f"(MAX_EVALUATED_VALUES={MAX_EVALUATED_VALUES}); send fewer rows or steps/samples."
         )
+    if points > MAX_POINTS:
+        raise LimitExceeded(
+            f"rows x steps x samples = {points} gradient evaluations exceeds the limit of "
+            f"{MAX_POINTS} per explain request (MAX_POINTS={MAX_POINTS}; steps count as at "
+            f"least {PATH_PROBES}); send fewer rows or steps/samples."
+        )
+    size = _network_size(net)
+    if points * (size + features) > MAX_WORK:
+        raise LimitExceeded(
+            f"rows x steps x samples x (parameters + features) = "
+            f"{points * (size + features)} exceeds the limit of {MAX_WORK} per explain "
+            f"request (MAX_WORK={MAX_WORK}; this network has {size} parameters); send fewer "
+            "rows or steps/samples."
+        )
     return settings
+
+
+def _network_size(net: Any) -> int:
+    count = getattr(net, "count_params", None)
+    try:
+        return int(count()) if callable(count) else 0
+    except Exception:  # an unbuilt or foreign network: only the other bounds apply
+        return 0
 
 
 _RUNNERS: dict[str, Callable[..., Explanation]] = {
@@ -250,7 +284,7 @@ def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict
     _check_kinds(settings)
     try:
         X = check_inputs(net, X)
-        settings = _check_limits(method, settings, X)
+        settings = _check_limits(method, settings, X, net)
         replica, lock = _replica(net)
         with lock:
             replica = _refresh(net, replica)

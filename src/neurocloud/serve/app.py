@@ -20,6 +20,8 @@ import contextlib
 import gc
 import json
 import os
+import signal
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -35,6 +37,7 @@ from neurocloud.serve import sagemaker, v2
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.docs import DOCS_HTML
 from neurocloud.serve.errors import error_response
+from neurocloud.serve.explanations import STOPPING
 from neurocloud.serve.metrics import ServeMetrics
 from neurocloud.serve.openapi import openapi_document
 from neurocloud.serve.pages import page_routes
@@ -64,8 +67,10 @@ def create_app(
         return Response(body, media_type=content_type)
 
     async def openapi_route(request: Request) -> Response:
-        first = next(iter(repository), None)
-        document = openapi_document(first.signature if first else None, repository.names)
+        models: dict[str, Any] = {}
+        for model in repository:
+            models.setdefault(model.name, (model.signature, repository.versions(model.name)))
+        document = openapi_document(None, None, dict(sorted(models.items())) or None)
         return Response(orjson.dumps(document), media_type="application/json")
 
     async def docs_route(request: Request) -> Response:
@@ -73,7 +78,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with _frozen_heap():
+        with _frozen_heap(), _stop_explanations_on_signal():
             await repository.start()
             watcher = None
             if config.reload_interval_s > 0:
@@ -96,14 +101,13 @@ def create_app(
                 f"received {request.method} {request.url.path}",
             )
         if exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
             return error_response(
                 405,
-                f"method: expected {exc.headers.get('Allow', '')} for "
-                f"{request.url.path}; received {request.method}"
-                if exc.headers
-                else str(exc.detail),
+                f"method: expected {allow} for {request.url.path}; received {request.method}",
+                headers={"Allow": allow},
             )
-        return error_response(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
@@ -128,6 +132,36 @@ def create_app(
         if route.path in _HOT_PATHS and route.methods and "POST" in route.methods
     }
     return app
+
+
+@contextlib.contextmanager
+def _stop_explanations_on_signal() -> Iterator[None]:
+    """While the app runs, SIGTERM and SIGINT also stop the explanations in flight (they
+    answer 503 at their next chunk of rows) before the server's own handler drains the
+    other requests: a heavy explanation must not hold the shutdown past SageMaker's 30 s.
+    """
+    STOPPING.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread (e.g. under a test client)
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: Any) -> None:
+        STOPPING.set()
+        chained = previous[signum]
+        if callable(chained):
+            chained(signum, frame)
+        elif chained == signal.SIG_DFL:
+            raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, chained in previous.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, chained)
 
 
 @contextlib.contextmanager

@@ -21,13 +21,15 @@ b'{"y":[[1.5]]}'
 from __future__ import annotations
 
 import io
-import zipfile
+import math
 from typing import Any
 
 import numpy as np
 import orjson
 
+from neurocloud.serve import large_bodies
 from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.large_bodies import is_number
 from neurocloud.serve.signature import Signature
 
 __all__ = ["CONTENT_TYPES", "decode_request", "encode_response", "media_type", "negotiate"]
@@ -121,19 +123,48 @@ def _negotiate(accept: str, default: str) -> str:
 
 
 # --- requests -----------------------------------------------------------------------------
-def decode_request(body: bytes, content_type: str, signature: Signature) -> tuple[np.ndarray, str]:
-    """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem."""
+def decode_request(
+    body: bytes, content_type: str, signature: Signature, max_rows: int | None = None
+) -> tuple[np.ndarray, str]:
+    """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem,
+    413 past ``max_rows`` rows (counted before parsing where the format allows)."""
     if not body:
         raise bad_request("body", f"{content_type} data", "an empty body")
     if content_type == JSON:
-        return _decode_json(body, signature)
-    if content_type == CSV:
-        return signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
-    if content_type == NPY:
-        return signature.rows(_decode_npy(body), "body (application/x-npy)"), "npy"
-    return signature.rows(_decode_jsonlines(body, signature), "body (application/jsonlines)"), (
-        "jsonlines"
-    )
+        rows, form = _decode_json(body, signature)
+    elif content_type == CSV:
+        _count_lines(body, max_rows, "text/csv", extra=1)  # a header line may come first
+        rows, form = signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
+    elif content_type == NPY:
+        rows = signature.rows(_decode_npy(body, max_rows), "body (application/x-npy)")
+        form = "npy"
+    else:
+        _count_lines(body, max_rows, "application/jsonlines")
+        values = _decode_jsonlines(body, signature)
+        rows, form = signature.rows(values, "body (application/jsonlines)"), "jsonlines"
+    check_rows(len(rows), max_rows, "body")
+    return rows, form
+
+
+def check_rows(count: int, max_rows: int | None, field: str, unit: str = "rows") -> None:
+    """413 when a request holds more than ``max_rows`` rows."""
+    if max_rows is not None and count > max_rows:
+        raise bad_request(
+            field,
+            f"at most {max_rows} rows per request (max_request_rows, set by "
+            f"NEUROCLOUD_MAX_REQUEST_ROWS or --max-request-rows)",
+            f"{count} {unit}",
+            status=413,
+        )
+
+
+def _count_lines(body: bytes, max_rows: int | None, kind: str, extra: int = 0) -> None:
+    """Refuse before parsing when the body has more lines than rows allowed (one C pass)."""
+    if max_rows is None:
+        return
+    lines = max(body.count(b"\n"), body.count(b"\r")) + 1
+    if lines > max_rows + extra + 1:  # + 1: a final line break
+        check_rows(lines - extra - 1, max_rows, f"body ({kind})", "lines")
 
 
 def parse_json(body: bytes, field: str = "body") -> Any:
@@ -144,6 +175,10 @@ def parse_json(body: bytes, field: str = "body") -> Any:
 
 
 def _decode_json(body: bytes, signature: Signature) -> tuple[np.ndarray, str]:
+    if len(body) > large_bodies.FAST_CHARS:
+        fast = large_bodies.read_numeric_json(body, signature)
+        if fast is not None:
+            return fast
     data = parse_json(body)
     name = signature.input_name
     if isinstance(data, list):
@@ -190,11 +225,16 @@ def _text(body: bytes, content_type: str) -> str:
 
 
 def _decode_csv(body: bytes, signature: Signature) -> np.ndarray:
-    lines = [line for line in _text(body, CSV).splitlines() if line.strip()]
+    text = _text(body, CSV)
+    if len(text) > large_bodies.FAST_CHARS:
+        fast = large_bodies.read_csv(text, signature)
+        if fast is not None:
+            return fast
+    lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise bad_request("body (text/csv)", "at least one row of numbers", "only blank lines")
     table = [line.split(",") for line in lines]
-    if all(not _is_number(cell) for cell in table[0]):
+    if all(not is_number(cell) for cell in table[0]):
         header = [cell.strip() for cell in table.pop(0)]
         names = signature.feature_names
         if names is not None and header != list(names):
@@ -214,33 +254,52 @@ def _decode_csv(body: bytes, signature: Signature) -> np.ndarray:
             f"{len(table[first])} values in row {first}",
         )
     try:
-        return np.array(table, dtype=np.float64)
+        return large_bodies.in_chunks(table, lambda part: np.array(part, dtype=np.float64))
     except ValueError:
         for r, row in enumerate(table):
             for c, cell in enumerate(row):
-                if not _is_number(cell):
+                if not is_number(cell):
                     raise bad_request(
                         "body (text/csv)", "numbers", f"{cell.strip()!r} at row {r}, column {c}"
                     ) from None
         raise
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+_NPY_FIELD = "body (application/x-npy)"
 
 
-def _decode_npy(body: bytes) -> np.ndarray:
+def _decode_npy(body: bytes, max_rows: int | None = None) -> np.ndarray:
+    """The array of an ``.npy`` body, its header checked against the bytes that follow
+    before anything is allocated (a header may claim any shape)."""
+    stream = io.BytesIO(body)
     try:
-        return np.load(io.BytesIO(body), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        # A body starting with "PK" is taken for an .npz archive by np.load.
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unknown .npy format version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
         raise bad_request(
-            "body (application/x-npy)", "a NumPy .npy array of numbers", f"unreadable data ({exc})"
+            _NPY_FIELD, "a NumPy .npy array of numbers", f"unreadable data ({exc})"
         ) from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise bad_request(_NPY_FIELD, "an array of numbers", f"dtype {dtype}")
+    if len(shape) > 64:
+        raise bad_request(_NPY_FIELD, "at most 64 dimensions", f"{len(shape)} dimensions")
+    offset = stream.tell()
+    expected = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+    if len(body) - offset != expected:
+        raise bad_request(
+            _NPY_FIELD,
+            f"{expected} bytes of data for shape {shape} of {dtype}",
+            f"{len(body) - offset} bytes",
+        )
+    if shape:
+        check_rows(shape[0], max_rows, _NPY_FIELD)
+    array = np.frombuffer(body, dtype=dtype, offset=offset, count=math.prod(shape))
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _decode_jsonlines(body: bytes, signature: Signature) -> list[Any]:
@@ -271,7 +330,7 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
         return buffer.getvalue()
     if accept == CSV:
         if np.isfinite(outputs).all():
-            return orjson.dumps(outputs, option=_NUMPY)[2:-2].replace(b"],[", b"\n") + b"\n"
+            return large_bodies.dump_array(outputs)[2:-2].replace(b"],[", b"\n") + b"\n"
         lines = (",".join(repr(v) for v in row) for row in outputs.tolist())
         return ("\n".join(lines) + "\n").encode()
     check_finite(outputs, signature.output_name, accept)
@@ -283,7 +342,9 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
         "inputs": "outputs",
         "list": None,
     }.get(form, "predictions")
-    return orjson.dumps(outputs if key is None else {key: outputs}, option=_NUMPY)
+    if key is None:
+        return large_bodies.dump_array(outputs)
+    return b"{" + orjson.dumps(key) + b":" + large_bodies.dump_array(outputs) + b"}"
 
 
 def check_finite(outputs: np.ndarray, name: str, encoding: str) -> None:

@@ -7,6 +7,7 @@
 | ``max_payload_mb`` | ``SAGEMAKER_MAX_PAYLOAD_IN_MB`` | 6 |
 | ``timeout_s`` | ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` | 60 |
 | ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
+| ``max_request_rows`` | ``NEUROCLOUD_MAX_REQUEST_ROWS`` | 1,000,000 |
 | model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
 
 >>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
@@ -39,6 +40,7 @@ class ServeConfig:
         default_accept: response type of ``/invocations`` when Accept is missing or ``*/*``.
         reload_interval_s: how often the model folder is checked for new versions (0: never).
         workers: server processes.
+        max_request_rows: most rows in one request (more: 413 naming this setting).
     """
 
     max_batch_rows: int = 1024
@@ -48,6 +50,7 @@ class ServeConfig:
     default_accept: str = "application/json"
     reload_interval_s: float = 2.0
     workers: int = 1
+    max_request_rows: int = 1_000_000
 
     def __post_init__(self) -> None:
         _require(self.max_batch_rows, "max_batch_rows", int, minimum=1)
@@ -56,6 +59,7 @@ class ServeConfig:
         _require(self.timeout_s, "timeout_s", float, minimum=0, strict=True)
         _require(self.reload_interval_s, "reload_interval_s", float, minimum=0)
         _require(self.workers, "workers", int, minimum=1)
+        _require(self.max_request_rows, "max_request_rows", int, minimum=1)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
@@ -76,6 +80,7 @@ class ServeConfig:
             ("SAGEMAKER_MODEL_SERVER_WORKERS", "workers", int),
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "max_payload_mb", float),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
+            ("NEUROCLOUD_MAX_REQUEST_ROWS", "max_request_rows", int),
         ):
             if env.get(variable, "").strip():
                 values[name] = _parse(env[variable], variable, kind)

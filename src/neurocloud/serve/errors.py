@@ -41,7 +41,10 @@ def describe(value: Any, limit: int = 60) -> str:
     return f"{type(value).__name__} {text}"
 
 
-def error_response(status: int, message: str) -> Response:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        orjson.dumps({"error": message}), status_code=status, media_type="application/json"
+        orjson.dumps({"error": message}),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
     )

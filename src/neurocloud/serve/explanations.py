@@ -4,19 +4,51 @@ The explanation runs in a worker thread, on the private copy of the network that
 ``explain_batch`` keeps; a client mistake (``ValueError``) is a 400, a request over the
 explainer's limits (``LimitExceeded``) a 413, and an installation without
 ``neurocloud.explain`` answers 501.
+
+The request's timeout is also the explanation's deadline: past it the client gets 504 and
+the computation gives up at its next chunk of rows, so it burns no more CPU and no longer
+holds up later explanations of that model. :data:`STOPPING` makes every explanation in
+flight give up the same way (503) when the server shuts down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
 from typing import Any
 
 import numpy as np
 
-from neurocloud.serve.errors import ServeError, describe
+from neurocloud.serve.errors import ServeError, bad_request, describe
 from neurocloud.serve.repository import ModelVersion
 
-__all__ = ["explain"]
+__all__ = ["MAX_PARAMETER_DEPTH", "STOPPING", "explain"]
+
+logger = logging.getLogger("neurocloud.serve")
+
+#: set when the server begins to shut down: explanations in flight stop with 503
+STOPPING = threading.Event()
+#: deepest nesting of lists/objects in an explanation parameter (a row of a baseline or
+#: background is two levels deep)
+MAX_PARAMETER_DEPTH = 32
+
+
+def _check_depth(parameters: dict[str, Any]) -> None:
+    for name, value in parameters.items():
+        stack = [(value, 1)]
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, (list, dict)):
+                if depth > MAX_PARAMETER_DEPTH:
+                    raise bad_request(
+                        f"parameters.{name}",
+                        f"values nested at most {MAX_PARAMETER_DEPTH} levels deep",
+                        f"more than {MAX_PARAMETER_DEPTH} levels",
+                    )
+                children = item.values() if isinstance(item, dict) else item
+                stack.extend((child, depth + 1) for child in children)
 
 
 async def explain(
@@ -24,18 +56,34 @@ async def explain(
 ) -> dict[str, np.ndarray]:
     """Named explanation arrays for ``rows`` (see the module docstring for errors)."""
     try:
+        from neurocloud.explain.core import DeadlineExceeded, deadline
         from neurocloud.explain.serving import LimitExceeded
     except ImportError as exc:
         raise ServeError(
             501, f"explanations are not available in this installation ({exc})"
         ) from None
+    _check_depth(parameters)
+    at = time.monotonic() + timeout
+
+    def run() -> dict[str, np.ndarray]:
+        with deadline(at, STOPPING):
+            try:
+                return model.explain(rows, parameters)
+            except DeadlineExceeded as exc:
+                logger.info("explanation of model %s stopped: %s", model.name, exc)
+                raise
+
     try:
-        result = await asyncio.wait_for(asyncio.to_thread(model.explain, rows, parameters), timeout)
+        result = await asyncio.wait_for(asyncio.to_thread(run), timeout)
     except LimitExceeded as exc:
         raise ServeError(413, f"explanation: {exc}") from None
     except ValueError as exc:
         raise ServeError(400, f"explanation: {exc}") from None
-    except asyncio.TimeoutError:
+    except (asyncio.TimeoutError, DeadlineExceeded):
+        if STOPPING.is_set():
+            raise ServeError(
+                503, f"model {model.name!r}: the server is shutting down; retry elsewhere"
+            ) from None
         raise ServeError(
             504,
             f"model {model.name!r}: no explanation within {timeout:g} s "

@@ -53,19 +53,29 @@ def _json_content(schema: dict[str, Any], example: Any = None) -> dict[str, Any]
     return {"application/json": body}
 
 
-def _sagemaker_body(sig: Signature) -> dict[str, Any]:
-    row = [0.5] * sig.input_width
+def _sagemaker_body(signatures: dict[str, Signature]) -> dict[str, Any]:
+    examples: dict[str, Any] = {}
+    several = len(signatures) > 1
+    for name, sig in signatures.items():
+        row = [0.5] * sig.input_width
+        prefix = f"{name}: " if several else ""
+        examples.update(
+            {
+                f"{prefix}named": {
+                    "value": {sig.input_name: [row] if sig.input_width > 1 else [4.5]}
+                },
+                f"{prefix}instances": {"value": {"instances": [row]}},
+                f"{prefix}inputs": {"value": {"inputs": [row]}},
+                f"{prefix}list": {"value": [row]},
+            }
+        )
+    row = [0.5] * next(iter(signatures.values())).input_width
     return {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {"oneOf": [{"type": "object"}, {"type": "array"}]},
-                "examples": {
-                    "named": {"value": {sig.input_name: [row] if sig.input_width > 1 else [4.5]}},
-                    "instances": {"value": {"instances": [row]}},
-                    "inputs": {"value": {"inputs": [row]}},
-                    "list": {"value": [row]},
-                },
+                "examples": examples,
             },
             "text/csv": {"schema": {"type": "string"}, "example": ",".join(map(str, row))},
             "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
@@ -87,20 +97,34 @@ def _infer_example(sig: Signature) -> dict[str, Any]:
     }
 
 
-def openapi_document(signature: Signature | None, model_names: list[str] | None = None) -> dict:
-    """The document; ``signature`` (of a served model) fills in the examples."""
+def openapi_document(
+    signature: Signature | None,
+    model_names: list[str] | None = None,
+    models: dict[str, tuple[Signature, list[str]]] | None = None,
+) -> dict:
+    """The document; ``signature`` (of a served model) fills in the examples, or
+    ``models`` (name -> signature and versions) gives every model its own examples and
+    the values of the ``X-Amzn-SageMaker-Target-Model`` header."""
     sig = signature or Signature("x", 1, "y", 1, np.dtype("float32"))
     names = model_names or ["model"]
+    if models:
+        names = list(models)
+        sig = models[names[0]][0]
+    signatures = {name: models[name][0] for name in names} if models else {names[0]: sig}
+    targets = [*names, *(f"{n}/{v}" for n in names for v in models[n][1])] if models else None
     response_types = {
-        t: {"schema": {"type": "string"}}
-        for t in ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
+        "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
+        **{
+            t: {"schema": {"type": "string"}}
+            for t in ("text/csv", "application/x-npy", "application/jsonlines")
+        },
     }
     target = {
         "name": "X-Amzn-SageMaker-Target-Model",
         "in": "header",
-        "required": False,
+        "required": len(names) > 1,
         "description": "Model name (or name/version); needed with several models.",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", **({"enum": targets} if targets else {})},
     }
     accept = {
         "name": "Accept",
@@ -112,9 +136,14 @@ def openapi_document(signature: Signature | None, model_names: list[str] | None 
     }
     infer_body = {
         "required": True,
-        "content": _json_content(
-            {"$ref": "#/components/schemas/InferRequest"}, _infer_example(sig)
-        ),
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/InferRequest"},
+                "examples": {
+                    name: {"value": _infer_example(model)} for name, model in signatures.items()
+                },
+            }
+        },
     }
     infer_ok = _ok(
         "Outputs (JSON, or JSON header + binary tensors).",
@@ -150,7 +179,7 @@ def openapi_document(signature: Signature | None, model_names: list[str] | None 
                     **_errors("400", "404", "406", "413", "415", "422", "503", "504"),
                 },
                 parameters=[target, accept],
-                requestBody=_sagemaker_body(sig),
+                requestBody=_sagemaker_body(signatures),
             )
         },
         "/explain": {
@@ -163,7 +192,7 @@ def openapi_document(signature: Signature | None, model_names: list[str] | None 
                     **_errors("400", "404", "406", "413", "415", "422", "501", "504"),
                 },
                 parameters=[target],
-                requestBody=_sagemaker_body(sig),
+                requestBody=_sagemaker_body(signatures),
             )
         },
         "/execution-parameters": {

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from neurocloud.serve.body import read_body
+from neurocloud.serve.body import off_loop, read_body
 from neurocloud.serve.codecs import (
     CONTENT_TYPES,
     JSON,
@@ -58,6 +58,7 @@ def _target(state: ServerState, call: Call) -> ModelVersion:
 def routes(state: ServerState) -> list[Route]:
     """The SageMaker routes bound to ``state``."""
     config = state.config
+    max_rows = config.max_request_rows
 
     async def ping(request: Request, call: Call) -> Response:
         if not state.repository.ready:
@@ -74,9 +75,14 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, form = decode_request(body, content_type, model.signature)
+        rows, form = await off_loop(
+            len(body), decode_request, body, content_type, model.signature, max_rows
+        )
         outputs = await model.predict(rows)
-        return Response(encode_response(outputs, accept, form, model.signature), media_type=accept)
+        payload = await off_loop(
+            outputs.nbytes, encode_response, outputs, accept, form, model.signature
+        )
+        return Response(payload, media_type=accept)
 
     async def explain_route(request: Request, call: Call) -> Response:
         content_type = _content_type(call)
@@ -90,10 +96,12 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, _ = decode_request(body, content_type, model.signature)
+        rows, _ = await off_loop(
+            len(body), decode_request, body, content_type, model.signature, max_rows
+        )
         parameters: dict[str, Any] = dict(request.query_params)
         if content_type == JSON:
-            data = parse_json(body)
+            data = await off_loop(len(body), parse_json, body)
             if isinstance(data, dict) and "parameters" in data:
                 if not isinstance(data["parameters"], dict):
                     raise bad_request("parameters", "an object", repr(data["parameters"]))

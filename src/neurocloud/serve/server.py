@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from neurocloud.serve.config import ServeConfig
+from neurocloud.serve.protocol import GuardedHttpToolsProtocol
 
 __all__ = ["GRACEFUL_SHUTDOWN_S", "serve"]
 
@@ -56,6 +57,7 @@ def serve(
         "access_log": access_log,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "server_header": False,
+        "http": GuardedHttpToolsProtocol,
     }
     if announce:
         threading.Thread(target=_announce, args=(path, host, port), daemon=True).start()

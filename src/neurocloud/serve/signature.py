@@ -33,6 +33,7 @@ DATATYPES = {
     "FP32": np.dtype("<f4"),
     "FP64": np.dtype("<f8"),
 }
+_CHUNK_ROWS = 8192
 _BY_DTYPE = {dtype.str.lstrip("<|="): name for name, dtype in DATATYPES.items()}
 
 
@@ -141,7 +142,16 @@ class Signature:
 
 def _numeric_array(values: Any, field: str, signature: Signature) -> np.ndarray:
     try:
-        array = np.asarray(values)
+        if isinstance(values, list) and len(values) > _CHUNK_ROWS:
+            # one NumPy call on a long list holds the GIL throughout: convert in pieces
+            parts = [
+                np.asarray(values[i : i + _CHUNK_ROWS]) for i in range(0, len(values), _CHUNK_ROWS)
+            ]
+            if len({part.shape[1:] for part in parts}) > 1:
+                raise ValueError("ragged")
+            array = np.concatenate(parts)
+        else:
+            array = np.asarray(values)
     except ValueError:
         raise bad_request(
             field, "a rectangular array of numbers", "nested lists of different lengths"

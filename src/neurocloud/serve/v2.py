@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from neurocloud import __version__
-from neurocloud.serve.body import read_body
+from neurocloud.serve.body import off_loop, read_body
 from neurocloud.serve.explanations import explain
 from neurocloud.serve.repository import ModelVersion
 from neurocloud.serve.state import Call, ServerState, instrumented
@@ -55,7 +55,14 @@ def routes(state: ServerState) -> list[Route]:
     async def decoded(request: Request, call: Call) -> tuple[ModelVersion, InferRequest]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = model_of(request, call)
-        return model, decode_infer(body, call.headers.get(HEADER_LENGTH), model.signature)
+        return model, await off_loop(
+            len(body),
+            decode_infer,
+            body,
+            call.headers.get(HEADER_LENGTH),
+            model.signature,
+            config.max_request_rows,
+        )
 
     def header(model: ModelVersion, infer: InferRequest) -> dict[str, Any]:
         head: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
@@ -67,7 +74,9 @@ def routes(state: ServerState) -> list[Route]:
         model, req = await decoded(request, call)
         outputs = await model.predict(req.rows)
         name = model.signature.output_name
-        payload, headers = encode_outputs(
+        payload, headers = await off_loop(
+            outputs.nbytes,
+            encode_outputs,
             header(model, req),
             {name: outputs},
             {name: req.binary_outputs.get(name, req.binary_output)},

@@ -14,19 +14,22 @@ given in the ``Inference-Header-Content-Length`` header).
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from neurocloud.serve.codecs import check_finite, parse_json
+from neurocloud.serve.codecs import check_finite, check_rows, parse_json
 from neurocloud.serve.errors import bad_request, describe
+from neurocloud.serve.large_bodies import CHUNK_ROWS, dump_array
 from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
 
 __all__ = ["InferRequest", "decode_infer", "encode_outputs"]
 
 HEADER_LENGTH = "inference-header-content-length"
+MAX_DIMS = 64  # NumPy's limit, and far above any model's
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _NUMERIC = ", ".join(DATATYPES)
 
@@ -47,13 +50,14 @@ def _header(body: bytes, header_length: str | None) -> tuple[dict[str, Any], mem
     if header_length is None:
         data, binary = parse_json(body), memoryview(b"")
     else:
-        if not header_length.strip().isdigit() or int(header_length) > len(body):
+        text = header_length.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) > len(body):
             raise bad_request(
                 "Inference-Header-Content-Length",
                 f"a byte count of at most the body's {len(body)} bytes",
                 repr(header_length),
             )
-        size = int(header_length)
+        size = int(text)
         data, binary = parse_json(body[:size], "body (JSON header)"), memoryview(body)[size:]
     if not isinstance(data, dict):
         raise bad_request("body", 'a JSON object {"inputs": [...]}', describe(data))
@@ -74,8 +78,11 @@ def _parameters(value: Any, field: str) -> dict[str, Any]:
     return value
 
 
-def decode_infer(body: bytes, header_length: str | None, signature: Signature) -> InferRequest:
-    """Decode an infer (or explain) request for a model with ``signature``; 400 on errors."""
+def decode_infer(
+    body: bytes, header_length: str | None, signature: Signature, max_rows: int | None = None
+) -> InferRequest:
+    """Decode an infer (or explain) request for a model with ``signature``; 400 on errors,
+    413 past ``max_rows`` rows."""
     data, binary = _header(body, header_length)
     inputs = _object_list(data.get("inputs"), "inputs", "tensor")
     if len(inputs) != 1:
@@ -94,7 +101,11 @@ def decode_infer(body: bytes, header_length: str | None, signature: Signature) -
             f"{len(binary)} bytes",
         )
     rows = signature.rows(array, "inputs[0]")
+    check_rows(len(rows), max_rows, "inputs[0]")
     parameters = _parameters(data.get("parameters"), "parameters")
+    request_id = data.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise bad_request("id", "a string (Open Inference Protocol)", describe(request_id))
     requested = data.get("outputs")
     names, flags = None, {}
     if requested is not None:
@@ -109,15 +120,22 @@ def decode_infer(body: bytes, header_length: str | None, signature: Signature) -
                 "binary_data"
             )
             if flag is not None:
-                flags[output["name"]] = bool(flag)
+                flags[output["name"]] = _flag(flag, f"outputs[{i}].parameters.binary_data")
     return InferRequest(
         rows,
-        data.get("id"),
+        request_id,
         names,
-        bool(parameters.get("binary_data_output", False)),
+        _flag(parameters.get("binary_data_output", False), "parameters.binary_data_output"),
         flags,
         parameters,
     )
+
+
+def _flag(value: Any, field: str) -> bool:
+    """A boolean parameter: ``true`` or ``false`` only (``"false"`` is not false)."""
+    if not isinstance(value, bool):
+        raise bad_request(field, "true or false (a JSON boolean)", describe(value))
+    return value
 
 
 def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.ndarray, int]:
@@ -127,6 +145,10 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise bad_request(f"{field}.shape", "a list of non-negative integers", describe(shape))
+    if len(shape) > MAX_DIMS:
+        raise bad_request(
+            f"{field}.shape", f"at most {MAX_DIMS} dimensions", f"{len(shape)} dimensions"
+        )
     datatype = tensor.get("datatype")
     dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
@@ -170,7 +192,28 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
             f"{datatype} values",
             describe(sample[0]) if sample else f"dtype {array.dtype}",
         )
+    _check_range(array, dtype, datatype, f"{field}.data")
     return array.reshape(shape), 0
+
+
+def _check_range(array: np.ndarray, dtype: np.dtype, datatype: str, field: str) -> None:
+    """Values of a JSON tensor must fit its declared datatype (UINT8 -1 and FP16 70000
+    do not), as they would in the binary encoding."""
+    if array.size == 0 or dtype.kind == "b":
+        return
+    if dtype.kind in "iu":
+        info: Any = np.iinfo(dtype)
+        low, high = array.min(), array.max()
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise bad_request(field, f"{datatype} values in [{info.min}, {info.max}]", repr(bad))
+        return
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        over = np.abs(array.astype(np.float64)) > limit
+    if over.any():
+        bad = array.ravel()[int(np.argmax(over.ravel()))].item()
+        raise bad_request(field, f"{datatype} values of magnitude at most {limit:g}", repr(bad))
 
 
 def encode_outputs(
@@ -183,6 +226,7 @@ def encode_outputs(
     ``parameters[name]`` adds to that output's parameters (e.g. its column ``labels``)."""
     chunks = []
     entries = []
+    large: dict[bytes, np.ndarray] = {}
     for name, array in outputs.items():
         entry: dict[str, Any] = {
             "name": name,
@@ -197,9 +241,16 @@ def encode_outputs(
             chunks.append(raw)
         else:
             check_finite(array, name, "JSON")
-            entry["data"] = np.ascontiguousarray(array).ravel()
+            flat = np.ascontiguousarray(array).ravel()
+            if len(flat) > CHUNK_ROWS:  # spliced in below, encoded in pieces
+                entry["data"] = marker = f"neurocloud-data-{uuid.uuid4().hex}"
+                large[orjson.dumps(marker)] = flat
+            else:
+                entry["data"] = flat
         entries.append(entry)
     payload = orjson.dumps({**header, "outputs": entries}, option=_NUMPY)
+    for marker, flat in large.items():
+        payload = payload.replace(marker, dump_array(flat), 1)
     if not chunks:
         return payload, {"content-type": "application/json"}
     return payload + b"".join(chunks), {
