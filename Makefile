@@ -19,6 +19,9 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[test]"
+	# SageMaker SDK v3's core (sagemaker.core) cannot share site-packages with SDK 2.x (both
+	# are the package `sagemaker`); the tests run it from its own folder on PYTHONPATH.
+	$(BIN)/pip install --quiet --upgrade --no-deps --target $(VENV)/sagemaker-v3 'sagemaker-core>=2.20,<3'
 	touch $@ $(VENV)/.installed-run
 
 ## run: train the article's network, save it under models/, serve it and show how to query it

@@ -144,7 +144,7 @@ def test_every_content_type_both_ways(pytorch_container, request_type, accept):
             "instances": "predictions",
             "inputs": "outputs",
             "list": None,
-        }.get(request_type, "predictions")
+        }.get(request_type, "probabilities")  # CSV and NPY: the output's name, as JSON
         decoded = decoded if key is None else decoded[key]
     assert np.max(np.abs(np.asarray(decoded) - reference.predict(X))) <= 1e-5
 
@@ -248,7 +248,7 @@ def test_sagemaker_toolkit_answers_a_request_and_a_client_error(toolkit):
     good = ServingContext(model_root, {"Content-Type": "text/csv", "Accept": "application/json"})
     [body] = transformer.transform([{"body": b"1,2,3\n"}], good)
     assert good.status == (200, "OK") and good.content_type == "application/json"
-    assert len(json.loads(body)["predictions"][0]) == 4
+    assert len(json.loads(body)["probabilities"][0]) == 4
 
     checked = 0
     for request, content_type, accept, status, message in BAD_REQUESTS:

@@ -301,7 +301,7 @@ def test_make_run_installs_the_extras_this_test_assumes():
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert extras["all"] == ["neurocloud[sklearn,plot,onnx,aws,explain]"]
+    assert extras["all"] == ["neurocloud[sklearn,plot,onnx,aws,kserve,explain]"]
     test_only = {r.split("[")[0].split(">")[0].split("=")[0] for r in extras["test"][1:]}
     assert {"torch", "tritonclient", "skl2onnx", "moto", "sagemaker-inference"} <= test_only
 

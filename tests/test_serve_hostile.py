@@ -245,7 +245,7 @@ def test_gzip_body_of_several_members_decodes_every_member(served):
     body = gzip.compress(b"0.5\n1.5\n") + gzip.compress(b"2.5\n")
     status, _, answer = raw(served.port, post("/invocations", body, CSV, GZIP))
     assert status == 200
-    assert len(orjson.loads(answer)["predictions"]) == 3
+    assert len(orjson.loads(answer)["y"]) == 3
     assert_healthy(served.port)
 
 

@@ -87,8 +87,8 @@ def test_article_predictor_call(live, repo):
     )
     for serializer in ("csv", "npy", "jsonlines"):
         out = Predictor(live.url, model="wide", serializer=serializer).predict(np.eye(3))
-        assert set(out) == {"predictions"}
-        out = out["predictions"]
+        assert set(out) == {"scores"}  # the output's name, as for a JSON request
+        out = out["scores"]
         np.testing.assert_allclose(
             np.asarray(out).reshape(3, 2), repo[1]["wide"].predict(np.eye(3)), rtol=1e-5, atol=1e-6
         )

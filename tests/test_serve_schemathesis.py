@@ -180,7 +180,7 @@ def test_schemathesis_finds_no_5xx_and_every_response_conforms(repository):
     with server(root, "--reload-interval", "0") as running:
         schema = schemathesis.openapi.from_url(running.url + "/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 18  # every route of the document
+        assert len(operations) == 21  # every route of the document
         for operation in operations:
 
             @settings(

@@ -5,6 +5,8 @@
 - ``sagemaker_pytorch(model_dir, out)``: ``model.tar.gz`` with ``code/inference.py``, for
   SageMaker's PyTorch serving container;
 - ``sagemaker(model_dir, out)``: ``model.tar.gz`` of the artifact, for our own container;
+- ``kserve(model_dir, out, storage_uri=...)``: KServe ``ClusterServingRuntime`` and
+  ``InferenceService`` manifests (YAML) for our container speaking V2;
 - ``import_onnx(path)``: a ``Sequential`` from a dense ONNX network.
 
 onnx and torch are imported only when their functions run.
@@ -15,6 +17,7 @@ onnx and torch are imported only when their functions run.
 '.onnx'
 """
 
+from neurocloud.export.kserve import kserve, kserve_manifests
 from neurocloud.export.onnx_export import export_onnx as onnx
 from neurocloud.export.onnx_import import UnsupportedOnnxError, import_onnx
 from neurocloud.export.sagemaker_package import sagemaker, sagemaker_pytorch
@@ -24,6 +27,8 @@ from neurocloud.export.torch_export import load_torchscript, state_dict_path, to
 __all__ = [
     "UnsupportedOnnxError",
     "import_onnx",
+    "kserve",
+    "kserve_manifests",
     "load_torchscript",
     "onnx",
     "sagemaker",

@@ -7,10 +7,10 @@ This file is copied as ``code/inference.py`` into the ``model.tar.gz`` that
 ``input_fn(body, content_type)``, ``predict_fn(data, model)``, ``output_fn(prediction, accept)``.
 
 Requests: JSON ``{"x": [4.5]}`` (the input's name), ``{"instances": ...}``, ``{"inputs": ...}`` or a
-bare list; ``text/csv`` rows; ``application/x-npy``. The JSON answer mirrors the question:
-``{"x": ...}`` -> ``{"y": ...}`` (the output's name), ``{"instances": ...}`` ->
-``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``, a list -> a list; CSV and
-NPY requests get ``{"predictions": ...}``. Responses: JSON (default), CSV or NPY by Accept.
+bare list; ``text/csv`` rows; ``application/x-npy``. A JSON answer is ``{"y": ...}`` (the
+output's name) whatever the request's content type; only a JSON request in another envelope
+gets that envelope back: ``{"instances": ...}`` -> ``{"predictions": ...}``, ``{"inputs": ...}``
+-> ``{"outputs": ...}``, a list -> a list. Responses: JSON (default), CSV or NPY by Accept.
 
 A client's mistake raises :class:`RequestError`, a ``ValueError`` that carries an HTTP status
 (400, 415, 406, or 422 for outputs JSON cannot carry). Inside the container it is also the
@@ -221,7 +221,7 @@ def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, st
         "instances": "predictions",
         "inputs": "outputs",
         "list": None,
-    }.get(form, "predictions")
+    }.get(form, prediction["output_name"])
     values = outputs.tolist()
     try:
         body = json.dumps(values if key is None else {key: values}, allow_nan=False)

@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from neurocloud.serve import sagemaker, v2
+from neurocloud.serve import aws_runtime, sagemaker, v2
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.docs import DOCS_HTML
 from neurocloud.serve.errors import error_response
@@ -112,8 +112,11 @@ def create_app(
     async def server_error(request: Request, exc: Exception) -> Response:
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
 
+    sagemaker_routes = sagemaker.routes(state)
+    invocations = next(r.endpoint for r in sagemaker_routes if r.path == _INVOCATIONS)
     routes = [
-        *sagemaker.routes(state),
+        *sagemaker_routes,
+        *aws_runtime.routes(state, invocations),
         *v2.routes(state),
         Route("/metrics", metrics_route, methods=["GET"]),
         Route("/openapi.json", openapi_route, methods=["GET"]),

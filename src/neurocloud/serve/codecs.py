@@ -1,10 +1,11 @@
 """SageMaker ``/invocations`` bodies: JSON, CSV, NPY and JSON Lines, both ways, and the
 choice of response type from the Accept header (q-values honoured).
 
-Requests decode to the model's rows plus the request's *form*, so the JSON answer mirrors
-the question: ``{"x": ...}`` -> ``{"<output name>": ...}``, ``{"instances": ...}`` ->
-``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``, a bare list -> a bare
-list; CSV, NPY and JSON Lines requests get ``{"predictions": ...}`` in JSON.
+Requests decode to the model's rows plus the request's *form*. A JSON answer is
+``{"<output name>": ...}`` whatever the request's content type (CSV, NPY, JSON Lines or the
+article's ``{"x": ...}``); only a JSON request in another envelope gets that envelope back:
+``{"instances": ...}`` -> ``{"predictions": ...}``, ``{"inputs": ...}`` -> ``{"outputs": ...}``,
+a bare list -> a bare list.
 
 >>> import numpy as np
 >>> from neurocloud.serve.signature import Signature
@@ -341,7 +342,7 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
         "instances": "predictions",
         "inputs": "outputs",
         "list": None,
-    }.get(form, "predictions")
+    }.get(form, signature.output_name)
     if key is None:
         return large_bodies.dump_array(outputs)
     return b"{" + orjson.dumps(key) + b":" + large_bodies.dump_array(outputs) + b"}"

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud import __version__
+from neurocloud.serve import aws_runtime
 from neurocloud.serve.signature import Signature
 
 __all__ = ["openapi_document"]
@@ -242,6 +243,9 @@ def openapi_document(
             )
         },
     }
+    invocations = paths["/invocations"]["post"]
+    ok = {"200": invocations["responses"]["200"]}
+    paths.update(aws_runtime.openapi_paths(invocations["requestBody"], ok))
     for prefix, params in (
         ("/v2/models/{model_name}", [model_param]),
         ("/v2/models/{model_name}/versions/{model_version}", [model_param, version_param]),

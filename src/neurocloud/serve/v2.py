@@ -99,12 +99,13 @@ def routes(state: ServerState) -> list[Route]:
         )
 
     async def live(request: Request, call: Call) -> Response:
-        return Response(status_code=200)
+        return _json({"live": True})
 
     async def ready(request: Request, call: Call) -> Response:
+        # kserve's InferenceRESTClient reads these bodies; tritonclient reads the status.
         if repository.ready:
-            return Response(status_code=200)
-        return _json({"error": "the models are still loading"}, 503)
+            return _json({"ready": True})
+        return _json({"ready": False, "error": "the models are still loading"}, 503)
 
     async def models(request: Request, call: Call) -> Response:
         return _json({"models": repository.describe()})
@@ -114,8 +115,8 @@ def routes(state: ServerState) -> list[Route]:
         return _json(model.metadata(repository.versions(model.name)))
 
     async def model_ready(request: Request, call: Call) -> Response:
-        model_of(request, call)
-        return Response(status_code=200)
+        model = model_of(request, call)
+        return _json({"name": model.name, "ready": True})
 
     one = "/v2/models/{model_name}"
     versioned = "/v2/models/{model_name}/versions/{model_version}"
