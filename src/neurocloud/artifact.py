@@ -179,7 +179,7 @@ def save(
     output_names = output_names or getattr(model, "output_names", None)
     if not model.built:
         raise ValueError("Cannot save an unbuilt model: give input_dim or fit it first.")
-    if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+    if optimizer is not None and not isinstance(optimizer, optim.METHODS):
         raise TypeError(
             f"Expected optimizer to be a neurocloud optimizer (e.g. nc.optim.Adam). "
             f"Received: {type(optimizer).__name__}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,7 +81,6 @@ class ModelVersion:
         self.fingerprint = fingerprint
         self.signature = Signature.from_metadata(artifact.metadata, artifact.model.dtype)
         self.timeout_s = config.timeout_s
-        self._lock = threading.Lock()
         self.batcher = MicroBatcher(
             self._forward,
             max_batch_rows=config.max_batch_rows,
@@ -93,8 +91,8 @@ class ModelVersion:
         )
 
     def _forward(self, rows: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return self.artifact.model.forward(rows)
+        # Inference records nothing on the model: no lock, whatever else runs on it.
+        return self.artifact.model.forward(rows)
 
     def warm_up(self) -> None:
         """One forward pass on a row of zeros; checks the output width against metadata."""
