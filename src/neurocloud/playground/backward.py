@@ -62,7 +62,9 @@ def backward_view(session: Session, row: int) -> dict[str, Any]:
     grads: list[tuple[np.ndarray, np.ndarray]] = []
     for k in range(len(kernels) - 1, -1, -1):
         act = nc.activations.get(names[k])
-        derivative = act.backward(np.ones_like(zs[k]), zs[k], outs[k]) if act.elementwise else None
+        derivative = (
+            act.backward(np.ones_like(zs[k]), zs[k], outs[k]) if names[k] != "softmax" else None
+        )
         grads.append((inputs[k].T @ delta, delta[0].copy()))
         layers.append(
             {
