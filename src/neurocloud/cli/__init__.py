@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "neurocloud.cli.export:export",
     "deploy": "neurocloud.cli.deploy:deploy",
     "undeploy": "neurocloud.cli.deploy:undeploy",
+    "playground": "neurocloud.cli.playground:playground",
 }
 
 

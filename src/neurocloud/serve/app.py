@@ -1,5 +1,5 @@
 """The ASGI app: SageMaker and Open Inference Protocol routes over one model repository,
-plus ``/metrics``, ``/openapi.json`` and ``/docs``.
+plus ``/metrics``, ``/openapi.json``, ``/docs`` and the model pages (``/``, ``/models/...``).
 
 Models are loaded and warmed during startup (the lifespan), before the first request;
 a background task then watches the folder for new versions.
@@ -29,7 +29,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -40,6 +40,7 @@ from neurocloud.serve.errors import error_response
 from neurocloud.serve.explanations import STOPPING
 from neurocloud.serve.metrics import ServeMetrics
 from neurocloud.serve.openapi import openapi_document
+from neurocloud.serve.pages import page_routes
 from neurocloud.serve.repository import ModelRepository
 from neurocloud.serve.state import ServerState
 
@@ -74,9 +75,6 @@ def create_app(
 
     async def docs_route(request: Request) -> Response:
         return HTMLResponse(DOCS_HTML)
-
-    async def root(request: Request) -> Response:
-        return RedirectResponse("/docs")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,7 +121,7 @@ def create_app(
         Route("/metrics", metrics_route, methods=["GET"]),
         Route("/openapi.json", openapi_route, methods=["GET"]),
         Route("/docs", docs_route, methods=["GET"]),
-        Route("/", root, methods=["GET"]),
+        *page_routes(state),
     ]
     app = _ServeApp(
         routes=routes,
