@@ -40,6 +40,11 @@ def test_train_iris_writes_artifact_plot_and_card(tmp_path):
     assert card["dataset"] == "iris" and card["task"] == "classification"
     assert card["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-4)
     assert card["metrics"]["n_validation"] == 30 and card["training"]["hidden_layer_sizes"] == [16]
+    # the whole curves, which the model page draws, not only their first/last/best
+    epochs = card["history"]["epochs"]
+    assert len(card["curves"]["loss"]) == epochs and epochs > 1
+    assert len(card["curves"]["validation_accuracy"]) == epochs
+    assert card["curves"]["validation_accuracy"][-1] == pytest.approx(accuracy, abs=1e-4)
     artifact = load_artifact(out)
     assert artifact.metadata["model"]["layers"][0]["class_name"] == "Normalization"
     assert artifact.metadata["feature_names"][0] == "sepal length (cm)"

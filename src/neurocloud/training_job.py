@@ -222,7 +222,7 @@ def save_outputs(
 
     The artifact directory holds only the three artifact files; the PNG goes to
     ``plot_path`` (default: ``<path>-loss.png``). The card records the data set, the
-    task, the metrics and the training settings. Without matplotlib no plot is written
+    task, the metrics, the training settings and the per-epoch curves. Without matplotlib no plot is written
     (the second value is then None).
     """
     import neurocloud as nc
@@ -254,6 +254,8 @@ def save_outputs(
             "hidden_layer_sizes": list(model.hidden_layer_sizes),
             "stop_reason": getattr(model, "stop_reason_", ""),
         },
+        # per-epoch curves: the model page draws them
+        "curves": {key: list(values) for key, values in result.history.items()},
         **(card or {}),
     }
     saved = nc.save(model, path, feature_names=feature_names, card=entries)
