@@ -56,6 +56,33 @@ def test_v2_metadata_and_infer_responses_carry_the_labels(labelled):
         assert head["labels"] == LABELS and head["binary_data_size"] == 2 * 3 * 8  # float64
 
 
+def test_sagemaker_json_answers_name_the_classes_whatever_the_request_type(labelled):
+    path, X = labelled
+    proba = nc.load(path).predict_proba(X[:2])
+    csv = "\n".join(",".join(repr(v) for v in row) for row in X[:2].tolist())
+    with TestClient(app_for(path.parent)) as client:
+        for content_type, body in (
+            ("application/json", json.dumps({"x": X[:2].tolist()})),
+            ("application/json", json.dumps({"instances": X[:2].tolist()})),
+            ("text/csv", csv),
+        ):
+            answer = client.post(
+                "/invocations",
+                content=body,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+            )
+            assert answer.status_code == 200, answer.text
+            payload = answer.json()
+            assert payload["labels"] == LABELS
+            (values,) = (v for k, v in payload.items() if k != "labels")
+            np.testing.assert_allclose(values, proba, rtol=1e-6)
+        # CSV carries numbers only: a header would break the clients that parse it
+        answer = client.post(
+            "/invocations", content=csv, headers={"Content-Type": "text/csv", "Accept": "text/csv"}
+        )
+        assert "high" not in answer.text
+
+
 def test_unnamed_outputs_add_no_parameters(tmp_path):
     model = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
     with TestClient(app_for(nc.save(model, tmp_path / "plain").parent)) as client:

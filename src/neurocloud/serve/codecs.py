@@ -324,7 +324,8 @@ def _decode_jsonlines(body: bytes, signature: Signature) -> list[Any]:
 
 # --- responses ----------------------------------------------------------------------------
 def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Signature) -> bytes:
-    """Encode ``outputs`` (``(n, k)``) as ``accept``; JSON mirrors the request's ``form``."""
+    """Encode ``outputs`` (``(n, k)``) as ``accept``; JSON mirrors the request's ``form``
+    and, for a model with named output columns, adds them as ``"labels"``."""
     if accept == NPY:
         buffer = io.BytesIO()
         np.save(buffer, outputs, allow_pickle=False)
@@ -345,7 +346,14 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
     }.get(form, signature.output_name)
     if key is None:
         return large_bodies.dump_array(outputs)
-    return b"{" + orjson.dumps(key) + b":" + large_bodies.dump_array(outputs) + b"}"
+    # A classifier's columns are its classes: a JSON object names them, as V2's
+    # ``parameters.labels`` does (CSV, NPY, JSON Lines and a bare list carry numbers only).
+    labels = (
+        b""
+        if not signature.output_names
+        else b',"labels":' + orjson.dumps(list(signature.output_names))
+    )
+    return b"{" + orjson.dumps(key) + b":" + large_bodies.dump_array(outputs) + labels + b"}"
 
 
 def check_finite(outputs: np.ndarray, name: str, encoding: str) -> None:
