@@ -83,3 +83,11 @@ def test_unknown_name_lists_valid_ones():
         activations.get("swishy")
     with pytest.raises(TypeError, match="Expected activation to be a name"):
         activations.get(3)
+
+
+@pytest.mark.parametrize(("name", "setting"), [("leaky_relu", "negative_slope"), ("elu", "alpha")])
+def test_a_negative_slope_or_alpha_is_refused(name, setting):
+    # Both backward rules test a > 0, true of the positive branch only when the setting >= 0.
+    with pytest.raises(ValueError, match=rf"Expected {setting} to be a number >= 0\. Received"):
+        activations.get({"name": name, "config": {setting: -0.5}})
+    assert activations.get({"name": name, "config": {setting: 0.0}}).get_config() == {setting: 0.0}

@@ -11,6 +11,7 @@ import pytest
 
 import neurocloud as nc
 from neurocloud.nn import optim
+from neurocloud.nn.training import Trainer
 from neurocloud.nn.validation import all_finite
 
 
@@ -61,13 +62,14 @@ def test_fit_shuffles_with_one_permutation_per_epoch_from_the_model_generator():
     fitted.fit(
         X, labels, loss="sparse_categorical_crossentropy", optimizer="sgd", epochs=2, batch_size=32
     )
-    loss, opt = nc.losses.get("sparse_categorical_crossentropy"), nc.optim.SGD()
+    opt = nc.optim.SGD()
+    trainer = Trainer(loss="sparse_categorical_crossentropy", optimizer=opt)
     Y = nc.losses.one_hot(labels, 3, np.float32)
     for _ in range(2):
         perm = by_hand.rng.permutation(100)
         Xe, Ye = X[perm], Y[perm]
         for start in range(0, 100, 32):
-            by_hand.train_step(Xe[start : start + 32], Ye[start : start + 32], loss, fused=True)
+            trainer.step(by_hand, Xe[start : start + 32], Ye[start : start + 32], fused_loss=True)
             opt.step([by_hand.flat_parameters()], [by_hand.flat_gradients()])
     assert np.array_equal(fitted.flat_parameters(), by_hand.flat_parameters())
 

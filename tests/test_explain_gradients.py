@@ -46,7 +46,7 @@ def test_a_plain_riemann_sum_would_fail_the_completeness_bound():
     base = model.predict(np.zeros_like(X))[np.arange(6), t]
     for row in range(6):
         alphas = (np.arange(DEFAULT_STEPS) + 0.5) / DEFAULT_STEPS
-        out = model.forward(alphas[:, None] * X[row])
+        out = model.forward(alphas[:, None] * X[row], training=True)
         seed = np.zeros_like(out)
         seed[:, t[row]] = 1.0
         total = (model.backward(seed).mean(axis=0) * X[row]).sum()
@@ -291,7 +291,7 @@ def test_targets_and_settings_are_checked_with_clear_errors():
         smoothgrad(model, X, over="lime")
     with pytest.raises(ValueError, match="noise=-1"):
         smoothgrad(model, X, noise=-1)
-    with pytest.raises(TypeError, match="forward/backward"):
+    with pytest.raises(TypeError, match="record/backward"):
         saliency(object(), X)
 
 

@@ -3,6 +3,9 @@ library's, and an over-limit request gets a 4xx that names the limit."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import numpy as np
 import pytest
 from starlette.testclient import TestClient
@@ -11,6 +14,8 @@ import neurocloud as nc
 from neurocloud import explain
 from neurocloud.explain.serving import MAX_STEPS
 from neurocloud.serve import create_app
+from neurocloud.serve.errors import ServeError
+from neurocloud.serve.explanations import explain as serve_explain
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +93,43 @@ def test_over_limit_and_bad_requests_get_a_4xx_naming_the_problem(served):
         "/v2/models/clf/explain", json={"inputs": inputs, "parameters": {"method": "magic"}}
     )
     assert unknown.status_code == 400 and "integrated_gradients" in unknown.json()["error"]
+
+
+class _BlockingModel:
+    """A served version whose explanations block until released, counting the calls."""
+
+    name = "blocking"
+
+    def __init__(self) -> None:
+        self.explain_slot = asyncio.Semaphore(1)
+        self.started, self.release = threading.Event(), threading.Event()
+        self.calls = 0
+
+    def explain(self, rows, parameters):
+        self.calls += 1
+        self.started.set()
+        self.release.wait(60)
+        return {"attributions": rows}
+
+
+def test_explanations_of_one_model_take_turns_and_a_queued_one_times_out_without_running():
+    """Without the turn, heavy explanations ran side by side, each reached its deadline
+    check later, and SIGTERM under load took past SageMaker's 30 s."""
+
+    async def scenario() -> None:
+        model = _BlockingModel()
+        rows = np.zeros((1, 2))
+        first = asyncio.ensure_future(serve_explain(model, rows, {}, timeout=60))
+        assert await asyncio.to_thread(model.started.wait, 60)
+        with pytest.raises(ServeError) as queued:
+            await serve_explain(model, rows, {}, timeout=0.05)
+        assert queued.value.status == 504
+        assert model.calls == 1  # the queued explanation never started
+        model.release.set()
+        assert (await first)["attributions"].shape == (1, 2)
+        model.release.clear()
+        model.release.set()
+        third = await serve_explain(model, rows, {}, timeout=60)  # the turn was given back
+        assert model.calls == 2 and third["attributions"].shape == (1, 2)
+
+    asyncio.run(scenario())

@@ -25,6 +25,18 @@ LAYERS = {
 }
 
 
+def test_the_harness_covers_every_registered_layer():
+    assert {type(make()).__name__ for make in LAYERS.values()} == set(nc.layers.available())
+
+
+def test_normalization_with_mean_or_scale_alone():
+    x = np.array([[1.0, 4.0], [3.0, 8.0]])
+    centred = nc.Sequential([nc.layers.Normalization(mean=[2.0, 6.0])], input_dim=2)
+    scaled = nc.Sequential([nc.layers.Normalization(scale=[2.0, 4.0])], input_dim=2)
+    np.testing.assert_array_equal(centred.predict(x), [[-1.0, -2.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(scaled.predict(x), [[0.5, 1.0], [1.5, 2.0]])
+
+
 def run(model, layer, x, upstream, seed=0):
     """sum(upstream * layer(x)) in training mode, with the same dropout mask every call."""
     layer.rng = np.random.default_rng(seed)

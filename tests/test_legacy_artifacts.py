@@ -24,7 +24,10 @@ def assert_same(actual, expected) -> None:
     np.testing.assert_allclose(actual, np.array(expected), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", ["sequential", "sequential_optimizer", "regressor"])
+@pytest.mark.parametrize(
+    "name",
+    ["sequential", "sequential_optimizer", "regressor", "sequential_lbfgs", "regressor_lbfgs"],
+)
 def test_a_legacy_artifact_loads_to_the_same_predictions(name):
     assert_same(nc.load(DATA / name).predict(X), EXPECTED[name])
 
@@ -42,6 +45,27 @@ def test_a_legacy_optimizer_state_loads_and_resumes():
     assert opt.t == 9  # 3 epochs of 3 batches
     artifact.model.fit(X, X[:, 0], optimizer=opt, epochs=1, batch_size=4)
     assert opt.t == 12
+
+
+def test_a_legacy_lbfgs_state_loads_although_lbfgs_no_longer_takes_lr():
+    """0.1 saved L-BFGS as an optimizer with an unused ``lr``; it is a minimizer now."""
+    artifact = load_artifact(DATA / "sequential_lbfgs")
+    opt = artifact.load_optimizer()
+    assert isinstance(opt, nc.optim.LBFGS)
+    artifact.model.fit(X, X[:, 0], optimizer=opt, epochs=2)
+    reg = nc.load(DATA / "regressor_lbfgs")
+    assert type(reg._optimizer).__name__ == "LBFGS"
+
+
+def test_an_lbfgs_estimator_saved_now_loads_with_its_optimizer(tmp_path):
+    from neurocloud.sklearn import NeuralNetRegressor
+
+    reg = NeuralNetRegressor((4,), optimizer="lbfgs", max_epochs=3, tol=0, random_state=0)
+    with pytest.warns(UserWarning):  # stopped at max_epochs while still improving
+        reg.fit(X, X[:, 1])
+    loaded = nc.load(nc.save(reg, tmp_path / "r"))
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    assert isinstance(load_artifact(tmp_path / "r").load_optimizer(), nc.optim.LBFGS)
 
 
 def test_legacy_pickles_load_to_the_same_predictions():

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import neurocloud as nc
 from neurocloud.nn import activations
+from neurocloud.nn.training import Trainer, fused
 
 ACTIVATIONS = activations.available()
 TORCH_ACTIVATIONS = {
@@ -116,7 +117,7 @@ def test_outputs_and_gradients_equal_pytorch(activation, loss, torch_loss):
     out_t = reference(xt)
     torch_loss(out_t, torch.from_numpy(y)).backward()
 
-    out = model.forward(X)
+    out = model.forward(X, training=True)
     grad_x = model.backward(nc.losses.get(loss).gradient(y, out))
     np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(grad_x, xt.grad.numpy(), rtol=1e-8, atol=1e-12)
@@ -168,9 +169,9 @@ def test_fused_cross_entropy_training_step_equals_pytorch(loss, final, make_targ
     expected.backward()
 
     loss_fn = nc.losses.get(loss)
-    assert model.fused_output(loss_fn)
+    assert fused(model, loss_fn)
     target = nc.losses.one_hot(y, 3, np.float64) if loss_fn.sparse_target else y
-    value = model.train_step(X, target, loss_fn, fused=True)
+    value = Trainer(loss=loss_fn, optimizer="sgd").step(model, X, target, fused_loss=True)
     assert value == pytest.approx(expected.item(), rel=1e-10)
     np.testing.assert_allclose(
         model.gradients()[0], reference[0].weight.grad.numpy().T, rtol=1e-8, atol=1e-12
@@ -179,7 +180,7 @@ def test_fused_cross_entropy_training_step_equals_pytorch(loss, final, make_targ
 
 def test_backward_does_not_modify_callers_gradient():
     model = nc.Sequential([nc.layers.Dense(3, activation="relu")], input_dim=2, seed=0)
-    out = model.forward(np.ones((2, 2), dtype=np.float32))
+    out = model.forward(np.ones((2, 2), dtype=np.float32), training=True)
     grad = np.ones_like(out)
     model.backward(grad)
     assert (grad == 1).all()

@@ -50,6 +50,7 @@ def test_stop_reason_early_stopping_names_the_monitored_value():
     assert len(history.epoch) == 4  # one improvement (from inf), then 3 > patience without
     assert history.stop_reason == (
         "early stopping: loss did not improve by more than min_delta=1000000000.0 for 2 epochs"
+        "; restored best weights from epoch 1"
     )
 
 

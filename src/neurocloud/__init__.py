@@ -10,9 +10,10 @@
 from importlib import import_module
 from typing import Any
 
+from neurocloud import callbacks
 from neurocloud._version import __version__
 from neurocloud.artifact import load, register_kind, save
-from neurocloud.nn import activations, callbacks, gradcheck, initializers, layers, losses, optim
+from neurocloud.nn import activations, gradcheck, initializers, layers, losses, optim
 from neurocloud.nn.sequential import Sequential
 
 __all__ = [

@@ -108,6 +108,8 @@ class Artifact:
                 f"{where}: not a readable neurocloud optimizer state, it may be truncated or "
                 f"foreign ({type(exc).__name__}: {exc})."
             ) from None
+        if not isinstance(opt, optim.Optimizer):
+            return opt  # L-BFGS keeps no state between fits: nothing to check against the model
         # fit steps one flat buffer; a hand-written loop steps model.parameters()
         layouts = ([(self.model.count_params(),)], [p.shape for p in self.model.parameters()])
         shapes = [next(iter(slots.values())).shape for slots in opt.state if slots]
@@ -179,7 +181,7 @@ def save(
     output_names = output_names or getattr(model, "output_names", None)
     if not model.built:
         raise ValueError("Cannot save an unbuilt model: give input_dim or fit it first.")
-    if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+    if optimizer is not None and not isinstance(optimizer, optim.METHODS):
         raise TypeError(
             f"Expected optimizer to be a neurocloud optimizer (e.g. nc.optim.Adam). "
             f"Received: {type(optimizer).__name__}"

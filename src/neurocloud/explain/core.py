@@ -1,7 +1,7 @@
 """What every gradient method shares: the network, checked inputs, targets, input gradients.
 
 The gradient of one chosen output with respect to the inputs comes from the engine's own
-backpropagation: ``model.forward(X)`` then ``model.backward(one_hot(target))``, which
+backpropagation: ``model.record(X)`` then ``model.backward(one_hot(target), tape)``, which
 returns ``d output[target] / d X`` for every row at once.
 
 >>> import numpy as np, neurocloud as nc
@@ -86,10 +86,10 @@ def as_network(model: Any) -> Any:
     """The network behind ``model``: a ``Sequential``, a fitted estimator's ``model_``, or
     a loaded artifact's ``model``. Raises ``TypeError`` for anything without backward."""
     for candidate in (model, getattr(model, "model_", None), getattr(model, "model", None)):
-        if all(hasattr(candidate, name) for name in ("forward", "backward", "input_dim")):
+        if all(hasattr(candidate, name) for name in ("record", "backward", "input_dim")):
             return candidate
     raise TypeError(
-        "Expected a neurocloud model with forward/backward (a Sequential, a fitted "
+        "Expected a neurocloud model with record/backward (a Sequential, a fitted "
         f"estimator or a loaded artifact); received {type(model).__name__}."
     )
 
@@ -199,10 +199,12 @@ def target_gradients(
         check_deadline()
         stop = start + CHUNK_ROWS
         rows = np.arange(len(points[start:stop]))
-        out = net.forward(points[start:stop], logits=logits)
+        # A tape of its own, and no parameter gradients: safe beside predict and training.
+        tape = net.record(points[start:stop], training=False, logits=logits)
+        out = tape.output
         chosen = targets[start:stop]
         values[start:stop] = out[rows, chosen]
         seed = np.zeros_like(out)
         seed[rows, chosen] = 1.0
-        grads[start:stop] = net.backward(seed, logits=logits)
+        grads[start:stop] = net.backward(seed, tape, parameter_grads=False)
     return values, grads

@@ -8,11 +8,10 @@ bound :class:`LimitExceeded` names the limit and the received value. Any other b
 parameter is a ``ValueError`` that lists the valid choices. ``LimitExceeded`` is a
 ``ValueError`` too, so a route that maps ``ValueError`` to 400 needs no special case.
 
-Safe under concurrency: backpropagation keeps per-layer state between ``forward`` and
-``backward``, so each served model gets a private copy for explanations, used under a lock;
-concurrent ``predict`` calls on the served model never see or disturb it. The copy takes
-the model's current weights at every call, so a model trained after its first
-explanation is explained with its new weights.
+Safe under concurrency: each explanation's forward pass records into a tape of its own
+and its backward pass fills no parameter gradients, so explanations, ``predict`` and
+training can share one model from any threads. An explanation uses the model's weights
+as they are when it runs.
 
 >>> import numpy as np, neurocloud as nc
 >>> m = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=3, seed=0)
@@ -23,8 +22,6 @@ explanation is explained with its new weights.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -219,40 +216,6 @@ _RUNNERS: dict[str, Callable[..., Explanation]] = {
     "expected_gradients": expected_gradients,
 }
 
-_REPLICAS: weakref.WeakKeyDictionary[Any, tuple[Any, threading.Lock]] = weakref.WeakKeyDictionary()
-_REPLICAS_LOCK = threading.Lock()
-
-
-def _copyable(net: Any) -> bool:
-    return all(hasattr(net, name) for name in ("get_config", "state_dict", "load_state_dict"))
-
-
-def _replica(net: Any) -> tuple[Any, threading.Lock]:
-    """A private copy of ``net``'s architecture and the lock that guards it; the caller
-    copies the current weights in with :func:`_refresh` while holding the lock."""
-    with _REPLICAS_LOCK:
-        found = _REPLICAS.get(net)
-        if found is None:
-            copy = type(net).from_config(net.get_config()) if _copyable(net) else net
-            found = _REPLICAS[net] = (copy, threading.Lock())
-        return found
-
-
-def _refresh(net: Any, replica: Any) -> Any:
-    """``replica`` holding ``net``'s weights and buffers as they are now (the model may have
-    been trained or adapted since the last call): one copy of the parameters, cheap next
-    to any explanation. A model whose architecture changed gets a new replica."""
-    if replica is net:
-        return net
-    try:
-        replica.load_state_dict(net.state_dict())
-    except ValueError:  # rebuilt with other shapes since the replica was made
-        replica = type(net).from_config(net.get_config())
-        replica.load_state_dict(net.state_dict())
-        with _REPLICAS_LOCK:
-            _REPLICAS[net] = (replica, _REPLICAS[net][1])
-    return replica
-
 
 def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
     """Explain the rows of ``X`` with ``parameters["method"]`` and its settings.
@@ -285,10 +248,7 @@ def explain_batch(model: Any, X: np.ndarray, parameters: dict[str, Any]) -> dict
     try:
         X = check_inputs(net, X)
         settings = _check_limits(method, settings, X, net)
-        replica, lock = _replica(net)
-        with lock:
-            replica = _refresh(net, replica)
-            explanation = _RUNNERS[method](replica, X, **settings)
+        explanation = _RUNNERS[method](net, X, **settings)
     except TypeError as exc:  # e.g. text where numbers were expected
         raise ValueError(f"Invalid input or parameters for method {method!r}: {exc}") from None
     outputs = {

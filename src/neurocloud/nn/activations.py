@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from neurocloud.nn.registry import Registry
+from neurocloud.nn.validation import check_number
 
 __all__ = ["Activation", "available", "get", "serialize", "sigmoid"]
 
@@ -40,13 +41,12 @@ _HALF = np.float32(0.5)
 
 
 class Activation:
-    """Base class: ``forward(z)`` and ``backward(grad_a, z, a)``.
-
-    ``elementwise`` activations act on each entry alone; softmax mixes a row.
-    """
+    """Base class: ``forward(z)`` and ``backward(grad_a, z, a)``."""
 
     name = "identity"
-    elementwise = True
+    #: whether a loss may take this activation's input (logits) instead of its output, as
+    #: the cross-entropies do for sigmoid and softmax (stable, and cheaper)
+    fuses_with_logits = False
     #: whether ``backward`` reads ``z``; when False ``forward`` may overwrite ``z`` in place
     backward_uses_input = False
 
@@ -77,6 +77,7 @@ class Identity(Activation):
 
 class Sigmoid(Activation):
     name = "sigmoid"
+    fuses_with_logits = True
 
     def forward(self, z, out=None):
         return sigmoid(z, out=out)
@@ -119,7 +120,8 @@ class LeakyReLU(Activation):
     name = "leaky_relu"
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = _finite_setting(negative_slope, "negative_slope")
+        # A negative slope makes f non-monotonic, and backward's test on a > 0 wrong.
+        self.negative_slope = check_number(negative_slope, "negative_slope", low=0)
 
     def get_config(self) -> dict[str, float]:
         return {"negative_slope": self.negative_slope}
@@ -135,7 +137,8 @@ class ELU(Activation):
     name = "elu"
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = _finite_setting(alpha, "alpha")
+        # A negative alpha makes f(z) > 0 for z < 0, and backward's test on a > 0 wrong.
+        self.alpha = check_number(alpha, "alpha", low=0)
 
     def get_config(self) -> dict[str, float]:
         return {"alpha": self.alpha}
@@ -188,7 +191,7 @@ class Softmax(Activation):
     """Softmax over the last axis, shifted by the row maximum so it never overflows."""
 
     name = "softmax"
-    elementwise = False
+    fuses_with_logits = True
 
     def forward(self, z, out=None):
         shifted = np.subtract(z, row_max(z), out=out)
@@ -235,16 +238,6 @@ _REGISTRY.alias("linear", "identity")
 def available() -> list[str]:
     """Names accepted by :func:`get`."""
     return _REGISTRY.names()
-
-
-def _finite_setting(value: float, name: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.number))
-        or not np.isfinite(value)
-    ):
-        raise ValueError(f"Expected a finite number for {name}. Received: {name}={value!r}")
-    return float(value)
 
 
 def get(name: str | dict | Activation | None) -> Activation:

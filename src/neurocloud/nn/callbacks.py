@@ -17,11 +17,22 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn.validation import check_number
+
 __all__ = ["Callback", "EarlyStopping", "History", "ProgressBar"]
 
 
 class Callback:
-    """Base class; override the hooks you need."""
+    """Base class; override the hooks you need.
+
+    While training, ``self.trainer`` is the :class:`~neurocloud.nn.training.Trainer`
+    running it (its optimizer, settings). A callback that stops training sets
+    ``model.stop_training = True`` (as in Keras: the model is what every hook receives) and
+    may say why in ``self.stop_reason``, which becomes ``History.stop_reason``.
+    """
+
+    trainer: Any = None
+    stop_reason: str | None = None
 
     def on_train_begin(self, model: Any) -> None: ...
 
@@ -36,9 +47,8 @@ class History(Callback):
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
-        self.params: dict[str, Any] = {}
         #: why training ended, set by ``fit``: "reached max epochs (N)", "converged: ...",
-        #: "early stopping: ...", "loss became nan at epoch E"
+        #: "early stopping: ...", "loss became nan at epoch E", "interrupted at epoch E"
         self.stop_reason: str = ""
 
     def on_epoch_end(self, model, epoch, logs):
@@ -54,7 +64,10 @@ class History(Callback):
         return out
 
     def __repr__(self) -> str:
-        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+        return (
+            f"History(epochs={len(self.epoch)}, keys={sorted(self.history)}, "
+            f"stop_reason={self.stop_reason!r})"
+        )
 
 
 class EarlyStopping(Callback):
@@ -72,13 +85,9 @@ class EarlyStopping(Callback):
         min_delta: float = 0.0,
         restore_best_weights: bool = True,
     ) -> None:
-        if not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"Expected patience >= 0 (int). Received: patience={patience!r}")
-        if not min_delta >= 0:
-            raise ValueError(f"Expected min_delta >= 0. Received: min_delta={min_delta!r}")
         self.monitor = monitor
-        self.patience = patience
-        self.min_delta = float(min_delta)
+        self.patience = check_number(patience, "patience", low=0, integer=True)
+        self.min_delta = check_number(min_delta, "min_delta", low=0)
         self.restore_best_weights = restore_best_weights
 
     def on_train_begin(self, model):
@@ -86,6 +95,7 @@ class EarlyStopping(Callback):
         self.best_epoch = -1
         self.wait = 0
         self.stopped_epoch: int | None = None
+        self.stop_reason = None
         self._best_weights: np.ndarray | None = None
 
     def on_epoch_end(self, model, epoch, logs):
@@ -104,29 +114,34 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait > self.patience:
                 self.stopped_epoch = epoch
-                model.stop_training = True
-                model.stop_reason = (
+                self.stop_reason = (
                     f"early stopping: {key} did not improve by more than "
                     f"min_delta={self.min_delta} for {self.patience} epochs"
                 )
+                model.stop_training = True
 
     def on_train_end(self, model):
         if self.restore_best_weights and self._best_weights is not None:
             model.flat_parameters()[...] = self._best_weights
+            if self.stop_reason:
+                self.stop_reason += f"; restored best weights from epoch {self.best_epoch + 1}"
 
 
 class ProgressBar(Callback):
     """A tqdm bar over epochs on stderr; silent when stderr is not a terminal."""
 
-    def __init__(self, epochs: int, force: bool = False) -> None:
+    def __init__(self, epochs: int, force: bool = False, initial: int = 0) -> None:
         self.epochs = epochs
         self.force = force
+        self.initial = initial
 
     def on_train_begin(self, model):
         from tqdm.auto import tqdm
 
         disable = False if self.force else (None if sys.stderr.isatty() else True)
-        self.bar = tqdm(total=self.epochs, unit="epoch", disable=disable, file=sys.stderr)
+        self.bar = tqdm(
+            total=self.epochs, initial=self.initial, unit="epoch", disable=disable, file=sys.stderr
+        )
 
     def on_epoch_end(self, model, epoch, logs):
         self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)

@@ -5,8 +5,12 @@ Every layer follows one protocol, with each ``forward`` next to its ``backward``
 - ``parameter_shapes(input_dim)`` and ``output_dim(input_dim)`` before weights exist;
 - ``build(input_dim, dtype, rng, params, grads)`` receives views into the model's flat
   parameter and gradient buffers and initialises its weights in place;
-- ``forward(x, training)`` keeps what ``backward(grad)`` needs; ``backward`` fills the
-  parameter gradients and returns ``dL/dx``;
+- ``forward(x, training, activate)`` computes the output and records nothing, so any
+  number of threads may run it at once (inference);
+- ``forward_record(x, training, activate)`` returns the output and a record of what
+  ``backward(grad, record)`` needs; ``backward`` fills the parameter gradients (unless
+  ``parameter_grads=False``) and returns ``dL/dx``. ``activate=False`` stops before the
+  layer's activation (logits for a fused loss); layers without one ignore it;
 - ``get_config()`` returns JSON-able settings; ``from_config`` rebuilds the layer.
 
 >>> import numpy as np, neurocloud as nc
@@ -17,14 +21,13 @@ Every layer follows one protocol, with each ``forward`` next to its ``backward``
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from neurocloud.nn import activations, initializers
 from neurocloud.nn.registry import Registry
-from neurocloud.nn.validation import positive_int
+from neurocloud.nn.validation import check_number, positive_int
 
 __all__ = ["Activation", "Dense", "Dropout", "Layer", "Normalization", "available", "from_config"]
 
@@ -76,11 +79,25 @@ class Layer:
         """Restore what :meth:`buffers` returned."""
 
     # --- computation ----------------------------------------------------------------------
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+    #: the activation applied last (``None`` for layers without one); when it is fusable
+    #: with a loss, ``activate=False`` returns its input
+    activation: activations.Activation | None = None
+
+    def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
+        """The output for ``x``; records nothing."""
+        return self.forward_record(x, training, activate)[0]
+
+    def forward_record(
+        self, x: np.ndarray, training: bool = False, activate: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """The output for ``x`` and what :meth:`backward` needs to go back through it."""
         raise NotImplementedError
 
-    def backward(self, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Fill this layer's gradients from ``dL/d output``; return ``dL/d input``."""
+    def backward(
+        self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
+        """Fill this layer's gradients from ``dL/d output`` (``grad`` may be overwritten)
+        and the ``record`` of its forward pass; return ``dL/d input``."""
         raise NotImplementedError
 
     # --- configuration --------------------------------------------------------------------
@@ -148,33 +165,38 @@ class Dense(Layer):
         z = x.dot(self.params["kernel"])
         if self.use_bias:
             z += self.params["bias"]
-        self._x = x
+        # Nothing is kept for a backward pass, so the activation may overwrite z.
+        return self.activation.forward(z, out=z) if activate else z
+
+    def forward_record(self, x, training=False, activate=True):
+        z = x.dot(self.params["kernel"])
+        if self.use_bias:
+            z += self.params["bias"]
         if not activate:
-            self._z = self._a = z
-            return z
+            return z, (x, None, None)
         act = self.activation
         if act.backward_uses_input:
-            self._z, self._a = z, act.forward(z)
-        else:
-            # The derivative needs only the output, so the activation overwrites z.
-            self._z = self._a = act.forward(z, out=z)
-        return self._a
+            a = act.forward(z)
+            return a, (x, z, a)
+        # The derivative needs only the output, so the activation overwrites z.
+        a = act.forward(z, out=z)
+        return a, (x, a, a)
 
-    def backward(self, grad: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        return self.backward_linear(self.activation.backward(grad, self._z, self._a), input_grad)
-
-    def backward_linear(self, grad_z: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Backward through ``x @ kernel + bias`` given ``dL/dz``; skip ``dL/dx`` on request."""
-        np.matmul(self._x.T, grad_z, out=self.grads["kernel"])
-        if self.use_bias:
-            # Summing the rows as ones @ grad_z (BLAS) is 2-3x faster than np.add.reduce.
-            ones = self._ones
-            if ones.shape[0] != grad_z.shape[0] or ones.dtype != grad_z.dtype:
-                ones = self._ones = np.ones(grad_z.shape[0], grad_z.dtype)
-            np.matmul(ones, grad_z, out=self.grads["bias"])
+    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+        x, z, a = record
+        if z is not None:  # None: recorded with activate=False, grad is dL/dz already
+            grad = self.activation.backward(grad, z, a)
+        if parameter_grads:
+            np.matmul(x.T, grad, out=self.grads["kernel"])
+            if self.use_bias:
+                # Summing the rows as ones @ grad (BLAS) is 2-3x faster than np.add.reduce.
+                ones = self._ones
+                if ones.shape[0] != grad.shape[0] or ones.dtype != grad.dtype:
+                    ones = self._ones = np.ones(grad.shape[0], grad.dtype)
+                np.matmul(ones, grad, out=self.grads["bias"])
         if not input_grad:
             return None
-        return grad_z.dot(self.params["kernel"].T)
+        return grad.dot(self.params["kernel"].T)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -198,13 +220,19 @@ class Activation(Layer):
         super().__init__()
         self.activation = activations.get(activation)
 
-    def forward(self, x, training=False):
-        self._z = x
-        self._a = self.activation.forward(x)
-        return self._a
+    def forward(self, x, training=False, activate=True):
+        return self.activation.forward(x) if activate else x
 
-    def backward(self, grad, input_grad=True):
-        return self.activation.backward(grad.copy(), self._z, self._a)
+    def forward_record(self, x, training=False, activate=True):
+        if not activate:
+            return x, None
+        a = self.activation.forward(x)
+        return a, (x, a)
+
+    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+        if record is None:
+            return grad
+        return self.activation.backward(grad.copy(), *record)
 
     def get_config(self) -> dict[str, Any]:
         return {"activation": activations.serialize(self.activation)}
@@ -218,22 +246,18 @@ class Dropout(Layer):
 
     def __init__(self, rate: float) -> None:
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
-            raise ValueError(f"Expected a dropout rate in [0, 1). Received: rate={rate!r}")
-        self.rate = float(rate)
+        self.rate = check_number(rate, "rate", low=0, high=1, high_open=True)
 
-    def forward(self, x, training=False):
+    def forward_record(self, x, training=False, activate=True):
         if not training or self.rate == 0:
-            self._mask = None
-            return x
+            return x, None
         keep = 1.0 - self.rate
-        mask = self.rng.random(x.shape, dtype=x.dtype.type) < keep
-        self._mask = mask.astype(x.dtype)
-        self._mask *= x.dtype.type(1.0 / keep)
-        return x * self._mask
+        mask = (self.rng.random(x.shape, dtype=x.dtype.type) < keep).astype(x.dtype)
+        mask *= x.dtype.type(1.0 / keep)
+        return x * mask, mask
 
-    def backward(self, grad, input_grad=True):
-        return grad if self._mask is None else grad * self._mask
+    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+        return grad if record is None else grad * record
 
     def get_config(self) -> dict[str, Any]:
         return {"rate": self.rate}
@@ -255,6 +279,11 @@ class Normalization(Layer):
         super().__init__()
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+        # One without the other: centre only (scale 1), or scale only (mean 0).
+        if self.mean is not None and self.scale is None:
+            self.scale = np.ones_like(self.mean)
+        elif self.scale is not None and self.mean is None:
+            self.mean = np.zeros_like(self.scale)
         if self.mean is not None and self.scale is not None and self.mean.shape != self.scale.shape:
             raise ValueError(
                 f"Normalization mean and scale must have one value per feature each; received "
@@ -300,10 +329,10 @@ class Normalization(Layer):
         self.scale = np.asarray(buffers["scale"], dtype=np.float64)
         self._cast()
 
-    def forward(self, x, training=False):
-        return (x - self._mean) * self._inv_scale
+    def forward_record(self, x, training=False, activate=True):
+        return (x - self._mean) * self._inv_scale, None
 
-    def backward(self, grad, input_grad=True):
+    def backward(self, grad, record, input_grad=True, parameter_grads=True):
         return grad * self._inv_scale
 
     def get_config(self) -> dict[str, Any]:
@@ -316,6 +345,7 @@ for _cls in (Dense, Activation, Dropout, Normalization):
 
 
 def available() -> list[str]:
+    """Class names of the registered layers (what saved configs may name)."""
     return [_REGISTRY.get(n).__name__ for n in _REGISTRY.names()]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from neurocloud.nn.activations import row_max, row_sum, sigmoid
 from neurocloud.nn.registry import Registry
+from neurocloud.nn.validation import check_number
 
 __all__ = ["Loss", "available", "get"]
 
@@ -154,9 +155,7 @@ class Huber(Loss):
     name = "huber"
 
     def __init__(self, delta: float = 1.0) -> None:
-        if not delta > 0:
-            raise ValueError(f"Huber delta must be > 0; received delta={delta!r}.")
-        self.delta = float(delta)
+        self.delta = check_number(delta, "delta", low=0, low_open=True)
 
     def _per_element(self, y, p):
         r = np.abs(p - y)

@@ -14,26 +14,16 @@ array([0.95])
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from neurocloud.nn.lbfgs import LBFGS
 from neurocloud.nn.registry import Registry
-from neurocloud.nn.validation import positive_int
+from neurocloud.nn.validation import check_number
 
-__all__ = ["LBFGS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "available", "get"]
-
-
-def _check(name: str, value: Any, low: float, high: float = math.inf, open_low=False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low)
-    if not ok or value >= high:
-        bound = f"> {low}" if open_low else f">= {low}"
-        upper = f" and < {high}" if high != math.inf else ""
-        raise ValueError(f"Expected {name} {bound}{upper}. Received: {name}={value!r}")
-    return float(value)
+__all__ = ["LBFGS", "METHODS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "available", "get"]
 
 
 #: Elements per block of an update: the few float32 arrays an update touches (parameter,
@@ -62,14 +52,14 @@ class Optimizer:
     name = ""
     #: state arrays kept per parameter, created as zeros on the first step
     slots: tuple[str, ...] = ()
-    #: whether the optimizer needs the whole data set at once (L-BFGS)
+    #: whether the method needs the whole data set at once (only the L-BFGS minimizer)
     full_batch = False
     #: whether weight decay is applied to the weights directly rather than via the gradient
     decoupled = False
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
-        self.lr = _check("lr", lr, 0.0, open_low=True)
-        self.weight_decay = _check("weight_decay", weight_decay, 0.0)
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.weight_decay = check_number(weight_decay, "weight_decay", low=0)
         self.reset()
 
     def reset(self) -> None:
@@ -205,7 +195,7 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
     ) -> None:
-        self.momentum = _check("momentum", momentum, 0.0, 1.0)
+        self.momentum = check_number(momentum, "momentum", low=0, high=1, high_open=True)
         if nesterov and self.momentum == 0:
             raise ValueError("Nesterov momentum needs momentum > 0. Received: momentum=0")
         self.nesterov = bool(nesterov)
@@ -214,12 +204,10 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state, tmp, scalars):
         if self.momentum:
+            # The velocity starts at zero, so the first step sets it to g (as PyTorch does).
             v = state["velocity"]
-            if self.t == 1:
-                v[...] = g
-            else:
-                v *= self.momentum
-                v += g
+            v *= self.momentum
+            v += g
             if self.nesterov:
                 np.multiply(v, self.momentum, out=tmp)
                 g += tmp
@@ -257,9 +245,9 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        self.beta1 = _check("beta1", beta1, 0.0, 1.0)
-        self.beta2 = _check("beta2", beta2, 0.0, 1.0)
-        self.eps = _check("eps", eps, 0.0)
+        self.beta1 = check_number(beta1, "beta1", low=0, high=1, high_open=True)
+        self.beta2 = check_number(beta2, "beta2", low=0, high=1, high_open=True)
+        self.eps = check_number(eps, "eps", low=0)
         super().__init__(lr, weight_decay)
 
     def _scalars(self) -> tuple[float, float]:
@@ -315,8 +303,8 @@ class RMSprop(Optimizer):
     def __init__(
         self, lr: float = 1e-3, rho: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0
     ) -> None:
-        self.rho = _check("rho", rho, 0.0, 1.0)
-        self.eps = _check("eps", eps, 0.0)
+        self.rho = check_number(rho, "rho", low=0, high=1, high_open=True)
+        self.eps = check_number(eps, "eps", low=0)
         super().__init__(lr, weight_decay)
 
     def _update(self, p, g, state, tmp, scalars):
@@ -335,65 +323,12 @@ class RMSprop(Optimizer):
         return {**super().get_config(), "rho": self.rho, "eps": self.eps}
 
 
-class LBFGS(Optimizer):
-    """L-BFGS through ``scipy.optimize.minimize`` for small full-batch problems.
-
-    ``fit`` runs it on the whole training set; ``epochs`` bounds its iterations. SciPy
-    works in float64 internally; the model's weights keep their own dtype.
-    """
-
-    name = "lbfgs"
-    full_batch = True
-
-    def __init__(self, lr: float = 1.0, history_size: int = 10, tol: float = 1e-9) -> None:
-        super().__init__(lr)
-        self.history_size = positive_int(history_size, "history_size")
-        self.tol = _check("tol", tol, 0.0)
-
-    def step(self, params, grads) -> None:
-        raise TypeError("LBFGS works on the whole objective: use model.fit(...) or minimize().")
-
-    def minimize(
-        self,
-        objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
-        x0: np.ndarray,
-        max_iter: int,
-        callback: Callable[[np.ndarray], bool | None] | None = None,
-    ) -> np.ndarray:
-        """Minimise ``objective(x) -> (value, gradient)`` from ``x0``; return the best x."""
-        from scipy.optimize import minimize
-
-        def wrapped(x64: np.ndarray) -> tuple[float, np.ndarray]:
-            value, grad = objective(x64.astype(x0.dtype))
-            return value, grad.astype(np.float64)
-
-        def on_iteration(intermediate_result) -> None:
-            if callback is not None and callback(intermediate_result.x.astype(x0.dtype)):
-                raise StopIteration
-
-        result = minimize(
-            wrapped,
-            x0.astype(np.float64),
-            jac=True,
-            method="L-BFGS-B",
-            callback=on_iteration,
-            options={
-                "maxiter": int(max_iter),
-                "maxcor": self.history_size,
-                "ftol": self.tol,
-                "gtol": self.tol * 1e-1,
-            },
-        )
-        self.message = str(result.message)  # why SciPy stopped, for History.stop_reason
-        return result.x.astype(x0.dtype)
-
-    def get_config(self):
-        return {"lr": self.lr, "history_size": self.history_size, "tol": self.tol}
-
-
-_REGISTRY: Registry[type[Optimizer]] = Registry("optimizer")
+_REGISTRY: Registry[type[Optimizer] | type[LBFGS]] = Registry("optimizer")
 for _cls in (SGD, Adam, AdamW, RMSprop, LBFGS):
     _REGISTRY.register(_cls.name, _cls)
+
+#: what ``fit``'s ``optimizer=`` accepts: a step rule, or the full-batch minimizer
+METHODS = (Optimizer, LBFGS)
 
 
 def available() -> list[str]:
@@ -401,12 +336,12 @@ def available() -> list[str]:
     return _REGISTRY.names()
 
 
-def get(name: str | Optimizer, **kwargs: Any) -> Optimizer:
+def get(name: str | Optimizer | LBFGS, **kwargs: Any) -> Optimizer | LBFGS:
     """Return a new optimizer called ``name`` (an instance passes through).
 
     >>> get("adam", lr=0.01)
     Adam(lr=0.01, weight_decay=0.0, beta1=0.9, beta2=0.999, eps=1e-08)
     """
-    if isinstance(name, Optimizer):
+    if isinstance(name, METHODS):
         return name
     return _REGISTRY.get(name, argument="optimizer")(**kwargs)

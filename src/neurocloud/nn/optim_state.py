@@ -47,6 +47,10 @@ def from_bytes(data: bytes) -> tuple[optim.Optimizer, dict[str, Any] | None]:
         config = json.loads(config)
     if not isinstance(config, dict):
         raise ValueError(f"the optimizer config is a {type(config).__name__}, expected an object")
+    if meta["format"] == _LEGACY_FORMAT and meta["optimizer"] == "lbfgs":
+        # 0.1's L-BFGS was an optimizer with a learning rate and a step count it never used
+        config.pop("lr", None)
+        tensors.pop("step", None)
     opt = optim.get(str(meta["optimizer"]), **config)
     opt.load_state_dict(tensors)
     rng = meta.get("rng")

@@ -23,19 +23,23 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn import layers as layers_module
-from neurocloud.nn import losses, serialization
+from neurocloud.nn import losses, serialization, training
 from neurocloud.nn.callbacks import Callback, History
-from neurocloud.nn.layers import Dense, Layer
-from neurocloud.nn.optim import Optimizer
+from neurocloud.nn.layers import Layer
+from neurocloud.nn.optim import LBFGS, Optimizer
+from neurocloud.nn.summary import summary_table
+from neurocloud.nn.tape import Tape
 from neurocloud.nn.validation import (
     all_finite,
     as_features,
     check_dtype,
     check_finite,
+    check_number,
     positive_int,
 )
+from neurocloud.nn.weights import NamedWeights
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "Tape"]
 
 #: ``meta["format"]`` of a model's bytes (:meth:`Sequential.to_bytes`)
 FORMAT = "neurocloud.sequential"
@@ -45,7 +49,7 @@ FORMAT = "neurocloud.sequential"
 PREDICT_BLOCK_BYTES = 1 << 22
 
 
-class Sequential:
+class Sequential(NamedWeights):
     """A feed-forward network: each layer's output is the next layer's input.
 
     Args:
@@ -68,9 +72,7 @@ class Sequential:
         self.dtype = check_dtype(dtype)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"Expected seed to be a non-negative integer. Received: seed={seed!r}")
-        self.seed = int(seed)
+        self.seed = check_number(seed, "seed", low=0, integer=True)
         self.rng = np.random.default_rng(self.seed)
         self.name = name
         self.input_dim: int | None = None
@@ -116,7 +118,8 @@ class Sequential:
                 offset += size
             layer.build(dim, self.dtype, self.rng, params, grads)
         self._dims = dims
-        self._fusable = self._last_is_fusable()
+        act = self.layers[-1].activation
+        self._fusable = act is not None and act.fuses_with_logits
         self._block_rows = max(64, PREDICT_BLOCK_BYTES // (max(dims) * self.dtype.itemsize))
         self._body = self.layers[:-1]
         self._kernels = [
@@ -160,81 +163,69 @@ class Sequential:
 
     # --- the article's algorithm --------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = False, logits: bool = False) -> np.ndarray:
-        """Forward propagation. ``logits=True`` stops before a final sigmoid/softmax."""
+        """Forward propagation. ``logits=True`` stops before a final sigmoid/softmax.
+
+        At inference (``training=False``) nothing is recorded: any number of threads may
+        call it at once. With ``training=True`` the pass is recorded as the model's last
+        :class:`Tape`, which a following :meth:`backward` without a tape uses; that pair is
+        not thread-safe: concurrent code calls :meth:`record` and passes the tape along.
+        """
         if not self.built:
             self.build(np.asarray(X).reshape(len(X), -1).shape[1])
+        if training:
+            tape = self.record(X, training=True, logits=logits)
+            self._last_tape = tape
+            return tape.output
         out = np.asarray(X, dtype=self.dtype)
         if logits and self._fusable:
             for layer in self._body:
-                out = layer.forward(out, training)
-            last = self.layers[-1]
-            return last.forward(out, training, activate=False) if isinstance(last, Dense) else out
+                out = layer.forward(out)
+            return self.layers[-1].forward(out, activate=False)
         for layer in self.layers:
-            out = layer.forward(out, training)
+            out = layer.forward(out)
         return out
 
+    def record(self, X: np.ndarray, training: bool = True, logits: bool = False) -> Tape:
+        """Forward propagation that returns a :class:`Tape`: its ``output`` and what
+        ``backward(grad, tape)`` needs. Each call has its own tape (reentrant).
+
+        >>> import numpy as np, neurocloud as nc
+        >>> m = nc.Sequential([nc.layers.Dense(2, activation="softmax")], input_dim=3, seed=0)
+        >>> tape = m.record(np.ones((4, 3)), training=False, logits=True)
+        >>> m.backward(np.ones((4, 2)), tape).shape
+        (4, 3)
+        """
+        if not self.built:
+            self.build(np.asarray(X).reshape(len(X), -1).shape[1])
+        out = np.asarray(X, dtype=self.dtype)
+        fused = bool(logits) and self._fusable
+        last = len(self.layers) - 1
+        records = []
+        for i, layer in enumerate(self.layers):
+            out, rec = layer.forward_record(out, training, not (fused and i == last))
+            records.append(rec)
+        return Tape(self.layers, out, records, bool(logits))
+
     def backward(
-        self, grad: np.ndarray, logits: bool = False, input_grad: bool = True
+        self,
+        grad: np.ndarray,
+        tape: Tape | None = None,
+        *,
+        logits: bool | None = None,
+        input_grad: bool = True,
+        parameter_grads: bool = True,
     ) -> np.ndarray | None:
         """Backpropagation of ``dL/d output``: fills every gradient, returns ``dL/dX``.
 
-        With ``logits=True``, ``grad`` is ``dL/d logits`` from a fused loss.
+        ``tape`` is what :meth:`record` returned; without it, the model's last
+        ``forward(..., training=True)`` is used (not thread-safe). A tape recorded with
+        ``logits=True`` takes ``grad`` as ``dL/d logits``; ``logits``, when given, must say
+        the same. ``parameter_grads=False`` leaves the model's gradients untouched (input
+        gradients only, safe beside training).
         """
         self._require_built()
-        # A copy: layers work in place on the gradient they receive.
-        return self._backward(np.array(grad, dtype=self.dtype), logits, input_grad)
-
-    def _backward(self, grad: np.ndarray, logits: bool, input_grad: bool) -> np.ndarray | None:
-        """``backward`` on a gradient array of the model's dtype that it may overwrite."""
-        layers = self.layers
-        i = len(layers) - 1
-        if logits and self._fusable:
-            if isinstance(layers[i], Dense):
-                grad = layers[i].backward_linear(grad, input_grad or i > 0)
-            i -= 1
-        while i >= 0:
-            grad = layers[i].backward(grad, input_grad or i > 0)
-            i -= 1
-        return grad
-
-    def _last_is_fusable(self) -> bool:
-        act = getattr(self.layers[-1], "activation", None)
-        return act is not None and act.name in ("sigmoid", "softmax")
-
-    def fused_output(self, loss: losses.Loss) -> bool:
-        """Whether ``loss`` can be computed from logits of this model's last activation."""
-        act = getattr(self.layers[-1], "activation", None)
-        return act is not None and loss.logits_activation == act.name
-
-    def train_step(
-        self, X, y, loss: losses.Loss, fused: bool, l2: float = 0.0, sample_weight=None
-    ) -> float:
-        """One forward and backward pass on a batch; returns the loss, fills gradients."""
-        out = self.forward(X, training=True, logits=fused)
-        if fused:
-            value, grad = loss.value_and_gradient_from_logits(y, out, sample_weight)
-        else:
-            value, grad = loss.value_and_gradient(y, out, sample_weight)
-        shared = np.may_share_memory(grad, out) or np.may_share_memory(grad, y)
-        if shared or grad.dtype != self.dtype:  # backward overwrites it
-            grad = np.array(grad, dtype=self.dtype)
-        self._backward(grad, fused, input_grad=False)
-        if l2:
-            for kernel, kernel_grad in self._kernels:
-                kernel_grad += l2 * kernel
-        return value
-
-    def l2_penalty(self, l2: float) -> float:
-        """``0.5 * l2 * sum(kernel ** 2)``, the term whose gradient ``train_step`` adds."""
-        if not l2:
-            return 0.0
-        return 0.5 * l2 * sum(float(np.vdot(k, k)) for k, _ in self._kernels)
-
-    def evaluate_loss(self, X, y, loss: losses.Loss, fused: bool, sample_weight=None) -> float:
-        out = self.forward(X, training=False, logits=fused)
-        if fused:
-            return loss.value_from_logits(y, out, sample_weight)
-        return loss.value(y, out, sample_weight)
+        tape = Tape.check(getattr(self, "_last_tape", None) if tape is None else tape, logits)
+        return tape.backward(tape.own_gradient(grad), input_grad, parameter_grads)
 
     # --- user-facing --------------------------------------------------------------------
     def predict(self, X: Any, batch_size: int | None = None) -> np.ndarray:
@@ -265,12 +256,7 @@ class Sequential:
 
     def evaluate(self, X: Any, y: Any, loss: str | losses.Loss = "mse") -> float:
         """Mean ``loss`` of the model's predictions on ``(X, y)``."""
-        from neurocloud.nn.training import _targets
-
-        loss_fn = losses.get(loss)
-        X = as_features(X, self.input_dim, self.dtype)
-        y = _targets(self, y, len(X), loss_fn, "y")
-        return self.evaluate_loss(X, y, loss_fn, self.fused_output(loss_fn))
+        return training.evaluate(self, X, y, loss)
 
     def fit(
         self,
@@ -278,7 +264,7 @@ class Sequential:
         y: Any,
         *,
         loss: str | losses.Loss = "mse",
-        optimizer: str | Optimizer = "adam",
+        optimizer: str | Optimizer | LBFGS = "adam",
         epochs: int = 1,
         batch_size: int | None = None,
         shuffle: bool = True,
@@ -288,12 +274,16 @@ class Sequential:
         verbose: int = 0,
         l2: float = 0.0,
         sample_weight: Any = None,
+        initial_epoch: int = 0,
     ) -> History:
         """Train with mini-batch gradient methods (or L-BFGS on the full batch).
 
         ``batch_size=None`` is full-batch gradient descent as in the article. ``l2`` adds
         ``0.5 * l2 * ||kernel||^2`` to the loss. ``verbose=1`` shows a progress bar on a
-        terminal. Returns a :class:`~neurocloud.nn.callbacks.History`.
+        terminal. ``initial_epoch`` continues a run that stopped there: epochs are numbered
+        from it and training ends at ``epochs`` (as in Keras). Returns a
+        :class:`~neurocloud.nn.callbacks.History` whose ``stop_reason`` says why it ended.
+        The loop itself is :class:`neurocloud.nn.training.Trainer`.
 
         >>> import numpy as np, neurocloud as nc
         >>> m = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
@@ -301,45 +291,30 @@ class Sequential:
         >>> round(float(m.predict([[2.0]])[0, 0]), 1)
         4.0
         """
-        from neurocloud.nn.training import fit
-
-        return fit(
-            self,
-            X,
-            y,
+        trainer = training.Trainer(
             loss=loss,
             optimizer=optimizer,
             epochs=epochs,
             batch_size=batch_size,
             shuffle=shuffle,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            callbacks=callbacks,
-            verbose=verbose,
             l2=l2,
+            callbacks=tuple(callbacks or ()),
+            verbose=verbose,
+            initial_epoch=initial_epoch,
+        )
+        return trainer.fit(
+            self,
+            X,
+            y,
             sample_weight=sample_weight,
+            validation_data=validation_data,
+            validation_split=validation_split,
         )
 
     def summary(self) -> str:
         """A table of layers, output shapes and parameter counts (returned as text)."""
         self._require_built()
-        rows = [("Layer (type)", "Output shape", "Params")]
-        for i, layer in enumerate(self.layers):
-            count = sum(p.size for p in layer.parameters())
-            label = type(layer).__name__
-            act = getattr(layer, "activation", None)
-            if isinstance(layer, Dense) and act is not None and act.name != "identity":
-                label += f" ({act.name})"
-            rows.append((f"{i}: {label}", f"(None, {self._dims[i + 1]})", f"{count:,}"))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        line = "-" * (sum(widths) + 4)
-        text = [f'Model "{self.name}" (input_dim={self.input_dim}, dtype={self.dtype.name})', line]
-        for j, row in enumerate(rows):
-            text.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:>{widths[2]}}")
-            if j == 0:
-                text.append(line)
-        text += [line, f"Total params: {self.count_params():,}"]
-        return "\n".join(text)
+        return summary_table(self)
 
     # --- state and configuration ---------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
@@ -371,49 +346,6 @@ class Sequential:
             dtype=config.get("dtype", "float32"),
             name=config.get("name", "sequential"),
         )
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Named weights and buffers, e.g. ``layers.0.kernel`` (views, not copies)."""
-        self._require_built()
-        state = {}
-        for i, layer in enumerate(self.layers):
-            for key, value in {**layer.params, **layer.buffers()}.items():
-                state[f"layers.{i}.{key}"] = value
-        return state
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy weights in from :meth:`state_dict`'s format; names and shapes must match."""
-        own = self.state_dict()
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise ValueError(
-                f"Weights do not match the architecture: missing {missing}, "
-                f"unexpected {unexpected}."
-            )
-        for key, target in own.items():
-            value = np.asarray(state[key])
-            if value.shape != target.shape:
-                raise ValueError(
-                    f"Weight {key} has shape {value.shape}; the architecture "
-                    f"expects {target.shape}."
-                )
-        for i, layer in enumerate(self.layers):
-            for key in layer.params:
-                layer.params[key][...] = state[f"layers.{i}.{key}"]
-            if layer.buffers():
-                layer.load_buffers({k: state[f"layers.{i}.{k}"] for k in layer.buffers()})
-
-    def get_weights(self) -> list[np.ndarray]:
-        return [p.copy() for p in self.parameters()]
-
-    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        params = self.parameters()
-        if len(weights) != len(params):
-            raise ValueError(f"Expected {len(params)} weight arrays; received {len(weights)}.")
-        for i, (p, w) in enumerate(zip(params, weights)):
-            if np.shape(w) != p.shape:
-                raise ValueError(f"Weight {i} must have shape {p.shape}; received {np.shape(w)}.")
-            p[...] = w
 
     def to_bytes(self) -> bytes:
         """The built model as safe bytes: its config and weights (see ``nn.serialization``).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,54 @@ __all__ = [
     "as_targets",
     "check_dtype",
     "check_finite",
+    "check_number",
     "positive_int",
 ]
+
+
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> Any:
+    """``value`` as a float (an int with ``integer=True``) if it is a finite real number
+    within the bounds; a ValueError "Expected ... Received: name=value" otherwise.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``; booleans are refused.
+
+    >>> check_number(0.5, "rate", low=0, high=1, high_open=True)
+    0.5
+    >>> check_number(-1, "alpha", low=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected alpha to be a number >= 0. Received: alpha=-1
+    """
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, without the ABC check below
+        ok = math.isfinite(value) and not (integer and kind is float)
+    else:
+        kinds = (int, np.integer) if integer else (numbers.Real,)
+        ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+        ok = ok and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            bounds.append(f"{'<' if high_open else '<='} {high:g}")
+        kind = "an integer" if integer else ("a number" if bounds else "a finite number")
+        expected = f"{kind} {' and '.join(bounds)}".rstrip()
+        raise ValueError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
+    return int(value) if integer else float(value)
 
 
 def positive_int(value: Any, name: str) -> int:

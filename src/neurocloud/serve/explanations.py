@@ -1,9 +1,13 @@
 """Running ``neurocloud.explain.serving.explain_batch`` for the ``explain`` routes.
 
-The explanation runs in a worker thread, on the private copy of the network that
-``explain_batch`` keeps; a client mistake (``ValueError``) is a 400, a request over the
-explainer's limits (``LimitExceeded``) a 413, and an installation without
-``neurocloud.explain`` answers 501.
+The explanation runs in a worker thread on the served network itself (inference and
+explanations record nothing on it, so they never race predictions); a client mistake
+(``ValueError``) is a 400, a request over the explainer's limits (``LimitExceeded``) a 413,
+and an installation without ``neurocloud.explain`` answers 501.
+
+Explanations of one model run one at a time (each already uses every core through BLAS):
+the others wait their turn on the event loop, where a timeout or a shutdown answers them at
+once, instead of running side by side and each reaching its next deadline check later.
 
 The request's timeout is also the explanation's deadline: past it the client gets 504 and
 the computation gives up at its next chunk of rows, so it burns no more CPU and no longer
@@ -73,8 +77,25 @@ async def explain(
                 logger.info("explanation of model %s stopped: %s", model.name, exc)
                 raise
 
+    async def run_in_turn() -> dict[str, np.ndarray]:
+        slot = model.explain_slot
+        await slot.acquire()
+        try:
+            if STOPPING.is_set():
+                raise DeadlineExceeded("the server is shutting down")
+            future = asyncio.ensure_future(asyncio.to_thread(run))
+        except BaseException:
+            slot.release()
+            raise
+        # The slot is held until the computation itself ends, not only until this request
+        # gives up on it: an explanation past its deadline stops at its next chunk of rows.
+        future.add_done_callback(
+            lambda done: (slot.release(), done.cancelled() or done.exception())
+        )
+        return await asyncio.shield(future)
+
     try:
-        result = await asyncio.wait_for(asyncio.to_thread(run), timeout)
+        result = await asyncio.wait_for(run_in_turn(), timeout)
     except LimitExceeded as exc:
         raise ServeError(413, f"explanation: {exc}") from None
     except ValueError as exc:

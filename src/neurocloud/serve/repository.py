@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,8 +62,9 @@ class _Failure:
 class ModelVersion:
     """One loaded, warmed model version with its own micro-batcher.
 
-    Inference and explanations use separate copies of the network (layers keep state
-    between forward and backward), so a slow explanation never holds up predictions.
+    Inference and explanations share the network, which records nothing on a call, so a
+    slow explanation never holds up predictions; ``explain_slot`` lets one explanation of
+    this version run at a time.
     """
 
     def __init__(
@@ -82,7 +82,6 @@ class ModelVersion:
         self.fingerprint = fingerprint
         self.signature = Signature.from_metadata(artifact.metadata, artifact.model.dtype)
         self.timeout_s = config.timeout_s
-        self._lock = threading.Lock()
         self.batcher = MicroBatcher(
             self._forward,
             max_batch_rows=config.max_batch_rows,
@@ -91,10 +90,11 @@ class ModelVersion:
             timeout_s=config.timeout_s,
             name=f"neurocloud-forward-{name}-{version}",
         )
+        self.explain_slot = asyncio.Semaphore(1)
 
     def _forward(self, rows: np.ndarray) -> np.ndarray:
-        with self._lock:
-            return self.artifact.model.forward(rows)
+        # Inference records nothing on the model: no lock, whatever else runs on it.
+        return self.artifact.model.forward(rows)
 
     def warm_up(self) -> None:
         """One forward pass on a row of zeros; checks the output width against metadata."""
@@ -121,11 +121,8 @@ class ModelVersion:
             ) from None
 
     def explain(self, rows: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Explanations from ``neurocloud.explain.serving.explain_batch`` (call in a thread).
-
-        ``explain_batch`` works on its own copy of the network, so it never races the
-        batcher's forward passes.
-        """
+        """Explanations from ``neurocloud.explain.serving.explain_batch`` (call in a thread;
+        they record nothing on the network, so they never race the batcher's passes)."""
         from neurocloud.explain.serving import explain_batch
 
         return explain_batch(self.artifact.model, rows, parameters)
