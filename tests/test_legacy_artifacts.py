@@ -18,17 +18,23 @@ EXPECTED = json.loads((DATA / "expected.json").read_text())
 X = np.array(EXPECTED["X"])
 
 
+def assert_same(actual, expected) -> None:
+    """The same predictions up to float32 rounding: another BLAS or CPU may sum the matrix
+    products in another order (a few ulp), which says nothing about the artifact."""
+    np.testing.assert_allclose(actual, np.array(expected), rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     "name",
     ["sequential", "sequential_optimizer", "regressor", "sequential_lbfgs", "regressor_lbfgs"],
 )
 def test_a_legacy_artifact_loads_to_the_same_predictions(name):
-    np.testing.assert_array_equal(nc.load(DATA / name).predict(X), np.array(EXPECTED[name]))
+    assert_same(nc.load(DATA / name).predict(X), EXPECTED[name])
 
 
 def test_a_legacy_classifier_loads_to_the_same_probabilities_and_labels():
     clf = nc.load(DATA / "classifier")
-    np.testing.assert_array_equal(clf.predict_proba(X), np.array(EXPECTED["classifier"]))
+    assert_same(clf.predict_proba(X), EXPECTED["classifier"])
     assert clf.predict(X).tolist() == EXPECTED["classifier_labels"]
     assert type(clf._optimizer).__name__ == "Adam" and clf._optimizer.t > 0
 
@@ -64,9 +70,9 @@ def test_an_lbfgs_estimator_saved_now_loads_with_its_optimizer(tmp_path):
 
 def test_legacy_pickles_load_to_the_same_predictions():
     model = pickle.loads((DATA / "sequential.pickle").read_bytes())
-    np.testing.assert_array_equal(model.predict(X), np.array(EXPECTED["sequential_optimizer"]))
+    assert_same(model.predict(X), EXPECTED["sequential_optimizer"])
     clf = pickle.loads((DATA / "classifier.pickle").read_bytes())
-    np.testing.assert_array_equal(clf.predict_proba(X), np.array(EXPECTED["classifier"]))
+    assert_same(clf.predict_proba(X), EXPECTED["classifier"])
     assert clf._optimizer.t > 0
 
 

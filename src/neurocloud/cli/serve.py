@@ -135,6 +135,7 @@ def serve(
     On a Ray cluster: neurocloud serve models/seed --ray --replicas 2
     """
     from neurocloud.serve.config import ServeConfig, default_model_dir, default_port
+    from neurocloud.serve.protocol import header_timeout_s
     from neurocloud.serve.repository import discover
     from neurocloud.serve.server import serve as run_server
 
@@ -150,6 +151,7 @@ def serve(
             reload_interval_s=reload_interval_s,
         )
         port = default_port() if port is None else port
+        header_timeout_s()  # checked here: a bad value would fail every connection
         discover(path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None

@@ -159,9 +159,12 @@ def _load_pieces(text: str, start: int) -> np.ndarray | None:
 
 
 def _load_table(text: str) -> np.ndarray | None:
-    """Comma-separated lines of numbers as a 2-D array (``None`` if they are not)."""
+    """Comma-separated lines of numbers as a 2-D array (``None`` if they are not).
+    ``comments=None``: NumPy would otherwise drop whatever follows a ``#``."""
     try:
-        return np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2)
+        return np.loadtxt(
+            io.StringIO(text), delimiter=",", dtype=np.float64, ndmin=2, comments=None
+        )
     except ValueError:
         return None
 

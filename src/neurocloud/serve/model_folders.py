@@ -42,20 +42,26 @@ def _is_version(name: str) -> bool:
 
 
 def _versions(path: Path) -> dict[str, Path]:
-    found = {}
-    for entry in os.scandir(path):
+    found: dict[str, Path] = {}
+    with os.scandir(path) as scanned:  # sorted: "1" wins over "01", whatever the listing order
+        entries = sorted(scanned, key=lambda e: (len(e.name), e.name))
+    for entry in entries:
         if not entry.is_dir() or entry.name.startswith("."):
             continue
-        if not _is_version(entry.name):
+        version = str(int(entry.name)) if _is_version(entry.name) else None
+        if version is None or version in found:
             if entry.path not in _ignored:
                 _ignored.add(entry.path)
                 logger.warning(
-                    "ignoring %s: not a version folder (expected a decimal number such as 1)",
+                    "ignoring %s: %s",
                     entry.path,
+                    "not a version folder (expected a decimal number such as 1)"
+                    if version is None
+                    else f"version {version} is already {found[version].name}",
                 )
             continue
         if _is_model_dir(Path(entry.path)):
-            found[str(int(entry.name))] = Path(entry.path)
+            found[version] = Path(entry.path)
     return found
 
 

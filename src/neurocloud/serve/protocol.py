@@ -14,18 +14,46 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["HEADER_TIMEOUT_S", "MAX_HEADERS", "MAX_HEADER_BYTES", "GuardedHttpToolsProtocol"]
+__all__ = [
+    "HEADER_TIMEOUT_S",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "GuardedHttpToolsProtocol",
+    "header_timeout_s",
+]
 
 MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADERS = 100
 HEADER_TIMEOUT_S = 10.0
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def header_timeout_s(env: Mapping[str, str] | None = None) -> float:
+    """The head timeout: ``NEUROCLOUD_HEADER_TIMEOUT_S`` if set, else :data:`HEADER_TIMEOUT_S`.
+
+    >>> header_timeout_s({"NEUROCLOUD_HEADER_TIMEOUT_S": "2.5"}), header_timeout_s({})
+    (2.5, 10.0)
+    """
+    raw = (os.environ if env is None else env).get("NEUROCLOUD_HEADER_TIMEOUT_S", "").strip()
+    if not raw:
+        return HEADER_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"NEUROCLOUD_HEADER_TIMEOUT_S: expected a number of seconds > 0; received {raw!r}"
+        )
+    return value
 
 
 class _HeadRefused(Exception):
@@ -42,9 +70,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._field_bytes = 0  # bytes of the head's complete header fields
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
-        self._head_timeout_s = float(
-            os.environ.get("NEUROCLOUD_HEADER_TIMEOUT_S", "").strip() or HEADER_TIMEOUT_S
-        )
+        self._head_timeout_s = header_timeout_s()
 
     # --- timers -------------------------------------------------------------------------
     def _arm(self) -> None:
