@@ -141,6 +141,12 @@ CASES = [
         ["inputs[0].data", "FP16", "70000"],
     ),
     (
+        "fp32-given-json-booleans",
+        post(INFER, v2({"data": [True]}), JSON),
+        400,
+        ["inputs[0].data", "FP32 values", "bool"],
+    ),
+    (
         "uint8-negative",
         post(INFER, v2({"datatype": "UINT8", "data": [-1]}), JSON),
         400,

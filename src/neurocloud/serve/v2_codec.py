@@ -184,7 +184,8 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
         raise bad_request(
             f"{field}.data", f"{count} values for shape {shape}", f"{array.size} values"
         )
-    kinds = {"b": "b", "u": "biu", "i": "biu", "f": "biuf"}[dtype.kind]
+    # JSON true/false are BOOL's alone: the protocol has no implicit bool-to-number cast
+    kinds = {"b": "b", "u": "iu", "i": "iu", "f": "iuf"}[dtype.kind]
     if array.dtype.kind not in kinds:
         sample = array.ravel()[:1].tolist()
         raise bad_request(
