@@ -10,15 +10,14 @@ import io
 import json
 import socket
 
+import boto3
 import numpy as np
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from serve_helpers import article_model, server, wide_model
 
 import neurocloud as nc
-
-boto3 = pytest.importorskip("boto3")
-from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
 
 SDK_ENVIRONMENT = {
     # The SDK's v2 -> v3 notice is a FutureWarning at import, an error under our filters.
@@ -258,7 +257,8 @@ def test_async_invocation_names_what_is_supported(runtime, single_server):
 @pytest.fixture(scope="module")
 def sdk(environment):
     """The SageMaker Python SDK v2 (imported here, after the environment is set)."""
-    sagemaker = pytest.importorskip("sagemaker")
+    import sagemaker
+
     if not sagemaker.__version__.startswith("2."):
         pytest.skip(f"this test is for SDK 2.x; installed {sagemaker.__version__}")
     return sagemaker
@@ -302,7 +302,7 @@ def test_article_predictor_call_with_the_sdk(
 def test_sagemaker_core_endpoint_invoke(environment, single_server, models, offline, monkeypatch):
     """``Endpoint.invoke``, the call SDK v3 makes (``sagemaker.core.resources``); with SDK 2.x
     pinned, the same generated code is ``sagemaker_core.main.resources``."""
-    resources = pytest.importorskip("sagemaker_core.main.resources")
+    from sagemaker_core.main import resources
     from sagemaker_core.main.utils import SageMakerClient, SingletonMeta
 
     # botocore reads a service's endpoint from AWS_ENDPOINT_URL_<SERVICE>; sagemaker-core keeps

@@ -3,13 +3,12 @@ the light alternative to Ray Tune, on a Dask cluster listening on 127.0.0.1 only
 
 from __future__ import annotations
 
+import distributed
 import pytest
 from sklearn.model_selection import GridSearchCV
 
 import neurocloud as nc
 from neurocloud.sklearn import NeuralNetClassifier
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -13,19 +13,18 @@ import numpy as np
 import orjson
 import pytest
 import requests
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from serve_helpers import article_model, server
-
-import neurocloud as nc
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from serve_helpers import article_model, server
+
+import neurocloud as nc
 
 EXAMPLES_PER_OPERATION = 25
 CHECKS = [
