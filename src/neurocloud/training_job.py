@@ -222,8 +222,8 @@ def save_outputs(
 
     The artifact directory holds only the three artifact files; the PNG goes to
     ``plot_path`` (default: ``<path>-loss.png``). The card records the data set, the
-    task, the metrics, the training settings and the per-epoch curves. Without matplotlib no plot is written
-    (the second value is then None).
+    task, the metrics, the training settings and the per-epoch curves. Without matplotlib
+    no plot is written (the second value is then None).
     """
     import neurocloud as nc
 
