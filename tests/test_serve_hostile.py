@@ -147,6 +147,16 @@ CASES = [
         ["inputs[0].data", "FP32 values", "bool"],
     ),
     (
+        "csv-in-utf-16",
+        post(
+            "/invocations",
+            "4.5\n".encode("utf-16"),
+            b"Content-Type: text/csv; charset=utf-16",
+        ),
+        415,
+        ["charset", "utf-8", "'utf-16'"],
+    ),
+    (
         "uint8-negative",
         post(INFER, v2({"datatype": "UINT8", "data": [-1]}), JSON),
         400,

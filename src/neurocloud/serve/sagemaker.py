@@ -44,7 +44,19 @@ def _content_type(call: Call) -> str:
         raise bad_request(
             "Content-Type", f"one of {', '.join(CONTENT_TYPES)}", repr(header), status=415
         )
+    charset = _charset(header)
+    if charset not in (None, "utf-8", "utf8", "us-ascii"):
+        raise bad_request("Content-Type charset", "utf-8", repr(charset), status=415)
     return canonical
+
+
+def _charset(header: str) -> str | None:
+    """The ``charset`` parameter of a Content-Type header, lower-cased, if there is one."""
+    for parameter in header.split(";")[1:]:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
 
 
 def _target(state: ServerState, call: Call) -> ModelVersion:
