@@ -10,7 +10,7 @@ import neurocloud as nc
 from neurocloud.artifact import load_artifact
 from neurocloud.cli import main
 from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
-from neurocloud.training_job import train_job
+from neurocloud.train_and_save import train_job
 
 
 def _train(*args: str):

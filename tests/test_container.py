@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import neurocloud as nc
-from neurocloud.cloud.training import ROOT_VARIABLE
+from neurocloud.cloud.container_training import ROOT_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import neurocloud as nc
-from neurocloud.cloud import training
+from neurocloud.cloud import container_training
 from neurocloud.cloud.hyperparameters import HyperparameterError, parse
 
 
@@ -35,7 +35,7 @@ def layout(root, hyperparameters, channels=("train",), config=None):
             for name in channels
         }
     (config_dir / "inputdataconfig.json").write_text(json.dumps(config))
-    return {training.ROOT_VARIABLE: str(root)}
+    return {container_training.ROOT_VARIABLE: str(root)}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_classification_job_with_two_files_and_a_validation_channel(tmp_path, ir
         },
         channels=("train", "validation"),
     )
-    assert training.main(env) == 0
+    assert container_training.main(env) == 0
     out = capsys.readouterr().out
     assert "train: 120 rows, 4 features, classification; validation: 30 rows" in out
     model_dir = tmp_path / "model"
@@ -112,7 +112,7 @@ def test_regression_job_holds_out_rows_without_a_validation_channel(tmp_path):
             "seed": "3",
         },
     )
-    assert training.main(env) == 0
+    assert container_training.main(env) == 0
     metrics = json.loads((tmp_path / "output/data/metrics.json").read_text())
     assert metrics["n_validation"] == 50 and metrics["n_train"] == 150
     assert metrics["r2"] > 0.9
@@ -121,7 +121,7 @@ def test_regression_job_holds_out_rows_without_a_validation_channel(tmp_path):
 
 
 def run_failing(tmp_path, env) -> str:
-    assert training.main(env) == 1
+    assert container_training.main(env) == 1
     return (tmp_path / "output" / "failure").read_text()
 
 
@@ -192,15 +192,16 @@ def test_channel_problems_are_explained(tmp_path, config, files, message):
 
 
 def test_missing_configuration_names_the_file(tmp_path):
-    failure = run_failing(tmp_path, {training.ROOT_VARIABLE: str(tmp_path)})
+    failure = run_failing(tmp_path, {container_training.ROOT_VARIABLE: str(tmp_path)})
     assert "input/config/inputdataconfig.json: missing" in failure
     (tmp_path / "input/config").mkdir(parents=True, exist_ok=True)
     (tmp_path / "input/config/inputdataconfig.json").write_text("[1, 2")
-    assert "not valid JSON" in run_failing(tmp_path, {training.ROOT_VARIABLE: str(tmp_path)})
+    env = {container_training.ROOT_VARIABLE: str(tmp_path)}
+    assert "not valid JSON" in run_failing(tmp_path, env)
 
 
 def test_default_root_is_opt_ml():
-    assert str(training.SageMakerPaths.from_env({}).model) == "/opt/ml/model"
+    assert str(container_training.SageMakerPaths.from_env({}).model) == "/opt/ml/model"
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ from sklearn.exceptions import ConvergenceWarning
 
 import neurocloud as nc
 from neurocloud.cli import main
-from neurocloud.cloud import training
+from neurocloud.cloud import container_training
 from neurocloud.progress import TrainingProgress
 from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
-from neurocloud.training_job import train_job
+from neurocloud.train_and_save import train_job
 
 X = np.array([[0.5], [1.5], [2.5], [3.5]])
 Y = np.array([0.75, 1.25, 2.25, 3.75])
@@ -135,7 +135,7 @@ def test_regressor_progress_r2_is_in_the_users_units():
 
 def test_cli_train_prints_progress_the_stop_reason_and_plots_both_curves(tmp_path, monkeypatch):
     plotted = {}
-    import neurocloud.training_job as job
+    import neurocloud.train_and_save as job
 
     real = job.plot_loss_curve
 
@@ -174,7 +174,7 @@ def test_sagemaker_job_logs_progress_and_why_it_stopped(tmp_path, capsys):
     (tmp_path / "input/config/inputdataconfig.json").write_text(
         json.dumps({"train": {"ContentType": "text/csv", "TrainingInputMode": "File"}})
     )
-    assert training.main({training.ROOT_VARIABLE: str(tmp_path)}) == 0
+    assert container_training.main({container_training.ROOT_VARIABLE: str(tmp_path)}) == 0
     log = capsys.readouterr().out
     epochs = json.loads((tmp_path / "output/data/metrics.json").read_text())["epochs"]
     assert epochs < 500

@@ -1,6 +1,6 @@
 """``neurocloud train``: train a network on a built-in data set or a CSV file and save it.
 
-The work itself is :mod:`neurocloud.training_job`; this module only reads the options,
+The work itself is :mod:`neurocloud.train_and_save`; this module only reads the options,
 loads the data and prints what happened.
 """
 
@@ -162,14 +162,14 @@ def train(
     Example: neurocloud train --data iris --hidden 32 --epochs 300 -o models/iris
     """
     if data is None:
-        from neurocloud.cloud import training
+        from neurocloud.cloud import container_training as container
 
-        if training.job_is_laid_out():  # SageMaker's `train`: see neurocloud.cloud.training
-            raise SystemExit(training.main())
+        if container.job_is_laid_out():  # SageMaker's `train`: see that module
+            raise SystemExit(container.main())
         raise click.UsageError("Missing option '--data'.")
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output'.")
-    from neurocloud.training_job import save_outputs, train_job
+    from neurocloud.train_and_save import save_outputs, train_job
 
     dataset = _named_labels(_load(data, target, task))
     kind = dataset.task

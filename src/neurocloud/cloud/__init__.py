@@ -4,7 +4,8 @@
   errors for missing credentials or region;
 - :mod:`neurocloud.cloud.deploy`: upload a package to S3 and create (or delete) the SageMaker
   model, endpoint configuration and endpoint;
-- :mod:`neurocloud.cloud.training`: SageMaker's training contract (``docker run IMAGE train``).
+- :mod:`neurocloud.cloud.container_training`: SageMaker's training contract inside our
+  container (``docker run IMAGE train``).
 
 boto3 is imported only when a function here needs it.
 """

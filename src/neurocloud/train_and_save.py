@@ -6,7 +6,7 @@ its validation metrics and its training history; :func:`save_outputs` writes the
 (with the metrics and data set in ``card.json``) and a loss-curve PNG beside it.
 
 >>> from neurocloud import datasets
->>> from neurocloud.training_job import train_job
+>>> from neurocloud.train_and_save import train_job
 >>> iris = datasets.load("iris")
 >>> result = train_job(iris.X, iris.y, iris.task, hidden=(16,), epochs=50, lr=0.01)
 >>> sorted(result.metrics)[:2], result.model.classes_.tolist()

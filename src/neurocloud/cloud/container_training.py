@@ -8,7 +8,7 @@ SageMaker lays out ``/opt/ml`` before it starts the container:
   is optional (without it, ``validation_fraction`` of the rows is held out);
 - ``input/data/<channel>/``: the channel's CSV files, each with a header row.
 
-The job trains with :func:`neurocloud.training_job.train_job`, writes the model directory's
+The job trains with :func:`neurocloud.train_and_save.train_job`, writes the model directory's
 files into ``model/`` (uploaded by SageMaker as ``model.tar.gz``, which our container then
 serves), the loss curve and metrics into ``output/data/``, and prints one ``name=value`` line
 per metric for SageMaker's metric definitions. On failure the reason goes to
@@ -173,7 +173,7 @@ def _install_model(saved: Path, model_dir: Path) -> None:
 
 def run(paths: SageMakerPaths, log: Callable[[str], None] = print) -> Path:
     """Run the training job laid out under ``paths``; return the model folder."""
-    from neurocloud.training_job import save_outputs, train_job
+    from neurocloud.train_and_save import save_outputs, train_job
 
     raw = _read_json(paths.hyperparameters, "hyperparameters", required=False)
     settings = parse(raw)
