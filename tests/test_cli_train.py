@@ -159,3 +159,18 @@ def test_train_job_rejects_bad_arguments():
         train_job(np.zeros((4, 1)), np.zeros(4), "regression", validation_fraction=1.5)
     with pytest.raises(ValueError, match="X has 4 rows but y has 3"):
         train_job(np.zeros((4, 1)), np.zeros(3), "regression")
+
+
+def test_train_job_clears_its_callbacks_when_fit_raises(monkeypatch):
+    # The progress reporter (and the stream it holds) must not stay on the estimator.
+    seen = []
+
+    def failing_fit(self, X, y, sample_weight=None):
+        seen.append(self)
+        assert self.callbacks  # the reporter is set while fitting
+        raise ValueError("Training diverged")
+
+    monkeypatch.setattr(NeuralNetRegressor, "fit", failing_fit)
+    with pytest.raises(ValueError, match="Training diverged"):
+        train_job(np.zeros((8, 1)), np.arange(8.0), "regression", epochs=2)
+    assert seen and seen[0].callbacks is None

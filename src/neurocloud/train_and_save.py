@@ -143,12 +143,15 @@ def train_job(
     reporter = TrainingProgress(estimator, *watched, mode=progress, stream=stream)
     estimator.set_params(callbacks=[reporter])
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        from sklearn.exceptions import ConvergenceWarning
+    try:
+        with warnings.catch_warnings():
+            from sklearn.exceptions import ConvergenceWarning
 
-        # A fixed epoch budget is the user's choice here, not a fault to warn about.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        estimator.fit(X[train], y[train])
+            # A fixed epoch budget is the user's choice here, not a fault to warn about.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X[train], y[train])
+    finally:
+        estimator.set_params(callbacks=None)  # the model keeps no reference to the stream
     seconds = time.perf_counter() - start
     scores = _metrics(estimator, X[held_out], y[held_out], task)
     if validation_fraction == 0:
@@ -160,7 +163,6 @@ def train_job(
         "epochs": int(estimator.n_iter_),
         "train_seconds": round(seconds, 3),
     }
-    estimator.set_params(callbacks=None)  # the model keeps no reference to the stream
     history = {"loss": list(estimator.loss_curve_)}
     if reporter.scores:
         history[f"validation_{reporter.metric}"] = reporter.scores
