@@ -165,12 +165,12 @@ def test_train_job_clears_its_callbacks_when_fit_raises(monkeypatch):
     # The progress reporter (and the stream it holds) must not stay on the estimator.
     seen = []
 
-    def failing_fit(self, X, y, sample_weight=None):
+    def failing_fit(self, X, y, sample_weight=None, **kwargs):
         seen.append(self)
         assert self.callbacks  # the reporter is set while fitting
         raise ValueError("Training diverged")
 
-    monkeypatch.setattr(NeuralNetRegressor, "fit", failing_fit)
+    monkeypatch.setattr(NeuralNetRegressor, "_fit", failing_fit)
     with pytest.raises(ValueError, match="Training diverged"):
         train_job(np.zeros((8, 1)), np.arange(8.0), "regression", epochs=2)
     assert seen and seen[0].callbacks is None

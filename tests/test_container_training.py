@@ -140,11 +140,12 @@ def test_bad_hyperparameters_are_all_reported(tmp_path):
     failure = run_failing(tmp_path, env)
     assert failure.startswith("Training failed: Invalid hyperparameters:")
     for expected in (
-        "'epochs': expected a positive integer; received 'ten'",
+        "'epochs': Expected epochs to be an integer >= 1. Received: epochs='ten'",
         "unknown hyperparameter 'hiden'; expected one of",
-        "'activation': expected one of elu, gelu,",
-        "'lr': expected a number > 0; received '-1'",
-        "'early_stopping': expected true or false; received 'maybe'",
+        "'activation': Expected activation to be one of elu, gelu,",
+        "'lr': Expected lr to be a number > 0. Received: lr=-1",
+        "'early_stopping': Expected early_stopping to be true or false. Received: "
+        "early_stopping='maybe'",
     ):
         assert expected in failure
     assert not (tmp_path / "model").exists()
@@ -207,9 +208,15 @@ def test_default_root_is_opt_ml():
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"hidden": "64,32", "epochs": "5"}, {"hidden": (64, 32), "epochs": 5}),
-        ({"hidden_layer_sizes": "(8,)", "max_epochs": 3}, {"hidden": (8,), "epochs": 3}),
-        ({"learning_rate": '"0.05"', "random_state": "7"}, {"lr": 0.05, "seed": 7}),
+        ({"hidden": "64,32", "epochs": "5"}, {"hidden_layer_sizes": (64, 32), "max_epochs": 5}),
+        (
+            {"hidden_layer_sizes": "(8,)", "max_epochs": 3},
+            {"hidden_layer_sizes": (8,), "max_epochs": 3},
+        ),
+        (
+            {"learning_rate": '"0.05"', "random_state": "7"},
+            {"learning_rate": 0.05, "random_state": 7},
+        ),
         (
             {"early_stopping": "True", "standardize": "0"},
             {"early_stopping": True, "standardize": False},
@@ -229,13 +236,14 @@ def test_hyperparameters_parse_from_strings(raw, expected):
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"epochs": "0"}, "'epochs': expected a positive integer; received '0'"),
-        ({"hidden": "8,-1"}, "'hidden': expected comma-separated positive integers"),
-        ({"validation_fraction": "1"}, "expected a number in [0, 1); received '1'"),
-        ({"lr": "inf"}, "'lr': expected a number > 0; received 'inf'"),
+        ({"epochs": "0"}, "'epochs': Expected epochs to be an integer >= 1. Received: epochs=0"),
+        ({"hidden": "8,-1"}, "Expected hidden to be positive integers separated by commas"),
+        ({"validation_fraction": "1"}, "a number >= 0 and < 1. Received: validation_fraction=1"),
+        ({"lr": "inf"}, "'lr': Expected lr to be a number > 0. Received: lr=inf"),
         ({"epochs": "3", "max_epochs": "4"}, "hyperparameter 'max_epochs' repeats 'epochs'"),
-        ({"target": ""}, "'target': expected a column name; received ''"),
-        ({"epochs": [3]}, "'epochs': expected a positive integer; received [3]"),
+        ({"target": ""}, "'target': Expected target to be a column name. Received: target=''"),
+        ({"epochs": [3]}, "Expected epochs to be an integer >= 1. Received: epochs=[3]"),
+        ({"optimizer": "magic"}, "Expected optimizer to be one of adam, adamw, lbfgs"),
     ],
 )
 def test_bad_hyperparameters_say_what_was_expected(raw, message):

@@ -82,16 +82,21 @@ class ModelCheckpoint(Callback):
                 self.best = float(value)
                 self._write(model, self.directory / BEST, epoch, logs)
 
-    def _write(self, model: Any, path: Path, epoch: int, logs: dict[str, float]) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        optimizer = self.trainer.optimizer if self.trainer is not None else None
-        state = {
+    def state(self, model: Any, epoch: int, logs: dict[str, float]) -> dict[str, Any]:
+        """What ``extra.checkpoint`` records after ``epoch``; a subclass adds its own
+        (JSON-able) entries, which :func:`load_checkpoint` returns as ``Checkpoint.state``."""
+        return {
             "epoch": epoch + 1,  # epochs done: the next run's initial_epoch
             "rng": model.rng.bit_generator.state,
             "logs": {k: float(v) for k, v in logs.items()},
             "monitor": self.monitor,
             "best": self.best if math.isfinite(self.best) else None,
         }
+
+    def _write(self, model: Any, path: Path, epoch: int, logs: dict[str, float]) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        optimizer = self.trainer.optimizer if self.trainer is not None else None
+        state = self.state(model, epoch, logs)
         return save(model, path, optimizer=optimizer, extra={"checkpoint": state})
 
 
@@ -103,6 +108,8 @@ class Checkpoint(NamedTuple):
     initial_epoch: int
     logs: dict[str, float]
     path: Path
+    #: everything ``extra.checkpoint`` holds (a subclass's entries included)
+    state: dict[str, Any] | None = None
 
 
 def load_checkpoint(directory: str | os.PathLike[str], which: str = LAST) -> Checkpoint:
@@ -138,4 +145,5 @@ def load_checkpoint(directory: str | os.PathLike[str], which: str = LAST) -> Che
         initial_epoch=int(state["epoch"]),
         logs=dict(state.get("logs", {})),
         path=path,
+        state=state,
     )

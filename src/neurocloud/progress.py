@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -47,7 +48,8 @@ class TrainingProgress(Callback):
     ``mode``: "bar" (tqdm), "lines" (one line every ``every`` epochs and at the last),
     "quiet" (score only), or "auto": "bar" when ``stream`` is a terminal, else "lines".
     ``every`` defaults to a tenth of ``max_epochs``. ``scores`` holds the validation score
-    per epoch (empty without held-out rows); ``metric`` names it ("accuracy" or "r2").
+    per epoch (empty without held-out rows); ``metric`` names it ("accuracy" or "r2");
+    ``done``: a resumed run's scores so far (it counts its epochs on from them).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class TrainingProgress(Callback):
         mode: str = "auto",
         every: int | None = None,
         stream: TextIO | None = None,
+        done: Sequence[float] = (),
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"Expected mode to be one of {MODES}. Received: mode={mode!r}")
@@ -71,11 +74,13 @@ class TrainingProgress(Callback):
 
         self.metric = "accuracy" if is_classifier(estimator) else "r2"
         self.scores: list[float] = []
+        self.done = list(done)  # a resumed run's scores of the epochs it had done
 
     def on_train_begin(self, model):
         self.epochs = int(self.estimator.max_epochs)
         self.every_n = self.every or max(1, self.epochs // 10)
-        self.scores, self.seen, self.start = [], 0, time.perf_counter()
+        self.scores, self.seen, self.start = list(self.done), len(self.done), time.perf_counter()
+        self.first = self.seen
         self.validation = None
         if self.X_val is not None and len(self.X_val):
             try:  # the estimator's own target encoding: classes found, targets scaled
@@ -95,7 +100,9 @@ class TrainingProgress(Callback):
         if self.mode == "bar":
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
+            self.bar = tqdm(
+                total=self.epochs, initial=self.seen, unit="epoch", file=self.stream, leave=True
+            )
 
     def on_epoch_end(self, model, epoch, logs):
         self.seen += 1
@@ -111,7 +118,7 @@ class TrainingProgress(Callback):
             self.seen % self.every_n == 0 or self.seen == self.epochs or model.stop_training
         ):
             elapsed = time.perf_counter() - self.start
-            left = elapsed / self.seen * (self.epochs - self.seen)
+            left = elapsed / (self.seen - self.first) * (self.epochs - self.seen)
             values = ", ".join(f"{k} {v}" for k, v in shown.items())
             going = self.seen < self.epochs and not model.stop_training
             eta = f", ~{left:.1f} s left at most" if going else ""

@@ -15,6 +15,7 @@ its validation metrics and its training history; :func:`save_outputs` writes the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -24,9 +25,25 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["TrainResult", "plot_loss_curve", "save_outputs", "train_job"]
+from neurocloud.nn.callbacks import Callback
+from neurocloud.train_resume import (
+    StopOnRequest,
+    TrainingInterrupted,
+    check_resumable,
+    data_fingerprint,
+    first_ctrl_c_stops,
+    read_run,
+)
+from neurocloud.train_settings import TASKS, TrainSettings, aliases
 
-TASKS = ("classification", "regression")
+__all__ = [
+    "TrainResult",
+    "TrainingInterrupted",
+    "plot_loss_curve",
+    "read_run",
+    "save_outputs",
+    "train_job",
+]
 _CURVE_LABELS = {
     "validation_accuracy": "validation accuracy",
     "validation_r2": "validation R²",
@@ -74,92 +91,120 @@ def _metrics(model, X, y, task: str) -> dict[str, float]:
     }
 
 
+def _settings(settings: TrainSettings | None, changes: dict[str, Any]) -> TrainSettings:
+    names = aliases(TrainSettings)
+    unknown = sorted(set(changes) - set(names))
+    if unknown:
+        raise ValueError(
+            f"Unknown training settings {unknown}; expected some of {', '.join(sorted(names))}."
+        )
+    return dataclasses.replace(
+        settings or TrainSettings(), **{names[k]: v for k, v in changes.items()}
+    )
+
+
 def train_job(
     X: Any,
     y: Any,
     task: str,
+    settings: TrainSettings | None = None,
     *,
-    hidden: tuple[int, ...] = (128, 64),
-    activation: str = "relu",
-    epochs: int = 200,
-    batch_size: int | str = "auto",
-    lr: float = 1e-3,
-    optimizer: str = "adam",
-    alpha: float = 1e-4,
-    seed: int = 0,
-    validation_fraction: float = 0.2,
-    early_stopping: bool = False,
-    standardize: bool = True,
-    dtype: str = "float32",
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    record: dict[str, Any] | None = None,
+    interruptible: bool = False,
     verbose: int = 0,
     progress: str = "quiet",
     stream: Any = None,
+    **changes: Any,
 ) -> TrainResult:
     """Fit on a ``1 - validation_fraction`` share of the rows, measure on the rest.
 
-    ``task`` is "classification" (metrics: accuracy, balanced_accuracy, log_loss) or
-    "regression" (r2, rmse, mae). With ``validation_fraction=0`` every row trains and
-    the metrics are measured on the training rows (their keys start with ``train_``).
-    ``metrics`` also holds the row counts, epochs run and training time; ``history``
-    holds ``loss`` per epoch, the held-out rows' score per epoch (``validation_accuracy``
-    or ``validation_r2``, when ``validation_fraction > 0``) and, with ``early_stopping``,
-    ``validation_score`` (the estimator's own held-out share). ``progress`` is a
-    :data:`neurocloud.progress.MODES` name: how training reports itself on ``stream``
-    (default stdout); the model's ``stop_reason_`` says why training ended.
+    ``settings`` (default ``TrainSettings()``) with ``changes`` applied (by field name or
+    alias: ``hidden=(16,)``, ``epochs=50``) say how to train. ``task`` is "classification"
+    (metrics: accuracy, balanced_accuracy, log_loss) or "regression" (r2, rmse, mae).
+    With ``validation_fraction=0`` every row trains and the metrics are measured on the
+    training rows (their keys start with ``train_``). ``metrics`` also holds the row counts,
+    epochs run and training time; ``history`` holds ``loss`` per epoch, the held-out rows'
+    score per epoch (``validation_accuracy`` or ``validation_r2``, when
+    ``validation_fraction > 0``) and, with ``early_stopping``, ``validation_score`` (the
+    estimator's own held-out share). ``progress`` is a :data:`neurocloud.progress.MODES`
+    name: how training reports itself on ``stream`` (default stdout); the model's
+    ``stop_reason_`` says why training ended.
+
+    ``checkpoint`` (a directory) receives ``last`` every ``checkpoint_every`` epochs and when
+    training ends; ``record`` (JSON-able: a command's own options) is kept in it.
+    ``resume=True`` continues the run checkpointed there, bit for bit, on the same data and
+    settings. ``interruptible`` (in the main thread): the first Ctrl-C ends training after
+    the current epoch, writes the checkpoint, and raises :class:`TrainingInterrupted`.
     """
+    from neurocloud.checkpoint import load_checkpoint
     from neurocloud.progress import TrainingProgress
     from neurocloud.sklearn import NeuralNetClassifier, NeuralNetRegressor
+    from neurocloud.sklearn._checkpoint import EstimatorCheckpoint, resume_state
 
+    settings = _settings(settings, changes)
     if task not in TASKS:
         raise ValueError(f"Expected task to be one of {TASKS}. Received: task={task!r}")
-    if not (isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1):
-        raise ValueError(
-            "Expected validation_fraction in [0, 1). "
-            f"Received: validation_fraction={validation_fraction!r}"
-        )
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match.")
+    if checkpoint is not None and settings.optimizer == "lbfgs":
+        raise ValueError(
+            "Checkpoints need a stochastic optimizer (adam, sgd, ...): lbfgs cannot resume "
+            "exactly. Received: optimizer='lbfgs'"
+        )
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint directory to resume from.")
+    run = {
+        "task": task,
+        "settings": settings.to_dict(),
+        "data_sha256": data_fingerprint(X, y),
+        **(record or {}),
+    }
     cls = NeuralNetClassifier if task == "classification" else NeuralNetRegressor
-    estimator = cls(
-        hidden_layer_sizes=tuple(hidden),
-        activation=activation,
-        optimizer=optimizer,
-        learning_rate=lr,
-        batch_size=batch_size,
-        max_epochs=epochs,
-        alpha=alpha,
-        early_stopping=early_stopping,
-        standardize=standardize,
-        random_state=seed,
-        dtype=dtype,
-        verbose=verbose,
-    )
-    if validation_fraction > 0:
-        train, held_out = _split(y, task, validation_fraction, seed)
+    estimator = cls(**settings.estimator_params(), verbose=verbose)
+    fraction = settings.validation_fraction
+    if fraction > 0:
+        train, held_out = _split(y, task, fraction, settings.random_state)
     else:
         train = held_out = np.arange(len(y))
-    watched = (X[held_out], y[held_out]) if validation_fraction > 0 else (None, None)
-    reporter = TrainingProgress(estimator, *watched, mode=progress, stream=stream)
-    estimator.set_params(callbacks=[reporter])
+    watched = (X[held_out], y[held_out]) if fraction > 0 else (None, None)
+    continued, done = None, []
+    if resume:
+        saved = load_checkpoint(checkpoint)
+        check_resumable(saved.state.get("run") if saved.state else None, run, saved.path)
+        continued, done = resume_state(saved), saved.state.get("progress", [])
+    reporter = TrainingProgress(estimator, *watched, mode=progress, stream=stream, done=done)
+    hooks: list[Callback] = [reporter]
+    stop = StopOnRequest() if interruptible else None
+    if stop is not None:
+        hooks.append(stop)
+    if checkpoint is not None:
+        state = lambda: {"run": run, "progress": list(reporter.scores)}  # noqa: E731
+        hooks.append(EstimatorCheckpoint(estimator, checkpoint, checkpoint_every, state))
+    estimator.set_params(callbacks=hooks)
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), first_ctrl_c_stops(stop):
             from sklearn.exceptions import ConvergenceWarning
 
             # A fixed epoch budget is the user's choice here, not a fault to warn about.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator.fit(X[train], y[train])
+            estimator._fit(X[train], y[train], incremental=False, resume=continued)
     finally:
         estimator.set_params(callbacks=None)  # the model keeps no reference to the stream
+    if stop is not None and stop.at is not None:
+        raise TrainingInterrupted(stop.at, None if checkpoint is None else Path(checkpoint))
     seconds = time.perf_counter() - start
     scores = _metrics(estimator, X[held_out], y[held_out], task)
-    if validation_fraction == 0:
+    if fraction == 0:
         scores = {f"train_{k}": v for k, v in scores.items()}
     metrics = {
         **scores,
         "n_train": len(train),
-        "n_validation": len(held_out) if validation_fraction > 0 else 0,
+        "n_validation": len(held_out) if fraction > 0 else 0,
         "epochs": int(estimator.n_iter_),
         "train_seconds": round(seconds, 3),
     }

@@ -1,37 +1,74 @@
 """``neurocloud train``: train a network on a built-in data set or a CSV file and save it.
 
-The work itself is :mod:`neurocloud.train_and_save`; this module only reads the options,
-loads the data and prints what happened.
+The work itself is :mod:`neurocloud.train_and_save`; this module only reads the options
+(derived from :mod:`neurocloud.train_settings`), loads the data and prints what happened.
+``--checkpoint DIR`` keeps the run resumable; ``--resume DIR`` continues it exactly.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from neurocloud.datasets import available as built_in_data_sets
+from neurocloud.train_settings import DataSettings, Setting, TrainSettings, settings_fields
 
 
-def _hidden(ctx, param, value: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter(
-            f"expected positive integers separated by commas, e.g. 128,64; received {value!r}"
-        )
-    return sizes
+class _SettingType(click.ParamType):
+    """A settings field's check as a click type: the same conversion and error message
+    as the SageMaker hyperparameters and the Python keywords."""
+
+    def __init__(self, name: str, setting: Setting) -> None:
+        self.name, self.setting = name, setting
+
+    def convert(self, value: Any, param, ctx) -> Any:
+        try:
+            return self.setting.check(value, self.name)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
-def _batch_size(ctx, param, value: str) -> int | str:
-    if value == "auto":
-        return value
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise click.BadParameter(f"expected a positive integer or 'auto'; received {value!r}")
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _metavar(default: Any) -> str:
+    if isinstance(default, tuple):
+        return "N[,N...]"
+    if default == "auto":
+        return "N|auto"
+    return {int: "INTEGER", float: "NUMBER"}.get(type(default), "TEXT")
+
+
+def _settings_options(command: Callable) -> Callable:
+    """One option per settings field: its aliases (``--hidden``...) and ``--field-name``."""
+    for cls in (TrainSettings, DataSettings):
+        for f, setting in reversed(settings_fields(cls)):
+            flags = [f"--{n.replace('_', '-')}" for n in (*setting.aliases, f.name)]
+            shown = {} if f.default is None else {"default": _shown(f.default)}
+            if f.type in ("bool", bool):
+                option = click.option(
+                    f"--{f.name.replace('_', '-')}/--no-{f.name.replace('_', '-')}", f.name,
+                    default=f.default, show_default=True, help=setting.help,
+                )  # fmt: skip
+            elif setting.choices:
+                option = click.option(
+                    *flags, f.name, type=click.Choice(setting.choices(), case_sensitive=False),
+                    show_default=True, help=setting.help, **shown,
+                )  # fmt: skip
+            else:
+                option = click.option(
+                    *flags, f.name, type=_SettingType(f.name, setting), show_default=True,
+                    metavar=_metavar(f.default), help=setting.help, **shown,
+                )  # fmt: skip
+            command = option(command)
+    return command
 
 
 def _load(data: str, target: str | None, task: str | None):
@@ -68,59 +105,59 @@ def _named_labels(dataset):
     return replace(dataset, y=np.asarray(names)[dataset.y])
 
 
+def _given(ctx: click.Context) -> list[str]:
+    """The parameters typed on the command line (or set through the environment)."""
+    typed = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return [name for name in ctx.params if ctx.get_parameter_source(name) in typed]
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _where(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _resumed(ctx: click.Context, directory: str) -> dict[str, Any]:
+    """The options of the run checkpointed in ``directory``; an option typed now must
+    repeat the run's value (a different one would not continue that run)."""
+    from neurocloud.train_resume import read_run
+
+    try:
+        run = read_run(directory)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    stored = {**run["command"], **run["settings"], "checkpoint": _where(directory)}
+    conflicts = []
+    for name in _given(ctx):
+        if name in ("resume", "quiet"):
+            continue
+        value = ctx.params[name]
+        path = name in ("output", "plot_path", "checkpoint")
+        if path or (name == "data" and value.lower() not in built_in_data_sets()):
+            value = _where(value)
+        if _json(value) != _json(stored.get(name)):
+            conflicts.append(f"{_flag(ctx, name)} {value} (the run's: {stored.get(name)})")
+    if conflicts:
+        raise click.UsageError(
+            f"--resume {directory} continues that run with its own settings; these options "
+            f"differ from them: {'; '.join(conflicts)}. Drop them, or start a new run."
+        )
+    return {**stored, "epochs_done": run["epoch"]}
+
+
 @click.command()
 @click.option(
     "--data",
     help=f"{' | '.join(built_in_data_sets())} | path to a CSV file. Without it, in a SageMaker "
     "training container (`docker run IMAGE train`), runs the SageMaker job laid out under /opt/ml.",
 )
-@click.option("--target", help="CSV only: the label column (default: the last column).")
-@click.option(
-    "--task",
-    type=click.Choice(["classification", "regression"]),
-    help="CSV only: override the task guessed from the target column.",
-)
-@click.option(
-    "--hidden",
-    default="128,64",
-    show_default=True,
-    callback=_hidden,
-    help="Hidden layer sizes, comma-separated.",
-)
-@click.option("--activation", default="relu", show_default=True)
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--batch-size",
-    default="auto",
-    show_default=True,
-    callback=_batch_size,
-    help="Rows per step; auto = min(200, rows).",
-)
-@click.option(
-    "--lr",
-    default=1e-3,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Learning rate.",
-)
-@click.option(
-    "--optimizer",
-    default="adam",
-    show_default=True,
-    type=click.Choice(["adam", "adamw", "sgd", "rmsprop", "lbfgs"]),
-)
-@click.option(
-    "--alpha", default=1e-4, show_default=True, type=click.FloatRange(min=0), help="L2 penalty."
-)
-@click.option("--early-stopping", is_flag=True, help="Stop when a held-out 10% stops improving.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--validation-fraction",
-    default=0.2,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="Share of rows held out for the printed metrics (0: measure on training).",
-)
+@_settings_options
 @click.option(
     "-o",
     "--output",
@@ -134,33 +171,55 @@ def _named_labels(dataset):
     help="Loss-curve PNG (default: OUTPUT-loss.png, beside the model directory).",
 )
 @click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False),
+    help="Keep the run's state (model, optimizer, generator, stopping rule, settings) in "
+    "CHECKPOINT/last every --checkpoint-every epochs and when training ends, so that a killed "
+    "or interrupted run continues with --resume CHECKPOINT.",
+)
+@click.option(
+    "--checkpoint-every",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Epochs between checkpoints.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(file_okay=False, exists=True),
+    help="Continue the run checkpointed in this directory exactly, with its own options.",
+)
+@click.option(
     "-q",
     "--quiet",
     is_flag=True,
     help="No progress while training (a bar on a terminal, else a line every tenth of --epochs).",
 )
+@click.pass_context
 def train(
+    ctx: click.Context,
     data: str | None,
-    target: str | None,
-    task: str | None,
-    hidden: tuple[int, ...],
-    activation: str,
-    epochs: int,
-    batch_size: int | str,
-    lr: float,
-    optimizer: str,
-    alpha: float,
-    early_stopping: bool,
-    seed: int,
-    validation_fraction: float,
     output: str | None,
     plot_path: str | None,
+    checkpoint: str | None,
+    checkpoint_every: int,
+    resume: str | None,
     quiet: bool,
+    **values: Any,
 ) -> None:
     """Train a network on --data and save it to --output, with standardisation built in.
 
+    Ctrl-C stops at the end of the current epoch (with --checkpoint, resumable).
+
     Example: neurocloud train --data iris --hidden 32 --epochs 300 -o models/iris
     """
+    done = 0
+    if resume is not None:
+        stored = _resumed(ctx, resume)
+        data, output, plot_path = stored["data"], stored["output"], stored["plot_path"]
+        checkpoint, checkpoint_every = stored["checkpoint"], stored["checkpoint_every"]
+        values = {name: stored[name] for name in values}
+        done = stored["epochs_done"]
     if data is None:
         from neurocloud.cloud import container_training as container
 
@@ -169,34 +228,54 @@ def train(
         raise click.UsageError("Missing option '--data'.")
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output'.")
-    from neurocloud.train_and_save import save_outputs, train_job
+    from neurocloud.train_and_save import TrainingInterrupted, save_outputs, train_job
 
-    dataset = _named_labels(_load(data, target, task))
+    try:
+        wanted = DataSettings(values.pop("target"), values.pop("task"))
+        settings = TrainSettings(**values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    dataset = _named_labels(_load(data, wanted.target, wanted.task))
     kind = dataset.task
     if kind == "classification":
         kind += f" with {len(dataset.target_names)} classes"
     click.echo(
         f"data: {dataset.name} ({dataset.X.shape[0]} rows, {dataset.X.shape[1]} features, {kind})"
     )
+    if resume is not None:
+        click.echo(f"resuming {resume} after epoch {done}")
+    built_in = data.lower() in built_in_data_sets()
+    command = {
+        "data": data.lower() if built_in else _where(data),
+        **wanted.to_dict(),
+        "output": _where(output),
+        "plot_path": _where(plot_path),
+        "checkpoint_every": checkpoint_every,
+    }
     try:
         result = train_job(
             dataset.X,
             dataset.y,
             dataset.task,
-            hidden=hidden,
-            activation=activation,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            optimizer=optimizer,
-            alpha=alpha,
-            seed=seed,
-            validation_fraction=validation_fraction,
-            early_stopping=early_stopping,
+            settings,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume is not None,
+            record={"command": command},
+            interruptible=True,
             progress="quiet" if quiet else "auto",
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except (TrainingInterrupted, KeyboardInterrupt) as exc:
+        at = f" at epoch {exc.epochs}" if isinstance(exc, TrainingInterrupted) else ""
+        keep = (
+            f"; the checkpoint is kept: neurocloud train --resume {checkpoint}"
+            if checkpoint
+            else " (nothing saved: with --checkpoint DIR a run can be resumed)"
+        )
+        click.echo(f"interrupted{at}{keep}", err=True)
+        ctx.exit(130)
     metrics = result.metrics
     click.echo(
         f"trained {metrics['epochs']} epochs in {metrics['train_seconds']:.2f} s; stopped: "

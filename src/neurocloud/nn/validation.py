@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ __all__ = [
     "all_finite",
     "as_features",
     "as_targets",
+    "check_choice",
     "check_dtype",
     "check_finite",
     "check_number",
@@ -62,6 +64,22 @@ def check_number(
         expected = f"{kind} {' and '.join(bounds)}".rstrip()
         raise ValueError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
     return int(value) if integer else float(value)
+
+
+def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
+    """``value`` (a name, case-insensitive) as it appears in ``choices``; a ValueError
+    "Expected name to be one of ... Received: name=value" otherwise.
+
+    >>> check_choice("Adam", "optimizer", ["adam", "sgd"])
+    'adam'
+    """
+    if isinstance(value, str):
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise ValueError(
+        f"Expected {name} to be one of {', '.join(choices)}. Received: {name}={value!r}"
+    )
 
 
 def positive_int(value: Any, name: str) -> int:

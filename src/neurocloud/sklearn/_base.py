@@ -26,6 +26,7 @@ from neurocloud.nn import activations, initializers, layers, optim
 from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
 from neurocloud.nn.validation import check_dtype
+from neurocloud.sklearn import _checkpoint
 from neurocloud.sklearn._monitor import Monitor
 from neurocloud.sklearn._persist import PersistMixin
 
@@ -238,7 +239,8 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         )
 
     # --- training -----------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
+    def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None, resume=None):
+        """``resume``: a checkpointed run to continue on the same data (``_checkpoint.py``)."""
         self._check_params()
         if incremental and self.early_stopping:
             raise ValueError(
@@ -282,6 +284,8 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             if self.best_loss_ is None:
                 self.best_loss_ = math.inf
 
+        if resume is not None:
+            _checkpoint.adopt(self, resume)
         X = X.astype(self.model_.dtype, copy=False)
         Y = Y.astype(self.model_.dtype, copy=False)
         validation = None
@@ -292,7 +296,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             X, Y = X[train], Y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
         monitor = self._train(
-            X, Y, sample_weight, validation, epochs=1 if incremental else self.max_epochs
+            X, Y, sample_weight, validation, 1 if incremental else self.max_epochs, resume
         )
         self.loss_ = self.loss_curve_[-1]
         self.stop_reason_ = self.model_.history.stop_reason
@@ -329,7 +333,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
             )
         return train, held_out
 
-    def _train(self, X, Y, sample_weight, validation, epochs: int) -> Monitor:
+    def _train(self, X, Y, sample_weight, validation, epochs: int, resume=None) -> Monitor:
         full_batch = self._optimizer.full_batch
         n = len(X)
         if full_batch or self.batch_size == "auto":
@@ -340,21 +344,33 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         l2 = float(self.alpha) / (batch * mean_weight) if mean_weight > 0 else 0.0
         monitor = Monitor(self, n, validation)
-        self._to_training_space()
+        if resume is None:
+            self._to_training_space()
+        else:  # a checkpoint's network is saved in the training space already
+            monitor.restore(resume["monitor"])
+        self._monitor = monitor  # for the checkpoints written while it trains
         try:
-            self.model_.fit(
-                X,
-                Y,
-                loss=self._loss_name(),
-                optimizer=self._optimizer,
-                epochs=epochs,
-                batch_size=None if full_batch else batch,
-                shuffle=bool(self.shuffle),
-                callbacks=[monitor, *self._user_callbacks()],
-                l2=l2,
-                sample_weight=sample_weight,
-            )
+            history = None
+            if not monitor.stopped:  # a resumed run that had stopped has nothing left to do
+                history = self.model_.fit(
+                    X,
+                    Y,
+                    loss=self._loss_name(),
+                    optimizer=self._optimizer,
+                    epochs=epochs,
+                    batch_size=None if full_batch else batch,
+                    shuffle=bool(self.shuffle),
+                    callbacks=[monitor, *self._user_callbacks()],
+                    l2=l2,
+                    sample_weight=sample_weight,
+                    initial_epoch=0 if resume is None else resume["epoch"],
+                )
+            else:
+                monitor.on_train_end(self.model_)
+            if resume is not None:
+                _checkpoint.finish(self.model_, resume, history)
         finally:
+            del self._monitor
             self._to_user_space()
         return monitor
 

@@ -8,7 +8,8 @@ it keeps the weights of the best-scoring epoch and restores them at the end.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -68,6 +69,28 @@ class Monitor(Callback):
                     f"early stopping: validation score improved by less than tol={est.tol} "
                     f"for {est.n_iter_no_change} epochs (best {est.best_validation_score_:.4g})"
                 )
+
+    def state(self) -> dict[str, Any]:
+        """The stopping rule's progress, to resume a run exactly (the best weights as
+        base64 of their bytes: exact, and a third the size of decimal text)."""
+        best = self.best_weights
+        return {
+            "epochs": self.epochs,
+            "wait": self.wait,
+            "stopped": self.stopped,
+            "best_weights": None
+            if best is None
+            else {"dtype": best.dtype.str, "base64": base64.b64encode(best.tobytes()).decode()},
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state`'s output."""
+        self.epochs, self.wait = int(state["epochs"]), int(state["wait"])
+        self.stopped = bool(state["stopped"])
+        best = state["best_weights"]
+        if best is not None:
+            raw = base64.b64decode(best["base64"])
+            self.best_weights = np.frombuffer(raw, dtype=np.dtype(best["dtype"])).copy()
 
     def on_train_end(self, model):
         if self.best_weights is not None:

@@ -1,0 +1,174 @@
+"""``neurocloud train --checkpoint`` / ``--resume``: a run killed (SIGKILL) or interrupted
+(Ctrl-C, SIGINT) and resumed saves bit for bit the model of the run that was never stopped.
+
+Each run is a child process. The child sends itself the signal right after epoch k has been
+reported (a real signal, delivered at a point known in advance: no sleeps, no races)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from neurocloud.artifact import load_artifact
+from neurocloud.cli import main
+
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    how, at = sys.argv[1], int(sys.argv[2])
+    if how != "none":
+        from neurocloud.progress import TrainingProgress
+        reported = TrainingProgress.on_epoch_end
+
+        def on_epoch_end(self, model, epoch, logs):
+            reported(self, model, epoch, logs)
+            if epoch + 1 == at:
+                os.kill(os.getpid(), getattr(signal, how))
+
+        TrainingProgress.on_epoch_end = on_epoch_end
+    from neurocloud.cli import run
+    run(sys.argv[3:])
+    """
+)
+
+CASES = {
+    # shuffled batches, float64, dropout (both draw from the model's generator)
+    "iris-float64-dropout": [
+        "--data", "iris", "--hidden", "8", "--epochs", "12", "--batch-size", "16",
+        "--dtype", "float64", "--dropout", "0.2", "--lr", "0.01",
+    ],
+    # early stopping: its held-out split, patience counter and best weights carry over
+    "iris-early-stopping": [
+        "--data", "iris", "--hidden", "8", "--epochs", "60", "--batch-size", "16",
+        "--early-stopping", "--n-iter-no-change", "3", "--lr", "0.02",
+    ],
+    # a regressor trains on standardised targets: the checkpoint keeps that space
+    "diabetes-float32": [
+        "--data", "diabetes", "--hidden", "8", "--epochs", "10", "--batch-size", "32",
+        "--lr", "0.01",
+    ],
+}  # fmt: skip
+
+
+def child(how: str, at: int, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, how, str(at), "train", "--quiet", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def trained(out) -> tuple[np.ndarray, dict]:
+    card = json.loads((out / "card.json").read_text())
+    return load_artifact(out).model.flat_parameters(), card
+
+
+def epochs_line(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith("trained "))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    runs = {}
+    for name, args in CASES.items():
+        out = tmp_path_factory.mktemp(name) / "model"
+        done = child("none", 0, *args, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        runs[name] = (out, done.stdout)
+    return runs
+
+
+def check_same_as_uninterrupted(uninterrupted, name, out, resumed_stdout):
+    whole_out, whole_stdout = uninterrupted[name]
+    weights, card = trained(out)
+    whole_weights, whole_card = trained(whole_out)
+    assert weights.dtype == whole_weights.dtype
+    assert np.array_equal(weights, whole_weights)  # bit for bit
+    assert (
+        epochs_line(resumed_stdout).split(" in ")[0] == epochs_line(whole_stdout).split(" in ")[0]
+    )
+    assert card["metrics"]["epochs"] == whole_card["metrics"]["epochs"]
+    assert card["curves"] == whole_card["curves"]
+    assert card["history"] == whole_card["history"]
+    assert card["training"]["stop_reason"] == whole_card["training"]["stop_reason"]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_killed_run_resumed_saves_the_uninterrupted_model(tmp_path, uninterrupted, name):
+    out, ck = tmp_path / "model", tmp_path / "run"
+    killed = child("SIGKILL", 3, *CASES[name], "-o", str(out), "--checkpoint", str(ck))
+    assert killed.returncode == -signal.SIGKILL
+    assert not out.exists()
+    # killed while reporting epoch 3, before its checkpoint: epoch 2's is the last
+    assert json.loads((ck / "last" / "model.json").read_text())["extra"]["checkpoint"]["epoch"] == 2
+    resumed = child("none", 0, "--resume", str(ck))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {ck} after epoch 2" in resumed.stdout
+    check_same_as_uninterrupted(uninterrupted, name, out, resumed.stdout)
+
+
+@pytest.mark.parametrize("name", ["iris-early-stopping", "diabetes-float32"])
+def test_ctrl_c_stops_after_the_epoch_keeps_the_checkpoint_and_resumes(
+    tmp_path, uninterrupted, name
+):
+    out, ck = tmp_path / "model", tmp_path / "run"
+    args = [*CASES[name], "-o", str(out), "--checkpoint", str(ck), "--checkpoint-every", "5"]
+    stopped = child("SIGINT", 3, *args)
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert f"interrupted at epoch 3; the checkpoint is kept: neurocloud train --resume {ck}" in (
+        stopped.stderr
+    )
+    assert not out.exists()  # an unfinished model is not saved as the result
+    # written at the interrupt although --checkpoint-every 5 would not have written epoch 3
+    state = json.loads((ck / "last" / "model.json").read_text())["extra"]["checkpoint"]
+    assert state["epoch"] == 3
+    resumed = child("none", 0, "--resume", str(ck), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    check_same_as_uninterrupted(uninterrupted, name, out, resumed.stdout)
+
+
+def test_ctrl_c_without_a_checkpoint_exits_130_and_says_so(tmp_path):
+    stopped = child("SIGINT", 2, *CASES["diabetes-float32"], "-o", str(tmp_path / "m"))
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr
+    assert "interrupted at epoch 2 (nothing saved: with --checkpoint DIR" in stopped.stderr
+
+
+def test_resume_refuses_options_that_differ_from_the_run(tmp_path):
+    ck = tmp_path / "run"
+    args = ["train", "--data", "seed", "--hidden", "2", "--epochs", "3", "--quiet",
+            "--validation-fraction", "0"]  # fmt: skip
+    first = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "m"), "--checkpoint", str(ck)])
+    assert first.exit_code == 0, first.output
+    result = CliRunner().invoke(
+        main, ["train", "--resume", str(ck), "--lr", "0.5", "--epochs", "3"]
+    )
+    assert result.exit_code == 2
+    assert "continues that run with its own settings" in result.output
+    assert "--lr 0.5 (the run's: 0.001)" in result.output and "--epochs" not in result.output
+    other = CliRunner().invoke(main, ["train", "--resume", str(ck), "--data", "iris"])
+    assert other.exit_code == 2 and "--data iris (the run's: seed)" in other.output
+    # a finished run resumes to the same model: nothing left to train
+    again = CliRunner().invoke(main, ["train", "--resume", str(ck), "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert "trained 3 epochs" in again.output
+
+
+def test_checkpoint_mistakes_are_named(tmp_path):
+    lbfgs = CliRunner().invoke(
+        main,
+        ["train", "--data", "seed", "--optimizer", "lbfgs", "--checkpoint", str(tmp_path / "c"),
+         "-o", str(tmp_path / "m")],
+    )  # fmt: skip
+    assert lbfgs.exit_code == 1 and "lbfgs cannot resume exactly" in lbfgs.output
+    (tmp_path / "empty").mkdir()
+    missing = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "empty")])
+    assert missing.exit_code == 1 and "No checkpoint in" in missing.output
