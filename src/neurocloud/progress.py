@@ -49,7 +49,7 @@ class TrainingProgress(Callback):
     "quiet" (score only), or "auto": "bar" when ``stream`` is a terminal, else "lines".
     ``every`` defaults to a tenth of ``max_epochs``. ``scores`` holds the validation score
     per epoch (empty without held-out rows); ``metric`` names it ("accuracy" or "r2");
-    ``done``: a resumed run's scores so far (it counts its epochs on from them).
+    ``done``, ``epochs_done``: a resumed run's scores and epochs so far (it goes on from them).
     """
 
     def __init__(
@@ -62,6 +62,7 @@ class TrainingProgress(Callback):
         every: int | None = None,
         stream: TextIO | None = None,
         done: Sequence[float] = (),
+        epochs_done: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"Expected mode to be one of {MODES}. Received: mode={mode!r}")
@@ -75,11 +76,12 @@ class TrainingProgress(Callback):
         self.metric = "accuracy" if is_classifier(estimator) else "r2"
         self.scores: list[float] = []
         self.done = list(done)  # a resumed run's scores of the epochs it had done
+        self.epochs_done = len(self.done) if epochs_done is None else int(epochs_done)
 
     def on_train_begin(self, model):
         self.epochs = int(self.estimator.max_epochs)
         self.every_n = self.every or max(1, self.epochs // 10)
-        self.scores, self.seen, self.start = list(self.done), len(self.done), time.perf_counter()
+        self.scores, self.seen, self.start = list(self.done), self.epochs_done, time.perf_counter()
         self.first = self.seen
         self.validation = None
         if self.X_val is not None and len(self.X_val):

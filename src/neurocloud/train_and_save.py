@@ -176,7 +176,14 @@ def train_job(
         saved = load_checkpoint(checkpoint)
         check_resumable(saved.state.get("run") if saved.state else None, run, saved.path)
         continued, done = resume_state(saved), saved.state.get("progress", [])
-    reporter = TrainingProgress(estimator, *watched, mode=progress, stream=stream, done=done)
+    reporter = TrainingProgress(
+        estimator,
+        *watched,
+        mode=progress,
+        stream=stream,
+        done=done,
+        epochs_done=None if continued is None else continued["epoch"],
+    )
     hooks: list[Callback] = [reporter]
     stop = StopOnRequest() if interruptible else None
     if stop is not None:
