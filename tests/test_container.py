@@ -173,7 +173,7 @@ def test_a_failed_job_writes_the_reason_and_exits_non_zero(tmp_path):
     result = run_entry(["train"], {ROOT_VARIABLE: str(root)})
     assert result.returncode == 1
     failure = (root / "output" / "failure").read_text()
-    assert "'epochs': expected a positive integer; received 'many'" in failure
+    assert "'epochs': Expected epochs to be an integer >= 1. Received: epochs='many'" in failure
     assert failure.strip() in result.stderr
     assert "Traceback" not in result.stderr
     assert not (root / "model").exists()
