@@ -172,3 +172,39 @@ def test_checkpoint_mistakes_are_named(tmp_path):
     (tmp_path / "empty").mkdir()
     missing = CliRunner().invoke(main, ["train", "--resume", str(tmp_path / "empty")])
     assert missing.exit_code == 1 and "No checkpoint in" in missing.output
+
+
+def test_ctrl_c_from_outside_synchronised_on_the_progress_output(tmp_path):
+    # A real Ctrl-C from another process, sent when the child reports epoch 20 of 200: it
+    # stops at the end of the epoch it is in, and the resumed run ends where an
+    # uninterrupted one does.
+    args = [
+        "--data", "digits", "--hidden", "32", "--epochs", "200", "--batch-size", "8",
+        "--tol", "0", "--n-iter-no-change", "1000", "--validation-fraction", "0",
+    ]  # fmt: skip
+    out, ck = tmp_path / "model", tmp_path / "run"
+    run = [sys.executable, "-c", "from neurocloud.cli import run; run()", "train", *args]
+    with subprocess.Popen(
+        [*run, "-o", str(out), "--checkpoint", str(ck)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        for line in proc.stdout:
+            if line.startswith("epoch 20/200"):
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, (rest, stderr)
+    assert "Traceback" not in stderr
+    stopped_at = json.loads((ck / "last" / "model.json").read_text())["extra"]["checkpoint"]
+    assert 20 <= stopped_at["epoch"] < 200
+    assert f"interrupted at epoch {stopped_at['epoch']}; the checkpoint is kept" in stderr
+    resumed = subprocess.run([*run[:3], "train", "--resume", str(ck), "--quiet"],
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([*run, "--quiet", "-o", str(tmp_path / "whole")],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert whole.returncode == 0, whole.stderr
+    assert np.array_equal(trained(out)[0], trained(tmp_path / "whole")[0])
+    assert "trained 200 epochs" in resumed.stdout and "trained 200 epochs" in whole.stdout
