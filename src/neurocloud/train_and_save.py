@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from neurocloud.nn.callbacks import Callback
+from neurocloud.nn.validation import check_choice
 from neurocloud.train_resume import (
     StopOnRequest,
     TrainingInterrupted,
@@ -145,8 +146,7 @@ def train_job(
     from neurocloud.sklearn._checkpoint import EstimatorCheckpoint, resume_state
 
     settings = _settings(settings, changes)
-    if task not in TASKS:
-        raise ValueError(f"Expected task to be one of {TASKS}. Received: task={task!r}")
+    task = check_choice(task, "task", TASKS)
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}: they must match.")

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from neurocloud.train_settings import DataSettings, TrainSettings, aliases, settings_fields
+from neurocloud.train_settings import DataSettings, TrainSettings, settings_fields
 
 __all__ = ["HYPERPARAMETERS", "HyperparameterError", "parse"]
 
@@ -30,11 +30,10 @@ class HyperparameterError(ValueError):
 
 #: every accepted hyperparameter name -> (the setting's field name, its Setting)
 HYPERPARAMETERS = {
-    key: (name, setting)
+    key: (f.name, setting)
     for cls in (DataSettings, TrainSettings)
-    for key, name in aliases(cls).items()
     for f, setting in settings_fields(cls)
-    if f.name == name
+    for key in (f.name, *setting.aliases)
 }
 
 
