@@ -3,7 +3,9 @@
 The reusable core of ``neurocloud train`` (and of any other front end, such as a training
 container): :func:`train_job` takes arrays and settings and returns the fitted estimator,
 its validation metrics and its training history; :func:`save_outputs` writes the artifact
-(with the metrics and data set in ``card.json``) and a loss-curve PNG beside it.
+(with the metrics and data set in ``card.json``) and a loss-curve PNG beside it. With a
+``checkpoint`` directory the run can be killed or interrupted and resumed exactly (see
+:mod:`neurocloud.train_resume`).
 
 >>> from neurocloud import datasets
 >>> from neurocloud.train_and_save import train_job
@@ -189,8 +191,11 @@ def train_job(
     if stop is not None:
         hooks.append(stop)
     if checkpoint is not None:
-        state = lambda: {"run": run, "progress": list(reporter.scores)}  # noqa: E731
-        hooks.append(EstimatorCheckpoint(estimator, checkpoint, checkpoint_every, state))
+
+        def kept() -> dict[str, Any]:  # the run's own entries in each checkpoint
+            return {"run": run, "progress": list(reporter.scores)}
+
+        hooks.append(EstimatorCheckpoint(estimator, checkpoint, checkpoint_every, kept))
     estimator.set_params(callbacks=hooks)
     start = time.perf_counter()
     try:

@@ -50,8 +50,9 @@ class StopOnRequest(Callback):
 def first_ctrl_c_stops(stop: StopOnRequest | None):
     """While training, the first SIGINT asks ``stop`` to end after the epoch (weights,
     optimizer and checkpoint consistent); a second one interrupts at once."""
-    if stop is None or threading.current_thread() is not threading.main_thread():
-        yield
+    main = threading.current_thread() is threading.main_thread()
+    if stop is None or not main or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield  # (an ignored SIGINT, as in a background job, stays ignored)
         return
 
     def on_sigint(signum, frame) -> None:

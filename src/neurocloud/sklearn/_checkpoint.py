@@ -2,8 +2,9 @@
 
 :class:`EstimatorCheckpoint` is a ``ModelCheckpoint`` that also records what the estimator
 adds to the network's training: the curves and counters (``loss_curve_``, ``n_iter_``,
-``t_``, ``validation_scores_``, the best scores), its stopping rule's progress (patience
-counter, best weights) and the history so far. The network is saved in the space it trains
+``t_``, ``validation_scores_``, the best scores) and its stopping rule's progress (patience
+counter, best weights); the run's history is rebuilt from the loss curve (the one log an
+estimator's fit keeps). The network is saved in the space it trains
 in (a regressor's standardised targets), so that nothing is rescaled on the way back: a run
 resumed with ``estimator._fit(X, y, incremental=False, resume=resume_state(checkpoint))``
 on the same data and settings computes bit for bit what the run it continues would have.
