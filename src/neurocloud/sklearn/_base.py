@@ -26,7 +26,6 @@ from neurocloud.nn import activations, initializers, layers, optim
 from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
 from neurocloud.nn.validation import check_dtype
-from neurocloud.sklearn import _checkpoint
 from neurocloud.sklearn._monitor import Monitor
 from neurocloud.sklearn._persist import PersistMixin
 
@@ -240,7 +239,7 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
 
     # --- training -----------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None, resume=None):
-        """``resume``: a checkpointed run to continue on the same data (``_checkpoint.py``)."""
+        # resume: a checkpointed run to continue on the same data (see _checkpoint.py)
         self._check_params()
         if incremental and self.early_stopping:
             raise ValueError(
@@ -285,7 +284,9 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
                 self.best_loss_ = math.inf
 
         if resume is not None:
-            _checkpoint.adopt(self, resume)
+            from neurocloud.sklearn._checkpoint import adopt
+
+            adopt(self, resume)
         X = X.astype(self.model_.dtype, copy=False)
         Y = Y.astype(self.model_.dtype, copy=False)
         validation = None
@@ -343,15 +344,13 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         # alpha is scaled as in scikit-learn's MLP: 0.5 * alpha * ||W||^2 / (batch weight).
         mean_weight = 1.0 if sample_weight is None else float(sample_weight.mean())
         l2 = float(self.alpha) / (batch * mean_weight) if mean_weight > 0 else 0.0
-        monitor = Monitor(self, n, validation)
-        if resume is None:
+        monitor = Monitor(self, n, validation, None if resume is None else resume["monitor"])
+        if resume is None:  # (a checkpoint's network is saved in the training space already)
             self._to_training_space()
-        else:  # a checkpoint's network is saved in the training space already
-            monitor.restore(resume["monitor"])
         self._monitor = monitor  # for the checkpoints written while it trains
         try:
-            history = None
-            if not monitor.stopped:  # a resumed run that had stopped has nothing left to do
+            history = None  # a resumed run that had stopped has nothing left to train
+            if not monitor.stopped:
                 history = self.model_.fit(
                     X,
                     Y,
@@ -365,10 +364,10 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
                     sample_weight=sample_weight,
                     initial_epoch=0 if resume is None else resume["epoch"],
                 )
-            else:
-                monitor.on_train_end(self.model_)
             if resume is not None:
-                _checkpoint.finish(self.model_, resume, history)
+                from neurocloud.sklearn._checkpoint import finish
+
+                finish(self.model_, resume, history, monitor)
         finally:
             del self._monitor
             self._to_user_space()

@@ -108,9 +108,12 @@ def adopt(estimator: BaseNeuralNet, resume: dict[str, Any]) -> None:
         setattr(estimator, key, float(value) if isinstance(value, str) else value)
 
 
-def finish(model: Any, resume: dict[str, Any], history: History | None) -> None:
+def finish(model: Any, resume: dict[str, Any], history: History | None, monitor: Any) -> None:
     """Give ``model`` the whole run's history: the checkpoint's epochs (rebuilt from its
-    loss curve, the only log an estimator's fit keeps) then ``history``'s, if it trained."""
+    loss curve, the only log an estimator's fit keeps) then ``history``'s, if it trained;
+    if it did not (the run had stopped), end the stopping rule (best weights back)."""
+    if history is None:
+        monitor.on_train_end(model)
     done = resume["fitted"]["loss_curve_"][: resume["epoch"]]
     whole = History()
     whole.epoch = list(range(len(done)))

@@ -24,7 +24,7 @@ __all__ = ["Monitor"]
 class Monitor(Callback):
     """Records curves on the estimator and stops training as scikit-learn's MLP does."""
 
-    def __init__(self, estimator: BaseNeuralNet, n_samples: int, validation) -> None:
+    def __init__(self, estimator: BaseNeuralNet, n_samples: int, validation, state=None) -> None:
         self.estimator = estimator
         self.n_samples = n_samples
         self.validation = validation
@@ -32,6 +32,8 @@ class Monitor(Callback):
         self.wait = 0
         self.stopped = False
         self.best_weights: np.ndarray | None = None
+        if state is not None:  # a resumed run's, from :meth:`state`
+            self.restore(state)
 
     def on_epoch_end(self, model, epoch, logs):
         est = self.estimator
