@@ -30,7 +30,8 @@ CHILD = textwrap.dedent(
         def on_epoch_end(self, model, epoch, logs):
             reported(self, model, epoch, logs)
             if epoch + 1 == at:
-                os.kill(os.getpid(), getattr(signal, how))
+                for name in how.split(","):  # "SIGINT,SIGINT": Ctrl-C twice
+                    os.kill(os.getpid(), getattr(signal, name))
 
         TrainingProgress.on_epoch_end = on_epoch_end
     from neurocloud.cli import run
@@ -140,6 +141,20 @@ def test_ctrl_c_stops_after_the_epoch_keeps_the_checkpoint_and_resumes(
     resumed = child("none", 0, "--resume", str(ck), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     check_same_as_uninterrupted(uninterrupted, name, out, resumed.stdout)
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_last_checkpoint_resumes(tmp_path, uninterrupted):
+    out, ck = tmp_path / "model", tmp_path / "run"
+    args = [*CASES["diabetes-float32"], "-o", str(out), "--checkpoint", str(ck)]
+    stopped = child("SIGINT,SIGINT", 4, *args)
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr
+    assert f"interrupted; the checkpoint is kept: neurocloud train --resume {ck}" in stopped.stderr
+    # stopped inside epoch 4's reporting, before its checkpoint: epoch 3's is kept
+    state = json.loads((ck / "last" / "model.json").read_text())["extra"]["checkpoint"]
+    assert state["epoch"] == 3
+    resumed = child("none", 0, "--resume", str(ck))
+    assert resumed.returncode == 0, resumed.stderr
+    check_same_as_uninterrupted(uninterrupted, "diabetes-float32", out, resumed.stdout)
 
 
 def test_ctrl_c_without_a_checkpoint_exits_130_and_says_so(tmp_path):
