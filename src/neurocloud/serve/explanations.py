@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.repository import ModelVersion
 
 __all__ = ["MAX_PARAMETER_DEPTH", "STOPPING", "explain"]
@@ -111,5 +111,7 @@ async def explain(
             "(SAGEMAKER_MODEL_SERVER_TIMEOUT)",
         ) from None
     if not isinstance(result, dict):
-        raise TypeError(f"explain_batch must return a dict of arrays; returned {describe(result)}")
+        raise TypeError(
+            f"explain_batch must return a dict of arrays; returned {describe_value(result)}"
+        )
     return {str(name): np.asarray(value) for name, value in result.items()}

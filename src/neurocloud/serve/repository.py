@@ -208,7 +208,7 @@ class ModelRepository:
         for versions in self._models.values():
             yield from versions.values()
 
-    def describe(self) -> list[dict[str, Any]]:
+    def model_list(self) -> list[dict[str, Any]]:
         """Every model with its versions and state (for ``GET /v2/models``)."""
         rows = []
         for name in self.names:
