@@ -8,31 +8,10 @@ import threading
 
 import numpy as np
 import pytest
+from explain_networks import kinked_network
 
-import neurocloud as nc
 from neurocloud.explain import core, integrated, kinks
 from neurocloud.explain.core import DeadlineExceeded, WorkLimitExceeded, deadline
-
-
-def kinked_network(seed: int = 0) -> nc.Sequential:
-    """tanh, then two ReLU layers: every path is probed (a curved layer comes first) and
-    crosses many kinks, so the search costs more than the gradients at few steps."""
-    rng = np.random.default_rng(seed)
-    model = nc.Sequential(
-        [
-            nc.layers.Dense(24, "tanh"),
-            nc.layers.Dense(48, "relu"),
-            nc.layers.Dense(48, "relu"),
-            nc.layers.Dense(2, "softmax"),
-        ],
-        input_dim=6,
-        seed=seed,
-        dtype="float64",
-    )
-    for layer in model.layers:
-        layer.params["bias"][...] = rng.normal(0.0, 0.5, size=layer.params["bias"].shape)
-    return model
-
 
 X = np.random.default_rng(1).normal(size=(96, 6)) * 2.0
 
