@@ -1,9 +1,10 @@
-"""Running ``neurocloud.explain.serving.explain_batch`` for the ``explain`` routes.
+"""Running an explain request (:mod:`neurocloud.serve.explanation_requests`) for the
+``explain`` routes.
 
 The explanation runs in a worker thread on the served network itself (inference and
 explanations record nothing on it, so they never race predictions); a client mistake
-(``ValueError``) is a 400, a request over the explainer's limits (``LimitExceeded``) a 413,
-and an installation without ``neurocloud.explain`` answers 501.
+(``ValueError``) is a 400, a request over the explanation limits (``LimitExceeded``) a
+413, and an installation without ``neurocloud.explain`` answers 501.
 
 Explanations of one model run one at a time (each already uses every core through BLAS):
 the others wait their turn on the event loop, where a timeout or a shutdown answers them at
@@ -61,7 +62,7 @@ async def explain(
     """Named explanation arrays for ``rows`` (see the module docstring for errors)."""
     try:
         from neurocloud.explain.core import DeadlineExceeded, deadline
-        from neurocloud.explain.serving import LimitExceeded
+        from neurocloud.serve.explanation_requests import LimitExceeded
     except ImportError as exc:
         raise ServeError(
             501, f"explanations are not available in this installation ({exc})"
