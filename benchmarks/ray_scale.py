@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from serve_load import free_port, load, wait_ready
+from serve_load import load, wait_ready
 
 import neurocloud as nc
 from neurocloud.demo import article_network
+from neurocloud.serve.launcher import free_port
 
 
 class PeakRSS:

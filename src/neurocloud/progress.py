@@ -78,7 +78,7 @@ class TrainingProgress(Callback):
         self.done = list(done)  # a resumed run's scores of the epochs it had done
         self.epochs_done = len(self.done) if epochs_done is None else int(epochs_done)
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: Any) -> None:
         self.epochs = int(self.estimator.max_epochs)
         self.every_n = self.every or max(1, self.epochs // 10)
         self.scores, self.seen, self.start = list(self.done), self.epochs_done, time.perf_counter()
@@ -106,7 +106,7 @@ class TrainingProgress(Callback):
                 total=self.epochs, initial=self.seen, unit="epoch", file=self.stream, leave=True
             )
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         self.seen += 1
         shown = {"loss": f"{logs['loss']:.4g}"}
         if self.validation is not None:
@@ -130,6 +130,6 @@ class TrainingProgress(Callback):
                 flush=True,
             )
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: Any) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -228,7 +228,9 @@ def train_job(
     return TrainResult(estimator, metrics, history)
 
 
-def plot_loss_curve(history: dict[str, list[float]], path: str | os.PathLike[str], title=""):
+def plot_loss_curve(
+    history: dict[str, list[float]], path: str | os.PathLike[str], title: str = ""
+) -> Path:
     """Write the training loss per epoch (log scale) and, on a second axis, each validation
     curve in ``history`` (keys starting with ``validation_``) to a PNG; return the path."""
     from neurocloud.extras import require

@@ -14,6 +14,7 @@ import hashlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ class StopOnRequest(Callback):
     def __init__(self) -> None:
         self.requested, self.at = False, None
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         if self.requested and not model.stop_training:  # else the run ended by itself
             model.stop_training = True
             model.stop_reason = f"interrupted at epoch {epoch + 1}"
@@ -47,7 +48,7 @@ class StopOnRequest(Callback):
 
 
 @contextlib.contextmanager
-def first_ctrl_c_stops(stop: StopOnRequest | None):
+def first_ctrl_c_stops(stop: StopOnRequest | None) -> Iterator[None]:
     """While training, the first SIGINT asks ``stop`` to end after the epoch (weights,
     optimizer and checkpoint consistent); a second one interrupts at once."""
     main = threading.current_thread() is threading.main_thread()
