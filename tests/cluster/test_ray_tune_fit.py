@@ -61,3 +61,29 @@ def test_data_parallel_fit_equals_single_process_float64(ray_cluster, sample_wei
     np.testing.assert_allclose(parallel.flat_parameters(), single.flat_parameters(), atol=1e-10)
     np.testing.assert_allclose(got.history["loss"], expected.history["loss"], atol=1e-10)
     assert not np.array_equal(parallel.flat_parameters(), network().flat_parameters())
+
+
+def test_data_parallel_fit_float32_labels_and_an_empty_shard(ray_cluster):
+    """Softmax with integer labels, 3 workers and a last batch of 2 rows (one worker's
+    shard is empty): equal to one process to float32 rounding; the optimizer's state
+    afterwards is the workers' (its step count as after model.fit)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+
+    def network():
+        layers = [nc.layers.Dense(8, activation="relu"), nc.layers.Dense(3, activation="softmax")]
+        return nc.Sequential(layers, input_dim=4, seed=3)
+
+    kwargs = dict(loss="sparse_categorical_crossentropy", epochs=2, batch_size=66)
+    single, parallel = network(), network()
+    single_opt, parallel_opt = (
+        nc.optim.SGD(lr=0.1, momentum=0.9),
+        nc.optim.SGD(lr=0.1, momentum=0.9),
+    )
+    expected = single.fit(X, labels, optimizer=single_opt, **kwargs)
+    got = fit(parallel, X, labels, num_workers=3, num_cpus=0.5, optimizer=parallel_opt, **kwargs)
+    np.testing.assert_allclose(parallel.flat_parameters(), single.flat_parameters(), atol=2e-6)
+    np.testing.assert_allclose(got.history["loss"], expected.history["loss"], rtol=1e-5)
+    assert parallel_opt.t == single_opt.t == 8
+    np.testing.assert_array_equal(parallel.rng.random(3), single.rng.random(3))
