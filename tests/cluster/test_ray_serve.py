@@ -13,7 +13,7 @@ from neurocloud.demo import article_network
 from neurocloud.ray.serving import _ReplicaApp, deployment
 from neurocloud.serve import create_app
 
-from .ray_helpers import assert_loopback_only
+from .ray_helpers import assert_loopback_only, upload
 
 serve = pytest.importorskip("ray.serve")
 tritonclient = pytest.importorskip("tritonclient.http")
@@ -59,8 +59,9 @@ def served(ray_cluster, tmp_path_factory):
     serve.shutdown()
 
 
-def hub_replicas() -> dict:
-    return serve.get_deployment_handle("MetricsHub", app_name="default").replicas.remote().result()
+def hub_replicas(app_name: str = "default") -> dict:
+    hub = serve.get_deployment_handle("MetricsHub", app_name=app_name)
+    return hub.replicas.remote().result()
 
 
 def sample(families, name: str, **labels) -> float:
@@ -134,6 +135,39 @@ def test_hot_reload_on_shared_storage_reaches_every_replica(served):
         out = client.post("/v2/models/seed/infer", json=body).json()
         assert out["model_version"] == "2"
         np.testing.assert_allclose(out["outputs"][0]["data"], new.predict([[2.0]]).ravel(), 1e-6)
+
+
+def test_an_s3_uri_is_served_and_its_new_version_reaches_every_replica(served, s3, tmp_path):
+    """Each replica copies s3://models/repo to its node and follows it (moto, 127.0.0.1)."""
+    client, _, _, _ = served
+    s3_client, uri = s3
+    first, new = article_network(seed=1), article_network(seed=8)
+    upload(s3_client, nc.save(first, tmp_path / "v1"), "repo/seed/1")
+    app = deployment(
+        uri("repo"), num_replicas=2, ray_actor_options={"num_cpus": 0.25}, reload_interval_s=0.5
+    )
+    serve.run(app, name="s3", route_prefix="/s3")
+    try:
+        out = client.post("/s3/invocations", json={"x": [4.5]}).json()
+        np.testing.assert_allclose(out["y"], first.predict([[4.5]]), rtol=1e-6)
+        upload(s3_client, nc.save(new, tmp_path / "v2"), "repo/seed/2")
+
+        def loads_per_replica() -> list[float]:
+            client.get("/s3/metrics")
+            return [
+                sample(f, "neurocloud_model_loads_total", model="seed", outcome="success")
+                for f in hub_replicas("s3").values()
+            ]
+
+        wait_for(lambda: loads_per_replica() == [2.0, 2.0], what=loads_per_replica)
+        body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [2.0]}]}
+        for _ in range(6):
+            out = client.post("/s3/v2/models/seed/infer", json=body).json()
+            assert out["model_version"] == "2"
+            expected = new.predict([[2.0]]).ravel()
+            np.testing.assert_allclose(out["outputs"][0]["data"], expected, 1e-6)
+    finally:
+        serve.delete("s3")
 
 
 class _NoHub:

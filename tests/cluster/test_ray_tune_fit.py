@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -32,6 +33,20 @@ def test_tune_with_asha_beats_the_default_and_stops_a_trial_early(ray_cluster):
     assert (search.results_["training_iteration"] < 12).any(), search.results_
     assert search.epochs_run_ < search.epochs_budget_
     assert search.best_estimator_.score(data.X, data.y) > 0.5
+
+
+def test_tune_prints_no_table_with_the_default_verbosity(ray_cluster, capfd):
+    """Ray Tune's new output engine prints its configuration table even at verbose=0."""
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(4,), max_epochs=2, random_state=0)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tune(estimator, {"learning_rate": ray_tune.choice([1e-3, 1e-2])}, X, y, num_samples=2)
+    out = capfd.readouterr().out
+    for table in ("Configuration for experiment", "Trial status", "Search algorithm", "╭", "+--"):
+        assert table not in out, out
+    assert "RAY_AIR_NEW_OUTPUT" not in os.environ
 
 
 def test_tune_names_an_unknown_parameter(ray_cluster):

@@ -6,7 +6,9 @@ the model repository and its hot reload). Two things differ from one machine:
 * ``/metrics`` answers for the whole deployment: every replica sends its counters to one
   small hub deployment (at once when scraped, otherwise within a second of a change), and
   the hub sums them, so one scrape counts every replica's requests.
-* the model path must be one that every node sees (a shared file system), so that a new
+* the model path must be one that every node sees: a shared file system, or a URI
+  (``s3://bucket/models``, any ``pyarrow.fs`` URI) that each replica copies to its node
+  (:mod:`neurocloud.ray.uri`) and copies again every ``reload_interval_s``, so that a new
   version reaches every replica.
 
 >>> from ray import serve  # doctest: +SKIP
@@ -20,6 +22,7 @@ import contextlib
 import ipaddress
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -187,18 +190,35 @@ class NeurocloudDeployment:
     """One replica: the ASGI app of ``neurocloud serve`` for the model(s) at ``path``."""
 
     def __init__(self, path: str, config: dict[str, Any], hub: DeploymentHandle) -> None:
+        from neurocloud.ray.uri import Mirror, is_uri
+        from neurocloud.serve import ServeConfig
+
         _internal_grpc_on_node_address()
         _log_like_ray()
-        self.path, self.config, self.hub = path, config, hub
+        self.path, self.config, self.hub = path, ServeConfig.from_env(**config), hub
         self.replica = serve.get_replica_context().replica_id.unique_id
+        self.stop = threading.Event()
+        if is_uri(path):  # a copy on this node, brought up to date as often as it is checked
+            mirror = Mirror(path)
+            self.path = str(mirror.sync())
+            if self.config.reload_interval_s > 0:
+                threading.Thread(target=self._follow, args=(mirror,), daemon=True).start()
+
+    def _follow(self, mirror: Any) -> None:
+        while not self.stop.wait(self.config.reload_interval_s):
+            try:
+                mirror.sync()
+            except Exception as exc:  # unreachable for a while: keep serving the copy
+                logging.getLogger("neurocloud.serve").warning("model copy not updated: %s", exc)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
-        from neurocloud.serve import ServeConfig, create_app
+        from neurocloud.serve import create_app
 
-        app = create_app(self.path, ServeConfig.from_env(**self.config))
+        app = create_app(self.path, self.config)
         return _ReplicaApp(app, self.hub, self.replica)
 
     def __del__(self) -> None:
+        self.stop.set()
         with contextlib.suppress(Exception):
             self.hub.forget.remote(self.replica)
 
@@ -215,17 +235,20 @@ def deployment(
 
     Every replica runs the app of ``neurocloud serve`` (SageMaker and Open Inference
     Protocol routes, explain, ``/metrics`` summed over replicas, hot reload). ``path`` must
-    be visible at the same place on every node (a shared file system) for replicas on other
-    machines to load it and see new versions. ``config`` takes the settings of
-    :class:`neurocloud.serve.ServeConfig` (e.g. ``max_batch_rows=64``);
+    be visible at the same place on every node (a shared file system), or be a URI
+    (``s3://bucket/models``; see :mod:`neurocloud.ray.uri`) that each replica copies to its
+    node, for replicas on other machines to load it and see new versions. ``config`` takes
+    the settings of :class:`neurocloud.serve.ServeConfig` (e.g. ``max_batch_rows=64``);
     ``autoscaling_config`` (e.g. ``{"min_replicas": 1, "max_replicas": 4}``) replaces
     ``num_replicas``. Run it with ``serve.run(app, route_prefix="/")``.
 
     >>> app = deployment("models/seed", num_replicas=2)  # doctest: +SKIP
     """
+    from neurocloud.ray.uri import local_path
     from neurocloud.serve import ServeConfig
 
     ServeConfig().with_overrides(**config)  # a wrong setting fails here, not in a replica
+    local_path(path)  # so does a URI that cannot be read or holds no model
     options: dict[str, Any] = {"ray_actor_options": {"num_cpus": 1, **(ray_actor_options or {})}}
     if autoscaling_config is not None:
         options["autoscaling_config"] = autoscaling_config
