@@ -197,3 +197,33 @@ def test_route_prefix_keeps_the_fast_path(tmp_path):
     with TestClient(wrapped, root_path="/api") as client:
         response = client.post("/api/invocations", json={"x": [4.5]})
     assert response.status_code == 200 and calls == ["/invocations"]
+
+
+def test_replica_forward_on_the_loop_batches_like_the_thread(monkeypatch):
+    """The replica's batchers run the forward pass on the event loop (measured faster
+    inside Ray); concurrent callers still share a pass and get their own rows."""
+    import asyncio
+    import threading
+
+    from neurocloud.ray.serving import _forward_on_loop
+    from neurocloud.serve import batcher
+
+    monkeypatch.setattr(batcher, "_ForwardThread", batcher._ForwardThread)
+    _forward_on_loop()
+    passes = []
+
+    def forward(rows):
+        passes.append(len(rows))
+        return rows * 2
+
+    async def callers():
+        micro = batcher.MicroBatcher(forward, max_batch_rows=8)
+        first = micro.submit(np.ones((1, 1)))
+        rest = [micro.submit(np.full((2, 1), float(i))) for i in range(3)]
+        return await asyncio.gather(first, *rest)
+
+    before = {t.name for t in threading.enumerate()}
+    out = asyncio.run(callers())
+    assert [o.ravel().tolist() for o in out] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0]]
+    assert passes == [1, 6]  # the first alone, the three queued behind it together
+    assert {t.name for t in threading.enumerate()} == before  # no forward thread
