@@ -102,3 +102,9 @@ def test_data_parallel_fit_float32_labels_and_an_empty_shard(ray_cluster):
     np.testing.assert_allclose(got.history["loss"], expected.history["loss"], rtol=1e-5)
     assert parallel_opt.t == single_opt.t == 8
     np.testing.assert_array_equal(parallel.rng.random(3), single.rng.random(3))
+
+
+def test_data_parallel_fit_names_an_unknown_allreduce():
+    model = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
+    with pytest.raises(ValueError, match=r"allreduce: expected one of \['actor', 'gloo'\]"):
+        fit(model, [[0.0], [1.0]], [0.0, 1.0], allreduce="mpi")

@@ -151,8 +151,9 @@ def fit(
             f"optimizer: expected a stochastic optimizer (sgd, adam, ...); received "
             f"{type(opt).__name__}, which works on the whole data set in one process."
         )
-    settings = {"loss": loss_fn, "optimizer": opt, "epochs": epochs, "shuffle": shuffle, "l2": l2}
-    settings["batch_size"] = batch_size
+    settings = dict(
+        loss=loss_fn, optimizer=opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2
+    )
     Trainer(**settings)  # a wrong setting fails here, not in every worker
     X = as_features(X, model.input_dim, model.dtype)
     if not model.built:
