@@ -39,8 +39,12 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf = NeuralNetClassifier((64,), max_epochs=20, random_state=0).fit(data.X, data.y)
-    path = nc.save(clf, tempfile.mkdtemp() + "/digits")
-    rows = np.asarray(data.X[:64], dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        _report(nc.save(clf, f"{folder}/digits"), data.X, args.repeat)
+
+
+def _report(path, X, repeat: int) -> None:
+    rows = np.asarray(X[:64], dtype=np.float32)
     network = load_artifact(path).model
     for label, fn in (
         ("nc.load (estimator)", lambda: nc.load(path)),
@@ -48,7 +52,7 @@ def main() -> None:
         ("predict 64 rows", lambda: network.predict(rows)),
     ):
         fn()
-        t = sorted(_times(fn, args.repeat))
+        t = sorted(_times(fn, repeat))
         median, best = statistics.median(t) * 1e3, t[0] * 1e3
         print(f"{label:26s} median {median:8.3f} ms  best {best:8.3f} ms")
 

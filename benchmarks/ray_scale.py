@@ -37,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from serve_load import BODY, free_port, read_response, request_bytes, wait_ready
+from serve_load import BODY, read_response, request_bytes, wait_ready
 
 import neurocloud as nc
 from neurocloud.demo import article_network
+from neurocloud.serve.launcher import free_port
 
 LOOPBACK_PREFIXES = ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]")
 

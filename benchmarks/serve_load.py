@@ -29,8 +29,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -114,12 +112,6 @@ def run_lean_app(model_dir: str, port: int) -> None:
 
 
 # --- load generation -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def request_bytes(port: int, method: str, path: str, body: bytes = b"") -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
     if body:
@@ -271,6 +263,9 @@ class Server:
         self.answer = None
 
     def start(self) -> float:
+        # imported here, not at the top: the competitor's process runs this script too
+        from neurocloud.serve.launcher import free_port
+
         self.port = free_port()
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -281,13 +276,10 @@ class Server:
         return cold
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from neurocloud.serve.launcher import stop_process
+
+        if self.process is not None:
+            stop_process(self.process)
 
     def best(self, level: int) -> dict:
         """The run with the highest throughput at ``level`` (the least disturbed one)."""

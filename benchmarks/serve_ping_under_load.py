@@ -13,39 +13,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import neurocloud as nc
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/ping")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not start")
+from neurocloud.serve.launcher import ServerProcess
 
 
 def main() -> None:
@@ -61,26 +36,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     model = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
     path = nc.save(model, folder / "seed")
-    port = free_port()
-    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from neurocloud.cli import run; run()",
-            "serve",
-            str(path),
-            "--port",
-            str(port),
-            "--reload-interval",
-            "0",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    server = ServerProcess(path, "--reload-interval", "0")
+    port = server.port
     try:
-        wait_ready(port, process)
+        server.wait_ready()
         if args.format == "csv":
             raw, content_type = b"1.5\n" * args.rows, "text/csv"
         else:
@@ -130,9 +89,7 @@ def main() -> None:
             f"{statistics.median(latencies) * 1000:.1f} ms, worst {max(latencies) * 1000:.1f} ms"
         )
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        log.close()
+        server.stop(timeout_s=60)
 
 
 if __name__ == "__main__":

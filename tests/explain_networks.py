@@ -52,3 +52,23 @@ def linear_network(n_features: int, n_outputs: int, seed: int) -> nc.Sequential:
     )
     model.layers[0].params["bias"][...] = np.random.default_rng(seed).normal(size=n_outputs)
     return model
+
+
+def kinked_network(seed: int = 0) -> nc.Sequential:
+    """tanh, then two ReLU layers: every path is probed (a curved layer comes first) and
+    crosses many kinks, so the search costs more than the gradients at few steps."""
+    rng = np.random.default_rng(seed)
+    model = nc.Sequential(
+        [
+            nc.layers.Dense(24, "tanh"),
+            nc.layers.Dense(48, "relu"),
+            nc.layers.Dense(48, "relu"),
+            nc.layers.Dense(2, "softmax"),
+        ],
+        input_dim=6,
+        seed=seed,
+        dtype="float64",
+    )
+    for layer in model.layers:
+        layer.params["bias"][...] = rng.normal(0.0, 0.5, size=layer.params["bias"].shape)
+    return model

@@ -1,17 +1,10 @@
 """Helpers for the serving tests: saved models, an in-process async client with the app's
-lifespan, and a real ``neurocloud serve`` subprocess on 127.0.0.1 with a free port."""
+lifespan, and a real ``neurocloud serve`` subprocess on 127.0.0.1 with a free port
+(:mod:`neurocloud.serve.launcher`, which the playground and the benchmarks use too)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,6 +13,7 @@ import numpy as np
 
 import neurocloud as nc
 from neurocloud.serve import create_app
+from neurocloud.serve.launcher import ServerProcess
 
 
 def article_model(seed: int = 0) -> nc.Sequential:
@@ -60,71 +54,8 @@ def app_for(path: Path, **settings):
     return create_app(path, **settings)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    """``neurocloud serve PATH`` in a subprocess, with its stdout collected."""
-
-    def __init__(self, path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(path).parent / f"server-{self.port}.log"
-        command = [
-            sys.executable,
-            "-c",
-            "from neurocloud.cli import run; run()",
-            "serve",
-            str(path),
-            "--port",
-            str(self.port),
-            *args,
-        ]
-        self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            command,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(self.url + "/ping", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server not ready in {timeout} s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
-
-
 @contextlib.contextmanager
 def server(path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
-    process = ServerProcess(path, *args, env=env)
-    try:
-        process.wait_ready()
+    """``neurocloud serve PATH ARGS`` in a subprocess, ready on entry, stopped on exit."""
+    with ServerProcess(path, *args, env=env) as process:
         yield process
-    finally:
-        process.stop()

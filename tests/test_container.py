@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 import neurocloud as nc
 from neurocloud.cloud.training import ROOT_VARIABLE
+from neurocloud.serve.launcher import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -63,12 +63,6 @@ def entry(*args: str) -> list[str]:
     script = shutil.which(entrypoint()[0], path=str(Path(sys.executable).parent))
     assert script is not None, "the neurocloud console script is not installed"
     return [script, *args]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def opt_ml(root: Path) -> Path:

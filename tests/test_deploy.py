@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import tarfile
 
 import pytest
@@ -15,16 +14,11 @@ import neurocloud as nc
 from neurocloud.cli import main
 from neurocloud.cloud.aws import AwsError
 from neurocloud.cloud.deploy import wait_in_service
+from neurocloud.serve.launcher import free_port
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/neurocloud:latest"
 REGION = "eu-west-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

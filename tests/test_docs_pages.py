@@ -64,6 +64,27 @@ def test_runner_rejects_output_that_differs(tmp_path: Path) -> None:
         run_page(page, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("printed", "shown", "same"),
+    [
+        ("loss 0.0123456", "loss 0.0123457", True),  # last digit: another BLAS kernel
+        ("y = [[4.2143736]]", "y = [[4.2143731]]", True),
+        ("loss 0.0124", "loss 0.0123", True),  # one unit of the last printed digit
+        ("loss 0.0130", "loss 0.0123", False),
+        ("epochs 1000", "epochs 1001", False),  # integers are exact
+        ("accuracy 0.97", "accuracy 0.97 (digits)", False),
+        ("1.5e-03", "1.5005e-03", True),
+        ("1.5e-03", "1.7e-03", False),
+    ],
+)
+def test_runner_compares_figures_to_their_printed_precision(
+    printed: str, shown: str, same: bool
+) -> None:
+    from runner import _same
+
+    assert _same(printed, shown) is same
+
+
 def test_runner_rejects_a_picture_the_code_did_not_draw(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text("```python\nx = 1\n```\n\n![missing](missing.png)\n", encoding="utf-8")

@@ -140,7 +140,7 @@ def test_shap_leaves_numpys_global_random_state_alone():
 def test_importing_neurocloud_and_explain_does_not_import_shap_lime_or_matplotlib():
     code = (
         "import sys, numpy as np, neurocloud as nc, neurocloud.explain\n"
-        "import neurocloud.explain.serving\n"
+        "import neurocloud.serve.explanation_requests\n"
         "m = nc.Sequential([nc.layers.Dense(2)], input_dim=2, seed=0)\n"
         "nc.explain.integrated_gradients(m, np.ones((1, 2)))\n"
         "print(sorted(n for n in ('shap', 'lime', 'matplotlib') if n in sys.modules))\n"

@@ -296,7 +296,7 @@ def test_targets_and_settings_are_checked_with_clear_errors():
 
 
 def test_values_infinite_in_a_float32_model_are_refused_naming_the_setting():
-    from neurocloud.explain.serving import explain_batch
+    from neurocloud.serve.explanation_requests import explain_batch
 
     m = nc.Sequential([nc.layers.Dense(3, "tanh"), nc.layers.Dense(1)], input_dim=1, seed=0)
     x = [[4.5], [1.0]]

@@ -12,9 +12,9 @@ from starlette.testclient import TestClient
 
 import neurocloud as nc
 from neurocloud import explain
-from neurocloud.explain.serving import MAX_STEPS
 from neurocloud.serve import create_app
 from neurocloud.serve.errors import ServeError
+from neurocloud.serve.explanation_requests import MAX_STEPS
 from neurocloud.serve.explanations import explain as serve_explain
 
 

@@ -116,9 +116,10 @@ def test_an_abandoned_session_is_closed(client):
 @pytest.mark.parametrize(
     ("settings", "field", "text"),
     [
-        ({"lr": "fast"}, "lr", "expected a number > 0; received 'fast'"),
+        ({"lr": "fast"}, "lr", "Expected lr to be a number > 0 and <= 10. Received: lr='fast'"),
+        ({"lr": 50}, "lr", "Expected lr to be a number > 0 and <= 10. Received: lr=50"),
         ({"layers": [2] * 7}, "layers", "at most 6 hidden layers"),
-        ({"layers": [65]}, "layers", "expected an integer in [1, 64]"),
+        ({"layers": [65]}, "layers", "Expected layers to be an integer >= 1 and <= 64"),
         ({"data": "mnist"}, "data", "received 'mnist'"),
         ({"loss": "binary_crossentropy"}, "loss", "for seed"),
         ({"data": "upload", "csv": "a,b\n1,x\n"}, "csv", "csv:"),

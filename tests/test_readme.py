@@ -28,7 +28,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ import pytest
 from click.testing import CliRunner
 
 from neurocloud.cli import COMMANDS, main
+from neurocloud.serve.launcher import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -151,12 +151,6 @@ class _NotInstalled:
 
 sys.meta_path.insert(0, _NotInstalled())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def environment(root: Path, port: int, blocked: list[str]) -> dict[str, str]:

@@ -126,14 +126,14 @@ def test_timed_out_explanation_stops_computing_after_its_504(tmp_path, monkeypat
     ],
 )
 def test_explanation_work_is_bounded_by_rows_steps_and_samples(rows, parameters):
-    from neurocloud.explain.serving import LimitExceeded, explain_batch
+    from neurocloud.serve.explanation_requests import LimitExceeded, explain_batch
 
     with pytest.raises(LimitExceeded, match="MAX_POINTS"):
         explain_batch(article_model(), np.ones((rows, 1)), parameters)
 
 
 def test_explanation_work_counts_the_network_size():
-    from neurocloud.explain import serving
+    from neurocloud.serve import explanation_requests as serving
 
     big = nc.Sequential(
         [nc.layers.Dense(2048, activation="relu"), nc.layers.Dense(2048), nc.layers.Dense(1)],

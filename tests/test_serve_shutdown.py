@@ -12,9 +12,9 @@ import time
 import numpy as np
 import orjson
 import pytest
-from serve_helpers import ServerProcess
 
 import neurocloud as nc
+from neurocloud.serve.launcher import ServerProcess
 
 EXPLANATIONS = 8
 INFER_CLIENTS = 4

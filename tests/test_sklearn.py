@@ -334,7 +334,7 @@ def test_random_state_makes_fits_reproducible(iris):
         ({"hidden_layer_sizes": (0,)}, r"hidden_layer_sizes.*Received: hidden_layer_sizes=\(0,\)"),
         ({"activation": "wiggle"}, "Unknown activation 'wiggle'"),
         ({"optimizer": "magic"}, "Expected optimizer to be one of adam.*optimizer='magic'"),
-        ({"dropout": 1.5}, r"dropout to be a number >= 0.0 and < 1.0. Received: dropout=1.5"),
+        ({"dropout": 1.5}, r"dropout to be a number >= 0 and < 1. Received: dropout=1.5"),
         ({"max_epochs": 0}, "max_epochs to be an integer >= 1"),
         ({"batch_size": "big"}, "batch_size"),
         ({"learning_rate": -1}, "learning_rate to be a number > 0"),

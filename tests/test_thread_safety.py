@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import neurocloud as nc
-from neurocloud.explain.serving import explain_batch
+from neurocloud.serve.explanation_requests import explain_batch
 
 RNG = np.random.default_rng(0)
 DATA = [RNG.normal(size=(n, 4)).astype(np.float32) for n in (1, 7, 33, 64)]

@@ -8,6 +8,7 @@ import pytest
 from neurocloud.nn.validation import (
     as_features,
     as_targets,
+    check_bool,
     check_dtype,
     check_finite,
     check_number,
@@ -57,6 +58,14 @@ def test_positive_int_and_dtype():
     assert check_dtype("float64") == np.float64
     with pytest.raises(ValueError, match=r"Expected dtype 'float32' or 'float64'\. Received"):
         check_dtype("int8")
+
+
+def test_check_bool_refuses_what_is_only_truthy():
+    assert check_bool(np.bool_(False), "flag") is False
+    for value in (1, 0, "true", None, 1.0):
+        expected = rf"Expected flag to be true or false\. Received: flag={value!r}"
+        with pytest.raises(ValueError, match=expected):
+            check_bool(value, "flag")
 
 
 def test_check_finite_names_the_first_bad_index():

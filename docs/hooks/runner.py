@@ -2,10 +2,12 @@
 
 A page's ``python`` blocks run in order in one namespace and its ``bash`` blocks in a shell,
 all in one working directory. A ``text`` block right after a code block is that block's
-printed output, and must match what the block prints. Pictures a page shows are written
-by its own code into the working directory: ``![...](name.png)`` that is not a file beside
-the page must be produced by running the page. Any other fenced block is an error, so every
-block on a page runs.
+printed output, and must match what the block prints: the text exactly, and each decimal
+number to 0.1% or one unit of its last printed digit (float32 sums differ in their last
+digits between BLAS kernels, so a page's figures hold on every machine). Pictures a page
+shows are written by its own code into the working directory: ``![...](name.png)`` that is
+not a file beside the page must be produced by running the page. Any other fenced block is an
+error, so every block on a page runs.
 """
 
 from __future__ import annotations
@@ -69,11 +71,39 @@ def blocks(markdown: str) -> list[Block]:
     return found
 
 
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+REL_TOL = 1e-3
+
+
+def _close(a: str, b: str) -> bool:
+    """Integers must be equal; decimals within REL_TOL or one unit of the last printed digit."""
+    if not any(c in a + b for c in ".eE"):
+        return a == b
+    unit = max(_last_digit_unit(a), _last_digit_unit(b))
+    x, y = float(a), float(b)
+    return abs(x - y) <= max(REL_TOL * max(abs(x), abs(y)), unit * 1.000001)
+
+
+def _last_digit_unit(number: str) -> float:
+    mantissa, _, exponent = number.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
 def _same(printed: str, expected: str) -> bool:
     def norm(text: str) -> list[str]:
         return [line.rstrip() for line in text.strip("\n").splitlines()]
 
-    return norm(printed) == norm(expected)
+    got, want = norm(printed), norm(expected)
+    if len(got) != len(want):
+        return False
+    for line, shown in zip(got, want, strict=True):
+        if NUMBER.split(line) != NUMBER.split(shown):
+            return False
+        pairs = zip(NUMBER.findall(line), NUMBER.findall(shown), strict=True)
+        if not all(_close(a, b) for a, b in pairs):
+            return False
+    return True
 
 
 def run_page(page: Path, workdir: Path) -> PageRun:

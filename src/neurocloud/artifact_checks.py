@@ -16,9 +16,12 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, deserialize
+
+if TYPE_CHECKING:
+    from neurocloud.nn.sequential import Sequential
 
 __all__ = [
     "MAX_PARAMETERS",
@@ -87,6 +90,20 @@ def entry(root: Path, name: str, required: bool = True) -> Path | None:
 
 
 def read_json(root: Path, name: str) -> dict[str, Any]:
+    """The JSON object in ``root / name``; ``ArtifactError`` naming the file when it is
+    missing, not a regular file, not valid JSON or not an object.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "card.json").write_text('{"metrics": {}}')
+    >>> read_json(folder, "card.json")
+    {'metrics': {}}
+    >>> _ = (folder / "model.json").write_text("[1, 2]")
+    >>> read_json(folder, "model.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    neurocloud.artifact_checks.ArtifactError: .../model.json: expected a JSON object; found list.
+    """
     path = entry(root, name)
     try:
         data = json.loads(path.read_bytes())
@@ -100,6 +117,15 @@ def read_json(root: Path, name: str) -> dict[str, Any]:
 
 
 def check_metadata(metadata: dict[str, Any], where: Path) -> None:
+    """Check a ``model.json``'s format, version and the types of its keys (``where`` names
+    it in the error); fills in a missing ``extra`` with ``{}``.
+
+    >>> from pathlib import Path
+    >>> check_metadata({"format": "keras"}, Path("m/model.json"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    neurocloud...ArtifactError: m/model.json: not a neurocloud model (format is 'keras', ...).
+    """
     if metadata.get("format") != FORMAT:
         raise ArtifactError(
             f"{where}: not a neurocloud model (format is "
@@ -185,8 +211,27 @@ def read_weights(path: Path) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
         ) from None
 
 
-def check_weights(header: dict[str, tuple[str, tuple]], declared: dict, model, path) -> None:
-    """The header's tensors against the shapes and dtype that ``model.json`` declares."""
+def check_weights(
+    header: dict[str, tuple[str, tuple[int, ...]]],
+    declared: dict[str, tuple[int, ...]],
+    model: Sequential,
+    path: Path,
+) -> None:
+    """Check the weights file's ``header`` (name -> safetensors dtype and shape, from
+    :func:`read_weights`) against the shapes ``model.json`` declares (from
+    :func:`declared_shapes`) and the model's dtype; ``ArtifactError`` naming ``path``
+    and the first mismatch otherwise.
+
+    >>> import neurocloud as nc
+    >>> from pathlib import Path
+    >>> model = nc.Sequential([nc.layers.Dense(1)], input_dim=2)
+    >>> declared = {"layers.0.kernel": (2, 1), "layers.0.bias": (1,)}
+    >>> header = {"layers.0.kernel": ("F32", (2, 1))}
+    >>> check_weights(header, declared, model, Path("w"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    neurocloud...ArtifactError: w: the weights do not match ...: missing ['layers.0.bias'].
+    """
     missing = sorted(set(declared) - set(header))
     if missing:
         raise ArtifactError(

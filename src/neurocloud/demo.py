@@ -28,7 +28,7 @@ X_TEST = 4.5
 ARTICLE_PREDICTION = 4.625
 
 
-def quadratic(x):
+def quadratic(x: float | np.ndarray) -> float | np.ndarray:
     """The curve through the four points: y = 0.25 x^2 + 0.6875."""
     return 0.25 * x**2 + 0.6875
 

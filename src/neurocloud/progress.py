@@ -72,7 +72,7 @@ class TrainingProgress(Callback):
         self.metric = "accuracy" if is_classifier(estimator) else "r2"
         self.scores: list[float] = []
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: Any) -> None:
         self.epochs = int(self.estimator.max_epochs)
         self.every_n = self.every or max(1, self.epochs // 10)
         self.scores, self.seen, self.start = [], 0, time.perf_counter()
@@ -97,7 +97,7 @@ class TrainingProgress(Callback):
 
             self.bar = tqdm(total=self.epochs, unit="epoch", file=self.stream, leave=True)
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         self.seen += 1
         shown = {"loss": f"{logs['loss']:.4g}"}
         if self.validation is not None:
@@ -121,6 +121,6 @@ class TrainingProgress(Callback):
                 flush=True,
             )
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: Any) -> None:
         if self.bar is not None:
             self.bar.close()

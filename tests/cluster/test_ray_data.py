@@ -22,6 +22,12 @@ def model_path(tmp_path_factory):
     return nc.save(model, tmp_path_factory.mktemp("models") / "wide"), model
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_a_bad_batch_size_is_named_before_any_work(model_path, batch_size):
+    with pytest.raises(ValueError, match=r"Expected batch_size to be a positive integer\. Rec"):
+        predict_batches(None, model_path[0], batch_size=batch_size)
+
+
 def test_predict_batches_over_from_numpy_equals_predict_in_order(ray_cluster, model_path):
     path, model = model_path
     X = np.random.default_rng(0).normal(size=(1000, 4)).astype(np.float32)

@@ -12,6 +12,7 @@ import neurocloud as nc
 from neurocloud.demo import article_network
 from neurocloud.ray.serving import _ReplicaApp, deployment
 from neurocloud.serve import create_app
+from neurocloud.serve.launcher import free_port
 
 from .ray_helpers import assert_loopback_only, upload
 
@@ -25,14 +26,6 @@ def wait_for(condition, timeout_s: float = 60, what=lambda: "") -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting; last seen: {what()}"
         time.sleep(0.2)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

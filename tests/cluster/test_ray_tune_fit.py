@@ -54,6 +54,12 @@ def test_tune_names_an_unknown_parameter(ray_cluster):
         tune(NeuralNetClassifier(), {"learnin_rate": 0.1}, [[0.0]], [0])
 
 
+@pytest.mark.parametrize("fraction", [0, 1, float("nan"), "0.2"])
+def test_tune_names_a_bad_validation_fraction(fraction):
+    with pytest.raises(ValueError, match=r"validation_fraction to be a number > 0 and < 1\."):
+        tune(NeuralNetClassifier(), {}, [[0.0]], [0], validation_fraction=fraction)
+
+
 @pytest.mark.parametrize("sample_weight", [False, True])
 def test_data_parallel_fit_equals_single_process_float64(ray_cluster, sample_weight):
     rng = np.random.default_rng(0)

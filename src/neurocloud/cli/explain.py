@@ -9,19 +9,15 @@ import click
 import numpy as np
 
 from neurocloud.cli.predict import _read_input
+from neurocloud.explain import methods
 from neurocloud.explain.integrated import DEFAULT_STEPS
 
-METHODS = {
-    "ig": "integrated_gradients",
-    "integrated_gradients": "integrated_gradients",
-    "saliency": "saliency",
-    "smoothgrad": "smoothgrad",
-    "expected": "expected_gradients",
-    "expected_gradients": "expected_gradients",
-    "shap": "shap",
-    "lime": "lime",
-}
-NEEDS_BACKGROUND = ("expected_gradients", "shap", "lime")
+#: every method name and alias of the registry, for --method
+METHOD_NAMES = [
+    name for m in map(methods.get, methods.available()) for name in (m.name, *m.aliases)
+]
+#: the setting that --samples sets, where a method does not call it "samples"
+SAMPLES_SETTING = {"shap": "max_evals", "lime": "num_samples"}
 
 
 def _parse_row(text: str | None, option: str) -> np.ndarray | None:
@@ -35,31 +31,15 @@ def _parse_row(text: str | None, option: str) -> np.ndarray | None:
         ) from None
 
 
-def _explain(model: Any, X: np.ndarray, method: str, options: dict[str, Any]) -> Any:
-    from neurocloud import explain
-
-    common = {"target": options["target"], "feature_names": options["feature_names"]}
-    samples = {} if options["samples"] is None else {"samples": options["samples"]}
-    if method == "integrated_gradients":
-        return explain.integrated_gradients(
-            model, X, baseline=options["baseline"], steps=options["steps"], **common
-        )
-    if method == "saliency":
-        return explain.saliency(model, X, **common)
-    if method == "smoothgrad":
-        return explain.smoothgrad(model, X, seed=options["seed"], **samples, **common)
-    background = options["background"]
-    if method == "expected_gradients":
-        return explain.expected_gradients(
-            model, X, background, seed=options["seed"], **samples, **common
-        )
-    if method == "shap":
-        evals = {} if options["samples"] is None else {"max_evals": options["samples"]}
-        return explain.shap_values(model, X, background, seed=options["seed"], **evals, **common)
-    lime_samples = {} if options["samples"] is None else {"num_samples": options["samples"]}
-    return explain.lime_explanation(
-        model, X, background, seed=options["seed"], **lime_samples, **common
-    )
+def _settings(method: methods.Method, options: dict[str, Any]) -> dict[str, Any]:
+    """The options given that ``method`` takes, under its settings' names."""
+    options = dict(options)
+    options[SAMPLES_SETTING.get(method.name, "samples")] = options.pop("samples")
+    return {
+        name: value
+        for name, value in options.items()
+        if name in method.settings and value is not None
+    }
 
 
 def _print_table(explanation: Any, top: int) -> None:
@@ -90,7 +70,7 @@ def _print_table(explanation: Any, top: int) -> None:
 )
 @click.option(
     "--method",
-    type=click.Choice(list(METHODS)),
+    type=click.Choice(METHOD_NAMES),
     default="ig",
     show_default=True,
     help="ig, saliency and smoothgrad use the network's gradients; expected (GradientSHAP), "
@@ -143,10 +123,10 @@ def explain(
     """
     from neurocloud.artifact import ArtifactError, load_artifact
 
-    method = METHODS[method]
-    if method in NEEDS_BACKGROUND and background_path is None:
+    chosen = methods.get(method)
+    if "background" in chosen.required and background_path is None:
         raise click.UsageError(
-            f"--method {method} needs --background FILE: rows like the training data "
+            f"--method {chosen.name} needs --background FILE: rows like the training data "
             "(CSV or .npy); the attributions are measured against them."
         )
     X = _read_input(input_path, rows)
@@ -163,7 +143,7 @@ def explain(
     try:
         artifact = load_artifact(model_dir)
         options["feature_names"] = artifact.metadata.get("feature_names")
-        explanation = _explain(artifact.model, X, method, options)
+        explanation = chosen(artifact.model, X, **_settings(chosen, options))
     except (ArtifactError, ValueError, TypeError, ImportError) as exc:
         raise click.ClickException(str(exc)) from None
     _print_table(explanation, top)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from neurocloud.cloud.aws import AwsError, describe_error, session
+from neurocloud.nn.validation import positive_int
 
 __all__ = ["Deployment", "EndpointSettings", "deploy", "how_to_call", "undeploy"]
 
@@ -70,12 +71,7 @@ class EndpointSettings:
                 "Expected instance_type to be a SageMaker instance type like ml.m5.xlarge. "
                 f"Received: instance_type={self.instance_type!r}"
             )
-        count = self.instance_count
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(
-                "Expected instance_count to be a positive integer. "
-                f"Received: instance_count={count!r}"
-            )
+        positive_int(self.instance_count, "instance_count")
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from neurocloud.explain.core import (
     as_network,
     check_feature_names,
     check_inputs,
-    check_positive_int,
     model_outputs,
     output_names,
     resolve_targets,
 )
 from neurocloud.explain.result import Explanation
+from neurocloud.nn.validation import check_number, positive_int
 
 __all__ = ["EXACT_MAX_FEATURES", "SHAP_METHODS", "lime_explanation", "shap_values"]
 
@@ -121,7 +121,8 @@ def shap_values(
     background = check_inputs(net, background, name="background")
     (n, d), m = X.shape, len(background)
     if max_evals is not None:
-        max_evals = check_positive_int(max_evals, "max_evals")
+        max_evals = positive_int(max_evals, "max_evals")
+    seed = check_number(seed, "seed", low=0, integer=True)
     if method == "auto":
         method = "exact" if d <= EXACT_MAX_FEATURES else "permutation"
     outputs = model_outputs(net, X, logits)
@@ -202,7 +203,8 @@ def lime_explanation(
     net = as_network(model)
     X = check_inputs(net, x, name="x")
     training = check_inputs(net, training_data, name="training_data")
-    num_samples = check_positive_int(num_samples, "num_samples")
+    num_samples = positive_int(num_samples, "num_samples")
+    seed = check_number(seed, "seed", low=0, integer=True)
     n, d = X.shape
     names = check_feature_names(feature_names, d, net)
     outputs = model_outputs(net, X, logits)

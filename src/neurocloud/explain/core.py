@@ -15,10 +15,12 @@ True
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,36 +28,72 @@ import numpy as np
 from neurocloud.nn.validation import as_features
 
 __all__ = [
+    "Bounds",
     "DeadlineExceeded",
+    "WorkLimitExceeded",
     "as_network",
     "check_deadline",
     "check_feature_names",
     "check_inputs",
-    "check_positive_int",
     "check_representable",
+    "check_work",
     "deadline",
     "model_outputs",
+    "network_size",
     "output_names",
     "resolve_targets",
+    "spend",
     "target_gradients",
 ]
 
 #: rows per forward/backward pass; bounds memory when steps x samples x rows is large
 CHUNK_ROWS = 16384
 
-_DEADLINE: ContextVar[tuple[float, threading.Event | None] | None] = ContextVar(
-    "neurocloud_explain_deadline", default=None
-)
-
 
 class DeadlineExceeded(RuntimeError):
     """An explanation ran past its deadline (or was stopped) and gave up between chunks."""
 
 
+class WorkLimitExceeded(ValueError):
+    """An explanation needed more work than its :func:`deadline` context allows; it gave
+    up between chunks (a request that asks too much: a 4xx, not a 500)."""
+
+
+@dataclass
+class Bounds:
+    """What an explanation may still do: a deadline (``time.monotonic()``), a stop event,
+    and at most ``max_work`` work units; ``work`` counts the units done so far.
+
+    A work unit is one point through one network parameter (or feature): a chunk of
+    ``rows`` points through a network of ``p`` parameters and ``d`` features counts
+    ``rows x (p + d)``, whether it is a forward pass or a forward and backward pass.
+    Bounds nest: work is counted in the enclosing bounds too, and theirs still apply.
+    """
+
+    at: float = math.inf
+    stop: threading.Event | None = None
+    max_work: float = math.inf
+    work: int = 0
+    parent: Bounds | None = field(default=None, repr=False)
+
+    def chain(self) -> Iterator[Bounds]:
+        bounds: Bounds | None = self
+        while bounds is not None:
+            yield bounds
+            bounds = bounds.parent
+
+
+_BOUNDS: ContextVar[Bounds | None] = ContextVar("neurocloud_explain_bounds", default=None)
+
+
 @contextlib.contextmanager
-def deadline(at: float, stop: threading.Event | None = None) -> Iterator[None]:
+def deadline(
+    at: float = math.inf, stop: threading.Event | None = None, *, max_work: float = math.inf
+) -> Iterator[Bounds]:
     """Make explanations computed in this context give up, between chunks of rows, once
-    ``time.monotonic()`` passes ``at`` or ``stop`` is set (:class:`DeadlineExceeded`).
+    ``time.monotonic()`` passes ``at`` or ``stop`` is set (:class:`DeadlineExceeded`), or
+    once their work would pass ``max_work`` units (:class:`WorkLimitExceeded`). Yields
+    the :class:`Bounds`, whose ``work`` says how much was done.
 
     >>> import time
     >>> with deadline(time.monotonic() - 1):
@@ -63,23 +101,68 @@ def deadline(at: float, stop: threading.Event | None = None) -> Iterator[None]:
     Traceback (most recent call last):
     neurocloud.explain.core.DeadlineExceeded: the explanation ran past its deadline
     """
-    token = _DEADLINE.set((at, stop))
+    bounds = Bounds(at, stop, max_work, parent=_BOUNDS.get())
+    token = _BOUNDS.set(bounds)
     try:
-        yield
+        yield bounds
     finally:
-        _DEADLINE.reset(token)
+        _BOUNDS.reset(token)
 
 
 def check_deadline() -> None:
-    """Raise :class:`DeadlineExceeded` when the current :func:`deadline` has passed."""
-    current = _DEADLINE.get()
+    """Raise :class:`DeadlineExceeded` when a current :func:`deadline` has passed."""
+    current = _BOUNDS.get()
     if current is None:
         return
-    at, stop = current
-    if stop is not None and stop.is_set():
-        raise DeadlineExceeded("the explanation was stopped (the server is shutting down)")
-    if time.monotonic() > at:
-        raise DeadlineExceeded("the explanation ran past its deadline")
+    now = time.monotonic()
+    for bounds in current.chain():
+        if bounds.stop is not None and bounds.stop.is_set():
+            raise DeadlineExceeded("the explanation was stopped")
+        if now > bounds.at:
+            raise DeadlineExceeded("the explanation ran past its deadline")
+
+
+def check_work(units: int) -> None:
+    """Raise :class:`WorkLimitExceeded` if ``units`` more work would pass a current bound
+    (without counting them): lets a method refuse before a large pass, not midway."""
+    current = _BOUNDS.get()
+    if current is None:
+        return
+    for bounds in current.chain():
+        if bounds.work + units > bounds.max_work:
+            raise WorkLimitExceeded(
+                f"the explanation needs more than {bounds.max_work:.0f} work units (points x "
+                f"(parameters + features)): {bounds.work} were done and {units} more were "
+                "needed"
+            )
+
+
+def spend(units: int) -> None:
+    """Count ``units`` of work about to be done (see :class:`Bounds`), after checking the
+    deadline and the work bound (:func:`check_deadline`, :func:`check_work`). Called
+    before every chunk of an explanation's passes through the network.
+
+    >>> with deadline(max_work=100) as bounds:
+    ...     spend(60)
+    ...     spend(60)
+    Traceback (most recent call last):
+    neurocloud.explain.core.WorkLimitExceeded: the explanation needs more than 100 work units ...
+    """
+    check_deadline()
+    check_work(units)
+    current = _BOUNDS.get()
+    if current is not None:
+        for bounds in current.chain():
+            bounds.work += units
+
+
+def network_size(net: Any) -> int:
+    """The network's parameter count (0 for an unbuilt or foreign network)."""
+    count = getattr(net, "count_params", None)
+    try:
+        return int(count()) if callable(count) else 0
+    except Exception:  # an unbuilt or foreign network: counted by its features only
+        return 0
 
 
 def as_network(model: Any) -> Any:
@@ -123,12 +206,6 @@ def check_inputs(net: Any, X: Any, name: str = "X") -> np.ndarray:
     return check_representable(net, array, name)
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def check_feature_names(names: Any, n_features: int, net: Any = None) -> list[str]:
     """``names`` as a list of ``n_features`` strings; ``None`` gives the names stored with
     ``net`` (``model.json``'s ``feature_names``, kept by ``nc.load``), else ``x0, x1, ...``."""
@@ -153,8 +230,9 @@ def output_names(net: Any) -> list[str] | None:
 def model_outputs(net: Any, X: np.ndarray, logits: bool = False) -> np.ndarray:
     """The network's outputs (or logits) for ``X`` as float64, in chunks."""
     parts = []
+    cost = network_size(net) + X.shape[1]
     for i in range(0, len(X), CHUNK_ROWS):
-        check_deadline()
+        spend(len(X[i : i + CHUNK_ROWS]) * cost)
         parts.append(np.array(net.forward(X[i : i + CHUNK_ROWS], logits=logits), np.float64))
     return np.concatenate(parts)
 
@@ -195,9 +273,11 @@ def target_gradients(
     """
     values = np.empty(len(points), dtype=np.float64)
     grads = np.empty(points.shape, dtype=np.float64)
+    cost = network_size(net) + points.shape[1]
+    check_work(len(points) * cost)  # refuse now rather than after most of the passes
     for start in range(0, len(points), CHUNK_ROWS):
-        check_deadline()
         stop = start + CHUNK_ROWS
+        spend(len(points[start:stop]) * cost)
         rows = np.arange(len(points[start:stop]))
         # A tape of its own, and no parameter gradients: safe beside predict and training.
         tape = net.record(points[start:stop], training=False, logits=logits)

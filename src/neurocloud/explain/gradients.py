@@ -20,7 +20,6 @@ from neurocloud.explain.core import (
     as_network,
     check_feature_names,
     check_inputs,
-    check_positive_int,
     check_representable,
     model_outputs,
     output_names,
@@ -29,6 +28,7 @@ from neurocloud.explain.core import (
 )
 from neurocloud.explain.integrated import DEFAULT_STEPS, check_baseline, integrate_paths
 from neurocloud.explain.result import Explanation
+from neurocloud.nn.validation import check_number, positive_int
 
 __all__ = ["SMOOTHGRAD_METHODS", "expected_gradients", "saliency", "smoothgrad"]
 
@@ -83,12 +83,6 @@ def saliency(
     return _explanation(net, X, outputs, targets, attributions, "saliency", settings, feature_names)
 
 
-def _check_noise(noise: Any) -> float:
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"Expected noise to be a number >= 0. Received: noise={noise!r}")
-    return float(noise)
-
-
 def _check_scale(scale: Any, n_features: int) -> np.ndarray:
     array = np.asarray(scale, dtype=np.float64)
     if array.shape not in ((), (n_features,)) or not np.all(np.isfinite(array) & (array >= 0)):
@@ -140,8 +134,9 @@ def smoothgrad(
     over = SMOOTHGRAD_METHODS[over]
     net = as_network(model)
     X = check_inputs(net, X)
-    samples = check_positive_int(samples, "samples")
-    noise = _check_noise(noise)
+    samples = positive_int(samples, "samples")
+    noise = check_number(noise, "noise", low=0)
+    seed = check_number(seed, "seed", low=0, integer=True)
     n, d = X.shape
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
         if scale is None:
@@ -177,7 +172,7 @@ def smoothgrad(
         settings["absolute"] = bool(absolute)
     else:
         baselines = np.tile(check_baseline(baseline, X, net), (samples, 1))
-        steps = check_positive_int(steps, "steps")
+        steps = positive_int(steps, "steps")
         per_sample, evaluations = integrate_paths(net, noisy, baselines, tiled, steps, logits)
         settings.update(
             steps=steps,
@@ -224,7 +219,8 @@ def expected_gradients(
     net = as_network(model)
     X = check_inputs(net, X)
     background = check_inputs(net, background, name="background")
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
+    seed = check_number(seed, "seed", low=0, integer=True)
     (n, d), m = X.shape, len(background)
     rng = np.random.default_rng(seed)
     rounds = -(-samples // m)

@@ -31,15 +31,17 @@ from neurocloud.explain.core import (
     as_network,
     check_feature_names,
     check_inputs,
-    check_positive_int,
     check_representable,
+    check_work,
     model_outputs,
+    network_size,
     output_names,
     resolve_targets,
     target_gradients,
 )
 from neurocloud.explain.kinks import path_breakpoints
 from neurocloud.explain.result import Explanation
+from neurocloud.nn.validation import positive_int
 
 __all__ = ["DEFAULT_STEPS", "integrated_gradients", "path_quadrature"]
 
@@ -101,6 +103,8 @@ def integrate_paths(
 ) -> tuple[np.ndarray, int]:
     """Integrated-gradients attributions of each row and the number of gradient nodes."""
     alphas, weights, rows = path_quadrature(net, baselines, X, steps)
+    # the kinks fixed the number of nodes: refuse now if their passes would pass the bound
+    check_work(len(alphas) * (network_size(net) + X.shape[1]))
     delta = X - baselines
     points = baselines[rows] + alphas[:, None] * delta[rows]
     _, grads = target_gradients(net, points, targets[rows], logits)
@@ -171,7 +175,7 @@ def integrated_gradients(
     """
     net = as_network(model)
     X = check_inputs(net, X)
-    steps = check_positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     baselines = check_baseline(baseline, X, net)
     outputs = model_outputs(net, np.concatenate([X, baselines]), logits)
     n = len(X)

@@ -33,6 +33,7 @@ import numpy as np
 from neurocloud.export.optional import require
 from neurocloud.export.source import resolve
 from neurocloud.nn.layers import Activation, Dense, Dropout, Layer, Normalization
+from neurocloud.nn.validation import check_number
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_onnx", "to_onnx_model"]
 
@@ -156,12 +157,10 @@ def _check_opset(opset: Any) -> int:
     import onnx
 
     latest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= latest:
-        raise ValueError(
-            f"Expected opset to be an integer from {MIN_OPSET} to {latest} (this onnx package's "
-            f"newest). Received: opset={opset!r}"
-        )
-    return opset
+    try:
+        return check_number(opset, "opset", low=MIN_OPSET, high=latest, integer=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({latest} is this onnx package's newest opset)") from None
 
 
 def to_onnx_model(

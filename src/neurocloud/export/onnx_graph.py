@@ -24,7 +24,7 @@ __all__ = [
     "OnnxGraph",
     "UnsupportedOnnxError",
     "attributes",
-    "describe",
+    "describe_node",
     "match_gelu",
     "unsupported",
 ]
@@ -56,7 +56,7 @@ class UnsupportedOnnxError(ValueError):
     """The ONNX graph holds an operator or a structure that a ``Sequential`` cannot express."""
 
 
-def describe(node: Any) -> str:
+def describe_node(node: Any) -> str:
     domain = f" (domain {node.domain})" if node.domain not in ("", "ai.onnx") else ""
     return f"operator {node.op_type!r}{domain} in node {node.name or node.output[0]!r}"
 
@@ -64,7 +64,7 @@ def describe(node: Any) -> str:
 def unsupported(node: Any, why: str = "") -> UnsupportedOnnxError:
     detail = f": {why}" if why else ""
     return UnsupportedOnnxError(
-        f"Cannot import {describe(node)}{detail}. neurocloud imports dense networks made of "
+        f"Cannot import {describe_node(node)}{detail}. neurocloud imports dense networks made of "
         f"{', '.join(SUPPORTED)}."
     )
 

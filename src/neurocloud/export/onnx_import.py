@@ -36,7 +36,7 @@ from neurocloud.export.onnx_graph import (
     OnnxGraph,
     UnsupportedOnnxError,
     attributes,
-    describe,
+    describe_node,
     match_gelu,
     unsupported,
 )
@@ -208,7 +208,7 @@ class _Builder:
             elif len(users) == 1:
                 x = self.step(users[0], x)
             else:
-                names = ", ".join(describe(u) for u in users) or "nothing"
+                names = ", ".join(describe_node(u) for u in users) or "nothing"
                 raise UnsupportedOnnxError(
                     f"Cannot import the graph: tensor {x!r} feeds {names}; neurocloud imports "
                     "a single chain of layers from the input to the output."

@@ -19,11 +19,11 @@ from typing import Any
 
 from neurocloud.nn.sequential import Sequential
 
-__all__ = ["Signature", "resolve"]
+__all__ = ["ModelNames", "resolve"]
 
 
 @dataclass(frozen=True)
-class Signature:
+class ModelNames:
     """The names a model answers to, as recorded in an artifact's ``model.json``."""
 
     input: str = "x"
@@ -42,8 +42,8 @@ class Signature:
 
 def resolve(
     model: Any, input_name: str | None = None, output_name: str | None = None
-) -> tuple[Sequential, Signature]:
-    """Return the ``Sequential`` behind ``model`` and its signature.
+) -> tuple[Sequential, ModelNames]:
+    """Return the ``Sequential`` behind ``model`` and the names it answers to.
 
     ``model`` is a built ``Sequential``, an :class:`~neurocloud.artifact.Artifact` or the
     path of a model directory. Names given here override the artifact's.
@@ -64,12 +64,12 @@ def resolve(
     if not model.built:
         raise ValueError("Cannot export an unbuilt model: give input_dim or fit it first.")
     inputs, outputs = metadata.get("inputs") or [{}], metadata.get("outputs") or [{}]
-    signature = Signature(
+    names = ModelNames(
         input=input_name or inputs[0].get("name", "x"),
         output=output_name or outputs[0].get("name", "y"),
         feature_names=metadata.get("feature_names"),
         output_names=metadata.get("output_names"),
     )
-    if signature.input == signature.output:
-        raise ValueError(f"The input and output names must differ; both are {signature.input!r}.")
-    return model, signature
+    if names.input == names.output:
+        raise ValueError(f"The input and output names must differ; both are {names.input!r}.")
+    return model, names

@@ -79,10 +79,10 @@ class Sigmoid(Activation):
     name = "sigmoid"
     fuses_with_logits = True
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return sigmoid(z, out=out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # dσ/dz = σ(1 - σ); grad * a - grad * a * a, in place to spare temporaries.
         t = grad * a
         t -= t * a
@@ -92,10 +92,10 @@ class Sigmoid(Activation):
 class Tanh(Activation):
     name = "tanh"
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.tanh(z, out=out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return grad - grad * (a * a)
 
 
@@ -103,7 +103,7 @@ class ReLU(Activation):
     name = "relu"
     _zeros = np.zeros(0)
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # Against a row of zeros NumPy runs its vectorised loop; against a scalar 0 it takes
         # a path several times slower. The result is the same.
         zeros = self._zeros
@@ -111,7 +111,7 @@ class ReLU(Activation):
             zeros = self._zeros = np.zeros(z.shape[-1:], z.dtype)
         return np.maximum(z, zeros, out=out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # The subgradient at 0 is 0, as in PyTorch and Keras.
         return np.multiply(grad, a > 0, out=grad)
 
@@ -126,10 +126,10 @@ class LeakyReLU(Activation):
     def get_config(self) -> dict[str, float]:
         return {"negative_slope": self.negative_slope}
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return _into(np.where(z > 0, z, z * self.negative_slope), out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return np.where(a > 0, grad, grad * self.negative_slope)
 
 
@@ -143,12 +143,12 @@ class ELU(Activation):
     def get_config(self) -> dict[str, float]:
         return {"alpha": self.alpha}
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         # expm1 of min(z, 0) never overflows; the positive branch is z itself.
         neg = np.expm1(np.minimum(z, 0)) * self.alpha
         return _into(np.where(z > 0, z, neg), out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # For z <= 0: d/dz alpha*(e^z - 1) = a + alpha.
         return np.where(a > 0, grad, grad * (a + self.alpha))
 
@@ -157,10 +157,10 @@ class Softplus(Activation):
     name = "softplus"
     backward_uses_input = True
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.logaddexp(0, z, out=out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         return grad * sigmoid(z)
 
 
@@ -174,13 +174,13 @@ class GELU(Activation):
     backward_uses_input = True
     _inv_sqrt2pi = 1.0 / math.sqrt(2.0 * math.pi)
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         from scipy import special
 
         cdf = special.ndtr(z)
         return np.multiply(z, cdf, out=out)
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         from scipy import special
 
         pdf = np.exp(-0.5 * z * z) * self._inv_sqrt2pi
@@ -193,13 +193,13 @@ class Softmax(Activation):
     name = "softmax"
     fuses_with_logits = True
 
-    def forward(self, z, out=None):
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         shifted = np.subtract(z, row_max(z), out=out)
         np.exp(shifted, out=shifted)
         shifted /= row_sum(shifted)
         return shifted
 
-    def backward(self, grad, z, a):
+    def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # Jacobian-vector product: a * (g - <g, a>) row by row.
         dot = np.einsum("ij,ij->i", grad, a)[:, None]
         return a * (grad - dot)

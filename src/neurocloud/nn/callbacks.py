@@ -51,7 +51,7 @@ class History(Callback):
         #: "early stopping: ...", "loss became nan at epoch E", "interrupted at epoch E"
         self.stop_reason: str = ""
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -90,7 +90,7 @@ class EarlyStopping(Callback):
         self.min_delta = check_number(min_delta, "min_delta", low=0)
         self.restore_best_weights = restore_best_weights
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: Any) -> None:
         self.best = math.inf
         self.best_epoch = -1
         self.wait = 0
@@ -98,7 +98,7 @@ class EarlyStopping(Callback):
         self.stop_reason = None
         self._best_weights: np.ndarray | None = None
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor not in logs and self.monitor != "val_loss":
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, which training does not log; "
@@ -120,7 +120,7 @@ class EarlyStopping(Callback):
                 )
                 model.stop_training = True
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: Any) -> None:
         if self.restore_best_weights and self._best_weights is not None:
             model.flat_parameters()[...] = self._best_weights
             if self.stop_reason:
@@ -135,7 +135,7 @@ class ProgressBar(Callback):
         self.force = force
         self.initial = initial
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: Any) -> None:
         from tqdm.auto import tqdm
 
         disable = False if self.force else (None if sys.stderr.isatty() else True)
@@ -143,9 +143,9 @@ class ProgressBar(Callback):
             total=self.epochs, initial=self.initial, unit="epoch", disable=disable, file=sys.stderr
         )
 
-    def on_epoch_end(self, model, epoch, logs):
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> None:
         self.bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
         self.bar.update(1)
 
-    def on_train_end(self, model):
+    def on_train_end(self, model: Any) -> None:
         self.bar.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from neurocloud.nn.registry import Registry
 
@@ -41,36 +42,40 @@ def _normal(rng: np.random.Generator, shape, dtype, std: float) -> np.ndarray:
     return values
 
 
-def standard_normal(rng, shape, dtype):
+def standard_normal(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike
+) -> np.ndarray:
     """The article's ``np.random.randn(input_dim, output_dim)``: N(0, 1)."""
     return _normal(rng, shape, dtype, 1.0)
 
 
-def glorot_uniform(rng, shape, dtype):
+def glorot_uniform(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike
+) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     return _uniform(rng, shape, dtype, np.sqrt(6.0 / (fan_in + fan_out)))
 
 
-def glorot_normal(rng, shape, dtype):
+def glorot_normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     return _normal(rng, shape, dtype, np.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def he_uniform(rng, shape, dtype):
+def he_uniform(rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     fan_in, _ = _fans(shape)
     return _uniform(rng, shape, dtype, np.sqrt(6.0 / fan_in))
 
 
-def he_normal(rng, shape, dtype):
+def he_normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     fan_in, _ = _fans(shape)
     return _normal(rng, shape, dtype, np.sqrt(2.0 / fan_in))
 
 
-def zeros(rng, shape, dtype):
+def zeros(rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-def ones(rng, shape, dtype):
+def ones(rng: np.random.Generator, shape: tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     return np.ones(shape, dtype=dtype)
 
 

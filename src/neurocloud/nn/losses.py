@@ -16,6 +16,7 @@ weighted mean, ``sum(w * loss) / sum(w)``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from neurocloud.nn.activations import row_max, row_sum, sigmoid
 from neurocloud.nn.registry import Registry
@@ -36,35 +37,49 @@ class Loss:
     sums_columns = False
 
     # Public entry points: align the target with the prediction, then compute.
-    def value(self, y_true, y_pred, sample_weight=None) -> float:
+    def value(
+        self, y_true: ArrayLike, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The mean loss over the rows (weighted by ``sample_weight`` when given)."""
         return self._value(self.target(y_true, y_pred), y_pred, sample_weight)
 
-    def gradient(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def gradient(
+        self, y_true: ArrayLike, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """d :meth:`value` / d ``y_pred``, an array shaped like ``y_pred``."""
         return self._gradient(self.target(y_true, y_pred), y_pred, sample_weight)
 
-    def value_from_logits(self, y_true, logits, sample_weight=None) -> float:
+    def value_from_logits(
+        self, y_true: ArrayLike, logits: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> float:
+        """The loss of the fused activation's output, computed stably from its input."""
         return self._value_and_gradient_from_logits(
             self.target(y_true, logits), logits, sample_weight
         )[0]
 
-    def gradient_from_logits(self, y_true, logits, sample_weight=None) -> np.ndarray:
+    def gradient_from_logits(
+        self, y_true: ArrayLike, logits: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """d :meth:`value_from_logits` / d ``logits``."""
         return self._value_and_gradient_from_logits(
             self.target(y_true, logits), logits, sample_weight
         )[1]
 
-    def value_and_gradient(self, y_true, y_pred, sample_weight=None) -> tuple[float, np.ndarray]:
+    def value_and_gradient(
+        self, y_true: ArrayLike, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
         """``(value, gradient)`` at once, sharing work; the gradient is a new array."""
         return self._value_and_gradient(self.target(y_true, y_pred), y_pred, sample_weight)
 
     def value_and_gradient_from_logits(
-        self, y_true, logits, sample_weight=None
+        self, y_true: ArrayLike, logits: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> tuple[float, np.ndarray]:
         """``(value, gradient)`` with respect to the logits of the fused activation."""
         return self._value_and_gradient_from_logits(
             self.target(y_true, logits), logits, sample_weight
         )
 
-    def target(self, y_true, y_pred) -> np.ndarray:
+    def target(self, y_true: ArrayLike, y_pred: np.ndarray) -> np.ndarray:
         """``y_true`` as an array shaped and typed like ``y_pred`` (a 1-D target is a column
         when there is one output); a ValueError names both shapes otherwise."""
         y = np.asarray(y_true, dtype=y_pred.dtype)
@@ -231,7 +246,7 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     name = "sparse_categorical_crossentropy"
     sparse_target = True
 
-    def target(self, y_true, y_pred) -> np.ndarray:
+    def target(self, y_true: ArrayLike, y_pred: np.ndarray) -> np.ndarray:
         """Integer labels ``(n,)`` become one-hot rows; one-hot rows pass through."""
         y = np.asarray(y_true)
         if y.shape == y_pred.shape:
@@ -239,7 +254,7 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         return one_hot(y, y_pred.shape[1], y_pred.dtype)
 
 
-def one_hot(labels: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike) -> np.ndarray:
     """Integer labels of shape ``(n,)`` to one-hot rows; a ValueError names bad labels."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:

@@ -216,7 +216,7 @@ class SGD(Optimizer):
         np.multiply(g, self.lr, out=tmp)
         p -= tmp
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -273,7 +273,7 @@ class Adam(Optimizer):
             p *= 1.0 - self.lr * self.weight_decay
         p -= tmp
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
@@ -319,7 +319,7 @@ class RMSprop(Optimizer):
         tmp *= self.lr
         p -= tmp
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "eps": self.eps}
 
 

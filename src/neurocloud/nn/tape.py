@@ -27,7 +27,7 @@ class Tape:
 
     __slots__ = ("layers", "logits", "output", "records")
 
-    def __init__(self, layers: list, output: np.ndarray, records: list[Any], logits: bool):
+    def __init__(self, layers: list, output: np.ndarray, records: list[Any], logits: bool) -> None:
         self.layers = layers
         self.output = output
         self.records = records

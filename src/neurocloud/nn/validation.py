@@ -12,6 +12,7 @@ __all__ = [
     "all_finite",
     "as_features",
     "as_targets",
+    "check_bool",
     "check_dtype",
     "check_finite",
     "check_number",
@@ -73,6 +74,22 @@ def positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
     return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a boolean (Python's or NumPy's); a ValueError naming ``name``
+    otherwise, so ``1`` or ``"false"`` never passes for a flag by truthiness.
+
+    >>> check_bool(True, "absolute")
+    True
+    >>> check_bool("no", "logits")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected logits to be true or false. Received: logits='no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"Expected {name} to be true or false. Received: {name}={value!r}")
+    return bool(value)
 
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}

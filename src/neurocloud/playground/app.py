@@ -223,7 +223,7 @@ def create_playground_app(
             ) from None
         if rows.shape[1] != features or not np.isfinite(rows).all():
             raise SettingError("explain-x", f"expected {features} finite numbers; received {x!r}")
-        from neurocloud.explain.serving import explain_batch
+        from neurocloud.serve.explanation_requests import explain_batch
 
         def run() -> dict[str, Any]:
             with session.lock:

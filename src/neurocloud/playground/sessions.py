@@ -21,9 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-from neurocloud.playground import serving
 from neurocloud.playground.session import Session, SessionError
 from neurocloud.playground.settings import Settings
+from neurocloud.serve.launcher import ServerProcess
 
 __all__ = ["Sessions"]
 
@@ -34,7 +34,7 @@ class Sessions:
     def __init__(self, max_sessions: int, ttl_s: float, models_dir: Path) -> None:
         self.max_sessions, self.ttl_s, self.models_dir = max_sessions, ttl_s, models_dir
         self._open: dict[str, Session] = {}
-        self._servers: dict[str, serving.ServedModel] = {}
+        self._servers: dict[str, ServerProcess] = {}
         self._lock = threading.Lock()
 
     def create(self, settings: Settings) -> Session:
@@ -94,12 +94,12 @@ class Sessions:
         for session_id in list(self._open):
             self.close(session_id)
 
-    def serve(self, session: Session) -> serving.ServedModel:
+    def serve(self, session: Session) -> ServerProcess:
         with self._lock:
             old = self._servers.pop(session.id, None)
         if old is not None:
             old.stop()
-        server = serving.ServedModel.start(session.saved_path)
+        server = ServerProcess(session.saved_path).wait_ready()
         with self._lock:
             self._servers[session.id] = server
         return server

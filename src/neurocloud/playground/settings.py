@@ -3,20 +3,21 @@
 
 >>> ARTICLE.layers, ARTICLE.optimizer, ARTICLE.lr, ARTICLE.epochs
 ((2, 2), 'sgd', 0.01, 1000)
->>> Settings.from_json({"lr": "fast"})
+>>> Settings.from_json({"lr": "fast"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-neurocloud.playground.settings.SettingError: lr: expected a number > 0; received 'fast'
+neurocloud...SettingError: lr: Expected lr to be a number > 0 and <= 10. Received: lr='fast'
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from neurocloud.nn import activations, initializers, losses
+from neurocloud.nn.validation import check_number
 from neurocloud.playground.data import BUILT_IN, TOYS
 
 __all__ = ["ARTICLE", "FITS", "MAX_LAYERS", "MAX_UNITS", "SettingError", "Settings"]
@@ -121,28 +122,24 @@ def _choice(value: Any, valid: Any, name: str) -> str:
     return value
 
 
-def _number(value: Any, name: str, low: float, high: float, open_low: bool = False) -> float:
+def _number(
+    value: Any, name: str, low: float, high: float, open_low: bool = False, integer: bool = False
+) -> Any:
+    """``value`` (a number, or text that reads as one) through :func:`check_number`; a
+    :class:`SettingError` naming the field otherwise."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number > high:
-        bound = f"> {low:g}" if open_low else f"in [{low:g}, {high:g}]"
-        raise SettingError(name, f"expected a number {bound}; received {value!r}")
-    if number < low or (open_low and number <= low):
-        bound = f"> {low:g}" if open_low else f"in [{low:g}, {high:g}]"
-        raise SettingError(name, f"expected a number {bound}; received {value!r}")
-    return number
+        return check_number(value, name, low=low, high=high, low_open=open_low, integer=integer)
+    except ValueError as exc:
+        raise SettingError(name, str(exc)) from None
 
 
 def _integer(value: Any, name: str, low: int, high: int) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer() or not low <= number <= high:
-        raise SettingError(name, f"expected an integer in [{low}, {high}]; received {value!r}")
-    return int(number)
+    return _number(value, name, low, high, integer=True)
 
 
 def _flag(value: Any, name: str) -> bool:

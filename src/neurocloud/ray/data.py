@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn.validation import positive_int
+
 __all__ = ["DEFAULT_NUM_CPUS", "BatchPredictor", "predict_batches"]
 
 # Half a CPU per actor leaves room for the tasks that read the data: at one CPU each, as
@@ -102,8 +104,7 @@ def predict_batches(
     from neurocloud.ray.uri import local_path
 
     load_artifact(local_path(path))  # a missing or broken model fails here, not in every actor
-    if not (isinstance(batch_size, int) and batch_size > 0):
-        raise ValueError(f"Expected batch_size > 0. Received: batch_size={batch_size!r}")
+    positive_int(batch_size, "batch_size")
     dataset.context.execution_options.preserve_order = True
     return dataset.map_batches(
         BatchPredictor,

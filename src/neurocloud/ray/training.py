@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,10 @@ from neurocloud.nn.callbacks import History
 from neurocloud.nn.training import Trainer, _sample_weight, targets
 from neurocloud.nn.validation import as_features, as_targets, positive_int
 from neurocloud.ray import allreduce as allreduce_groups
+from neurocloud.ray.allreduce import CollectiveAllReduce, Member, ObjectStoreAllReduce
+
+if TYPE_CHECKING:
+    from neurocloud.nn.sequential import Sequential
 
 __all__ = ["ShardTrainer", "TrainingWorker", "fit", "shard_bounds", "start_workers"]
 
@@ -57,7 +61,14 @@ class ShardTrainer(Trainer):
         self.shard_weight = 0.0
         self.epoch_total = 0.0
 
-    def step(self, model, X, y, sample_weight=None, fused_loss: bool = False) -> float:
+    def step(
+        self,
+        model: Sequential,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        fused_loss: bool = False,
+    ) -> float:
         lo, hi = shard_bounds(len(X), self.rank, self.world_size)
         sw = None if sample_weight is None else sample_weight[lo:hi]
         self.shard_weight = float(hi - lo) if sw is None else float(sw.sum())
@@ -78,7 +89,18 @@ class ShardTrainer(Trainer):
 class TrainingWorker:
     """One worker: a copy of the model and the data, trains one epoch per call."""
 
-    def __init__(self, model, rng_state, X, y, sw, rank, world_size, member, settings) -> None:
+    def __init__(
+        self,
+        model: Sequential,
+        rng_state: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        rank: int,
+        world_size: int,
+        member: Member,
+        settings: dict[str, Any],
+    ) -> None:
         self.model, self.X, self.y, self.sw = model, X, y, sw
         # The model's generator (pickling restarts it: set it to the driver's) draws the
         # batches' permutations, the same on every worker and as in one process; dropout
@@ -104,7 +126,16 @@ class TrainingWorker:
         return model.flat_parameters().copy(), model.rng, optimizer.state_dict()
 
 
-def start_workers(model, X, y, sw, count: int, num_cpus: float, group, settings) -> list[Any]:
+def start_workers(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    sw: np.ndarray | None,
+    count: int,
+    num_cpus: float,
+    group: ObjectStoreAllReduce | CollectiveAllReduce,
+    settings: dict[str, Any],
+) -> list[Any]:
     """``count`` :class:`TrainingWorker` actors, each with a copy of ``model``; the data
     goes to Ray's object store once and is shared by the workers of each node."""
     import ray

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn.callbacks import Callback
+from neurocloud.nn.validation import check_number
 
 __all__ = ["SearchResult", "TuneReport", "tune"]
 
@@ -125,11 +126,9 @@ def tune(
     from ray.tune.search import BasicVariantGenerator
     from sklearn.base import clone
 
-    if not 0 < validation_fraction < 1:
-        raise ValueError(
-            "Expected validation_fraction in (0, 1). "
-            f"Received: validation_fraction={validation_fraction!r}"
-        )
+    check_number(
+        validation_fraction, "validation_fraction", low=0, high=1, low_open=True, high_open=True
+    )
     known = estimator.get_params(deep=False)
     unknown = sorted(set(param_space) - set(known))
     if unknown:

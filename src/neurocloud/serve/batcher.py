@@ -28,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from neurocloud.nn.validation import check_number, positive_int
+
 __all__ = ["BatchTimeout", "BatcherClosed", "MicroBatcher"]
 
 
@@ -68,20 +70,8 @@ class MicroBatcher:
         timeout_s: float | None = None,
         name: str = "neurocloud-forward",
     ) -> None:
-        if (
-            isinstance(max_batch_rows, bool)
-            or not isinstance(max_batch_rows, int)
-            or max_batch_rows < 1
-        ):
-            raise ValueError(
-                f"Expected max_batch_rows to be a positive integer. "
-                f"Received: max_batch_rows={max_batch_rows!r}"
-            )
-        if not max_batch_delay_ms >= 0:
-            raise ValueError(
-                f"Expected max_batch_delay_ms >= 0. Received: max_batch_delay_ms="
-                f"{max_batch_delay_ms!r}"
-            )
+        max_batch_rows = positive_int(max_batch_rows, "max_batch_rows")
+        max_batch_delay_ms = check_number(max_batch_delay_ms, "max_batch_delay_ms", low=0)
         self._thread = _ForwardThread(forward, name)
         self.max_batch_rows = max_batch_rows
         self.max_batch_delay = max_batch_delay_ms / 1000.0

@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 
 from neurocloud.serve import large_bodies
-from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.large_bodies import is_number
 from neurocloud.serve.signature import Signature
 
@@ -186,7 +186,7 @@ def _decode_json(body: bytes, signature: Signature) -> tuple[np.ndarray, str]:
         return signature.rows(data, "body"), "list"
     if not isinstance(data, dict):
         raise bad_request(
-            "body", f'an object like {{"{name}": [...]}} or a nested list', describe(data)
+            "body", f'an object like {{"{name}": [...]}} or a nested list', describe_value(data)
         )
     keys = [k for k in data if k != "parameters"]
     if len(keys) == 1 and keys[0] in (name, "instances", "inputs"):

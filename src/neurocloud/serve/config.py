@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from neurocloud.nn.validation import check_number
+
 __all__ = ["ServeConfig", "default_model_dir", "default_port"]
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
@@ -53,13 +55,13 @@ class ServeConfig:
     max_request_rows: int = 1_000_000
 
     def __post_init__(self) -> None:
-        _require(self.max_batch_rows, "max_batch_rows", int, minimum=1)
-        _require(self.max_batch_delay_ms, "max_batch_delay_ms", float, minimum=0)
-        _require(self.max_payload_mb, "max_payload_mb", float, minimum=0, strict=True)
-        _require(self.timeout_s, "timeout_s", float, minimum=0, strict=True)
-        _require(self.reload_interval_s, "reload_interval_s", float, minimum=0)
-        _require(self.workers, "workers", int, minimum=1)
-        _require(self.max_request_rows, "max_request_rows", int, minimum=1)
+        check_number(self.max_batch_rows, "max_batch_rows", low=1, integer=True)
+        check_number(self.max_batch_delay_ms, "max_batch_delay_ms", low=0)
+        check_number(self.max_payload_mb, "max_payload_mb", low=0, low_open=True)
+        check_number(self.timeout_s, "timeout_s", low=0, low_open=True)
+        check_number(self.reload_interval_s, "reload_interval_s", low=0)
+        check_number(self.workers, "workers", low=1, integer=True)
+        check_number(self.max_request_rows, "max_request_rows", low=1, integer=True)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
@@ -127,13 +129,3 @@ def _parse(text: str, variable: str, kind: type) -> Any:
     except ValueError:
         noun = "an integer" if kind is int else "a number"
         raise ValueError(f"{variable} must be {noun}; received {text!r}.") from None
-
-
-def _require(value: Any, name: str, kind: type, minimum: float, strict: bool = False) -> None:
-    numeric = (int,) if kind is int else (int, float)
-    ok = isinstance(value, numeric) and not isinstance(value, bool)
-    ok = ok and (value > minimum if strict else value >= minimum)
-    if not ok:
-        bound = f"> {minimum}" if strict else f">= {minimum}"
-        noun = "an integer" if kind is int else "a number"
-        raise ValueError(f"Expected {name} to be {noun} {bound}. Received: {name}={value!r}")

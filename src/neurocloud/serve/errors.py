@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-__all__ = ["ServeError", "bad_request", "describe", "error_response"]
+__all__ = ["ServeError", "bad_request", "describe_value", "error_response"]
 
 
 class ServeError(Exception):
@@ -33,7 +33,7 @@ def bad_request(field: str, expected: str, received: str, status: int = 400) -> 
     return ServeError(status, f"{field}: expected {expected}; received {received}")
 
 
-def describe(value: Any, limit: int = 60) -> str:
+def describe_value(value: Any, limit: int = 60) -> str:
     """A short description of a received value for an error message."""
     text = repr(value)
     if len(text) > limit:

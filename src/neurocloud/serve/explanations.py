@@ -1,9 +1,10 @@
-"""Running ``neurocloud.explain.serving.explain_batch`` for the ``explain`` routes.
+"""Running an explain request (:mod:`neurocloud.serve.explanation_requests`) for the
+``explain`` routes.
 
 The explanation runs in a worker thread on the served network itself (inference and
 explanations record nothing on it, so they never race predictions); a client mistake
-(``ValueError``) is a 400, a request over the explainer's limits (``LimitExceeded``) a 413,
-and an installation without ``neurocloud.explain`` answers 501.
+(``ValueError``) is a 400, a request over the explanation limits (``LimitExceeded``) a
+413, and an installation without ``neurocloud.explain`` answers 501.
 
 Explanations of one model run one at a time (each already uses every core through BLAS):
 the others wait their turn on the event loop, where a timeout or a shutdown answers them at
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.repository import ModelVersion
 
 __all__ = ["MAX_PARAMETER_DEPTH", "STOPPING", "explain"]
@@ -61,7 +62,7 @@ async def explain(
     """Named explanation arrays for ``rows`` (see the module docstring for errors)."""
     try:
         from neurocloud.explain.core import DeadlineExceeded, deadline
-        from neurocloud.explain.serving import LimitExceeded
+        from neurocloud.serve.explanation_requests import LimitExceeded
     except ImportError as exc:
         raise ServeError(
             501, f"explanations are not available in this installation ({exc})"
@@ -111,5 +112,7 @@ async def explain(
             "(SAGEMAKER_MODEL_SERVER_TIMEOUT)",
         ) from None
     if not isinstance(result, dict):
-        raise TypeError(f"explain_batch must return a dict of arrays; returned {describe(result)}")
+        raise TypeError(
+            f"explain_batch must return a dict of arrays; returned {describe_value(result)}"
+        )
     return {str(name): np.asarray(value) for name, value in result.items()}

@@ -121,9 +121,9 @@ class ModelVersion:
             ) from None
 
     def explain(self, rows: np.ndarray, parameters: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Explanations from ``neurocloud.explain.serving.explain_batch`` (call in a thread;
-        they record nothing on the network, so they never race the batcher's passes)."""
-        from neurocloud.explain.serving import explain_batch
+        """Explanations from ``neurocloud.serve.explanation_requests.explain_batch`` (call
+        in a thread; they record nothing on the network, so they never race the batcher)."""
+        from neurocloud.serve.explanation_requests import explain_batch
 
         return explain_batch(self.artifact.model, rows, parameters)
 
@@ -208,7 +208,7 @@ class ModelRepository:
         for versions in self._models.values():
             yield from versions.values()
 
-    def describe(self) -> list[dict[str, Any]]:
+    def model_list(self) -> list[dict[str, Any]]:
         """Every model with its versions and state (for ``GET /v2/models``)."""
         rows = []
         for name in self.names:

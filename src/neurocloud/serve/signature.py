@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from neurocloud.serve.errors import ServeError, bad_request, describe
+from neurocloud.serve.errors import ServeError, bad_request, describe_value
 
 __all__ = ["DATATYPES", "Signature", "v2_datatype"]
 
@@ -172,5 +172,5 @@ def _first_non_number(values: Any) -> str:
         if isinstance(value, (list, tuple)):
             stack.extend(reversed(value))
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            return describe(value)
+            return describe_value(value)
     return "values that are not numbers"

@@ -108,7 +108,7 @@ def routes(state: ServerState) -> list[Route]:
         return _json({"ready": False, "error": "the models are still loading"}, 503)
 
     async def models(request: Request, call: Call) -> Response:
-        return _json({"models": repository.describe()})
+        return _json({"models": repository.model_list()})
 
     async def model_metadata(request: Request, call: Call) -> Response:
         model = model_of(request, call)

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from neurocloud.serve.codecs import check_finite, check_rows, parse_json
-from neurocloud.serve.errors import bad_request, describe
+from neurocloud.serve.errors import bad_request, describe_value
 from neurocloud.serve.large_bodies import CHUNK_ROWS, dump_array
 from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
 
@@ -60,13 +60,13 @@ def _header(body: bytes, header_length: str | None) -> tuple[dict[str, Any], mem
         size = int(text)
         data, binary = parse_json(body[:size], "body (JSON header)"), memoryview(body)[size:]
     if not isinstance(data, dict):
-        raise bad_request("body", 'a JSON object {"inputs": [...]}', describe(data))
+        raise bad_request("body", 'a JSON object {"inputs": [...]}', describe_value(data))
     return data, binary
 
 
 def _object_list(value: Any, field: str, item: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise bad_request(field, f"a list of {item} objects", describe(value))
+        raise bad_request(field, f"a list of {item} objects", describe_value(value))
     return value
 
 
@@ -74,7 +74,7 @@ def _parameters(value: Any, field: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise bad_request(field, "an object", describe(value))
+        raise bad_request(field, "an object", describe_value(value))
     return value
 
 
@@ -92,7 +92,7 @@ def decode_infer(
     tensor = inputs[0]
     name = tensor.get("name")
     if name != signature.input_name:
-        raise bad_request("inputs[0].name", repr(signature.input_name), describe(name))
+        raise bad_request("inputs[0].name", repr(signature.input_name), describe_value(name))
     array, used = _tensor(tensor, binary, "inputs[0]")
     if used != len(binary):
         raise bad_request(
@@ -105,7 +105,7 @@ def decode_infer(
     parameters = _parameters(data.get("parameters"), "parameters")
     request_id = data.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise bad_request("id", "a string (Open Inference Protocol)", describe(request_id))
+        raise bad_request("id", "a string (Open Inference Protocol)", describe_value(request_id))
     requested = data.get("outputs")
     names, flags = None, {}
     if requested is not None:
@@ -113,7 +113,9 @@ def decode_infer(
         for i, output in enumerate(_object_list(requested, "outputs", "output")):
             if output.get("name") != signature.output_name:
                 raise bad_request(
-                    f"outputs[{i}].name", repr(signature.output_name), describe(output.get("name"))
+                    f"outputs[{i}].name",
+                    repr(signature.output_name),
+                    describe_value(output.get("name")),
                 )
             names.append(output["name"])
             flag = _parameters(output.get("parameters"), f"outputs[{i}].parameters").get(
@@ -134,7 +136,7 @@ def decode_infer(
 def _flag(value: Any, field: str) -> bool:
     """A boolean parameter: ``true`` or ``false`` only (``"false"`` is not false)."""
     if not isinstance(value, bool):
-        raise bad_request(field, "true or false (a JSON boolean)", describe(value))
+        raise bad_request(field, "true or false (a JSON boolean)", describe_value(value))
     return value
 
 
@@ -144,7 +146,9 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
     if not isinstance(shape, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise bad_request(f"{field}.shape", "a list of non-negative integers", describe(shape))
+        raise bad_request(
+            f"{field}.shape", "a list of non-negative integers", describe_value(shape)
+        )
     if len(shape) > MAX_DIMS:
         raise bad_request(
             f"{field}.shape", f"at most {MAX_DIMS} dimensions", f"{len(shape)} dimensions"
@@ -153,7 +157,7 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
     dtype = DATATYPES.get(datatype) if isinstance(datatype, str) else None
     if dtype is None:
         raise bad_request(
-            f"{field}.datatype", f"a numeric datatype ({_NUMERIC})", describe(datatype)
+            f"{field}.datatype", f"a numeric datatype ({_NUMERIC})", describe_value(datatype)
         )
     count = math.prod(shape)  # Python integers: a huge shape cannot wrap around to 0
     size = _parameters(tensor.get("parameters"), f"{field}.parameters").get("binary_data_size")
@@ -169,7 +173,7 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
                 f"{field}.parameters.binary_data_size",
                 f"{expected} bytes for shape {shape} of {datatype} "
                 f"({len(binary)} binary bytes follow the JSON header)",
-                describe(size),
+                describe_value(size),
             )
         return np.frombuffer(binary[:size], dtype=dtype).reshape(shape), size
     if "data" not in tensor:
@@ -191,7 +195,7 @@ def _tensor(tensor: dict[str, Any], binary: memoryview, field: str) -> tuple[np.
         raise bad_request(
             f"{field}.data",
             f"{datatype} values",
-            describe(sample[0]) if sample else f"dtype {array.dtype}",
+            describe_value(sample[0]) if sample else f"dtype {array.dtype}",
         )
     _check_range(array, dtype, datatype, f"{field}.data")
     return array.reshape(shape), 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -25,7 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from neurocloud.nn import activations, initializers, layers, optim
 from neurocloud.nn.callbacks import Callback
 from neurocloud.nn.sequential import Sequential
-from neurocloud.nn.validation import check_dtype
+from neurocloud.nn.validation import check_dtype, check_number
 from neurocloud.sklearn._monitor import Monitor
 from neurocloud.sklearn._persist import PersistMixin
 
@@ -34,19 +33,6 @@ __all__ = ["BaseNeuralNet"]
 # scikit-learn's MLP calls the sigmoid "logistic"; accept its spelling.
 _ACTIVATION_ALIASES = {"logistic": "sigmoid"}
 _AUTO_BATCH = 200  # "auto" batch size, as in scikit-learn's MLP: min(200, n_samples)
-
-
-def _number(
-    name: str, value: Any, low: float, high: float = math.inf, *, integer=False, low_open=False
-) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value < high
-    if not ok:
-        what = "an integer" if integer else "a number"
-        upper = f" and < {high}" if high < math.inf else ""
-        bounds = f"{'>' if low_open else '>='} {low}{upper}"
-        raise ValueError(f"Expected {name} to be {what} {bounds}. Received: {name}={value!r}")
 
 
 def _standardization(X: np.ndarray, sample_weight: np.ndarray | None):
@@ -158,16 +144,17 @@ class BaseNeuralNet(PersistMixin, BaseEstimator):
         initializers.canonical(self.kernel_initializer)
         self._resolved_dtype(None)
         self._user_callbacks()
-        _number("learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_number(self.learning_rate, "learning_rate", low=0, low_open=True)
         if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _number("batch_size (or 'auto')", self.batch_size, 1, integer=True)
-        _number("max_epochs", self.max_epochs, 1, integer=True)
-        _number("alpha", self.alpha, 0.0)
-        _number("dropout", self.dropout, 0.0, 1.0)
-        _number("momentum", self.momentum, 0.0, 1.0)
-        _number("validation_fraction", self.validation_fraction, 0.0, 1.0, low_open=True)
-        _number("n_iter_no_change", self.n_iter_no_change, 1, integer=True)
-        _number("tol", self.tol, 0.0)
+            check_number(self.batch_size, "batch_size (or 'auto')", low=1, integer=True)
+        check_number(self.max_epochs, "max_epochs", low=1, integer=True)
+        check_number(self.alpha, "alpha", low=0)
+        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
+        check_number(self.momentum, "momentum", low=0, high=1, high_open=True)
+        fraction = self.validation_fraction
+        check_number(fraction, "validation_fraction", low=0, high=1, low_open=True, high_open=True)
+        check_number(self.n_iter_no_change, "n_iter_no_change", low=1, integer=True)
+        check_number(self.tol, "tol", low=0)
 
     def _resolved_dtype(self, X: np.ndarray | None) -> np.dtype:
         """``dtype``, with "auto" meaning X's precision: float32 for float32 X, else float64

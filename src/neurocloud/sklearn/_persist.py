@@ -30,7 +30,14 @@ from neurocloud.nn.sequential import Sequential
 if TYPE_CHECKING:
     from neurocloud.sklearn._base import BaseNeuralNet
 
-__all__ = ["PersistMixin", "describe", "from_artifact", "model_copy", "to_bytes", "unpickle"]
+__all__ = [
+    "PersistMixin",
+    "artifact_contents",
+    "from_artifact",
+    "model_copy",
+    "to_bytes",
+    "unpickle",
+]
 
 
 def model_copy(model: Sequential) -> Sequential:
@@ -98,7 +105,7 @@ def estimator_state(estimator: BaseNeuralNet) -> dict[str, Any]:
     }
 
 
-def describe(estimator: BaseNeuralNet) -> dict[str, Any]:
+def artifact_contents(estimator: BaseNeuralNet) -> dict[str, Any]:
     """What ``nc.save`` needs: the network, the description, feature and output names."""
     check_is_fitted(estimator)
     names = getattr(estimator, "feature_names_in_", None)
@@ -259,7 +266,7 @@ class PersistMixin:
         return (unpickle, (type(self), self.get_params(deep=False), blob))
 
     def __neurocloud_artifact__(self) -> dict[str, Any]:
-        return describe(self)
+        return artifact_contents(self)
 
     def _state(self) -> dict[str, Any]:
         """The fitted attributes as JSON-able values (the network itself aside)."""

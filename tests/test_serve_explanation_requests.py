@@ -1,5 +1,5 @@
-"""``explain_batch``, the server's entry point: same numbers as the library, bounded work,
-errors that name the limit or list the valid choices, safe beside concurrent predicts."""
+"""serve/explanation_requests.py: ``explain_batch`` gives the library's numbers, bounds the
+work, names the limit or lists the valid choices, and is safe beside concurrent predicts."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import threading
 
 import numpy as np
 import pytest
-from explain_networks import random_network
+from explain_networks import kinked_network, random_network
 
 from neurocloud import explain
-from neurocloud.explain import serving
-from neurocloud.explain.serving import LimitExceeded, explain_batch
+from neurocloud.serve import explanation_requests as serving
+from neurocloud.serve.explanation_requests import LimitExceeded, explain_batch
 
 
 @pytest.fixture
@@ -91,8 +91,12 @@ def test_over_limit_requests_raise_limit_exceeded_naming_the_limit(parameters, r
 
 
 def test_bad_requests_are_value_errors_that_list_the_valid_choices(model, X):
-    with pytest.raises(ValueError, match=r"Unknown explanation method 'shap'.*saliency"):
+    with pytest.raises(ValueError, match=r"Unknown explanation method 'magic'.*saliency"):
+        explain_batch(model, X, {"method": "magic"})
+    with pytest.raises(ValueError, match=r"'shap' is not served.*ig\).*saliency"):
         explain_batch(model, X, {"method": "shap"})
+    with pytest.raises(ValueError, match=r"Unknown explanation method \[1\]"):
+        explain_batch(model, X, {"method": [1]})
     with pytest.raises(ValueError, match=r"Unknown parameter.*'stepz'.*Valid parameters: .*steps"):
         explain_batch(model, X, {"method": "ig", "stepz": 3})
     with pytest.raises(ValueError, match=r"'samples'.*for method 'saliency'"):
@@ -174,3 +178,43 @@ def test_a_model_trained_after_its_first_explanation_is_explained_with_its_new_w
     norm.layers[0].adapt(10.0 * X)
     reference = explain.saliency(norm, x).attributions
     assert np.array_equal(explain_batch(norm, x, {"method": "saliency"})["attributions"], reference)
+
+
+def test_kink_search_work_counts_against_max_work(monkeypatch):
+    """The request's size passes the bound, but its kinks make the work three times that:
+    refused with the limit named, before the gradients' passes."""
+    model = kinked_network()
+    X = np.random.default_rng(1).normal(size=(96, 6)) * 2.0
+    estimate = (96 * serving.PATH_PROBES + 2 * 96) * (model.count_params() + 6)
+    monkeypatch.setattr(serving, "MAX_WORK", int(1.5 * estimate))
+    with pytest.raises(LimitExceeded, match=r"MAX_WORK=\d+; the kinks") as info:
+        explain_batch(model, X, {"method": "ig", "steps": 8})
+    assert "work units" in str(info.value)
+    monkeypatch.setattr(serving, "MAX_WORK", 4 * estimate)
+    assert explain_batch(model, X, {"method": "ig", "steps": 8})["attributions"].shape == X.shape
+
+
+def test_a_kink_heavy_request_stops_inside_the_kink_search_at_its_deadline(monkeypatch):
+    from neurocloud.explain import core, kinks
+
+    monkeypatch.setattr(core, "CHUNK_ROWS", 1024)
+    model = kinked_network()
+    X = np.random.default_rng(2).normal(size=(512, 6)) * 2.0  # within every limit
+    with core.deadline() as search:
+        kinks.path_breakpoints(model, np.zeros_like(X), X)
+    stop = threading.Event()
+    chunks = 0
+    spend = core.spend
+
+    def deadline_passes_at_the_fourth_chunk(units: int) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 4:  # the first is the outputs' pass; the rest are the kink search
+            stop.set()
+        spend(units)
+
+    monkeypatch.setattr(core, "spend", deadline_passes_at_the_fourth_chunk)
+    parameters = {"method": "smoothgrad", "over": "ig", "samples": 2, "steps": 64}
+    with core.deadline(stop=stop) as bounds, pytest.raises(core.DeadlineExceeded):
+        explain_batch(model, X, parameters)
+    assert chunks == 4 and bounds.work < search.work
