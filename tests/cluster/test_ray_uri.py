@@ -43,6 +43,10 @@ def test_file_uri_repository_is_copied_and_follows_new_and_removed_versions(tmp_
     mirror.sync()
     assert {n: sorted(v) for n, v in discover(local).items()} == {"seed": ["1"]}
 
+    shutil.rmtree(local / "seed" / "1")  # a cleaner took the copy away: copied again
+    mirror.sync()
+    assert {n: sorted(v) for n, v in discover(local).items()} == {"seed": ["1"]}
+
 
 def test_a_version_that_does_not_load_yet_is_not_installed(tmp_path):
     remote = tmp_path / "remote"

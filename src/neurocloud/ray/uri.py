@@ -124,8 +124,9 @@ class Mirror:
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
             for unit, signature in listing.items():
-                if synced.get(unit) == [list(s) for s in signature]:
-                    continue
+                target = self.tree if unit == "." else self.tree / unit
+                if synced.get(unit) == [list(s) for s in signature] and target.is_dir():
+                    continue  # unchanged, and the copy still there
                 fresh = staging / uuid.uuid4().hex
                 fresh.mkdir()
                 source = root if unit == "." else f"{root}/{unit}"
@@ -138,7 +139,7 @@ class Mirror:
                 if not _valid(fresh, unit, self.uri):
                     synced.pop(unit, None)
                     continue
-                _replace(self.tree if unit == "." else self.tree / unit, fresh, staging)
+                _replace(target, fresh, staging)
                 synced[unit] = signature
                 logger.info("copied %s/%s to %s", _redacted(self.uri), unit, self.tree)
             for unit in [u for u in synced if u not in listing]:
