@@ -23,7 +23,6 @@ NOT_YET = {
     "nn/layers.py:Normalization.forward_record",
     "nn/layers.py:Normalization.backward",
     "nn/training.py:Trainer.step",
-    "ray/training.py:step",
 }
 
 

@@ -25,3 +25,32 @@ def ray_cluster():
     with local_cluster(num_nodes=2, num_cpus=1) as address:
         yield address
         assert_loopback_only()
+
+
+@pytest.fixture(scope="package")
+def s3():
+    """moto's S3 on 127.0.0.1 with one bucket: (boto3 client, ``uri(prefix)`` that
+    ``pyarrow.fs`` reads, credentials and endpoint in the URI so every Ray worker can)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from .ray_helpers import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_bucket(Bucket="models")
+
+    def uri(prefix: str) -> str:
+        query = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+        return f"s3://testing:testing@models/{prefix}?{query}"
+
+    yield client, uri
+    server.stop()

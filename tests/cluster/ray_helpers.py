@@ -34,3 +34,21 @@ def ray_listening_addresses() -> list[tuple[str, int, str]]:
 def assert_loopback_only() -> None:
     outside = [s for s in ray_listening_addresses() if s[0] not in LOOPBACK_FORMS]
     assert not outside, f"listening outside 127.0.0.1: {outside}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def upload(client, folder, prefix: str, bucket: str = "models") -> None:
+    """Every file under ``folder`` to ``s3://bucket/prefix/...``, model.json last (as a
+    careful uploader does: a reader that sees it sees the rest)."""
+    from pathlib import Path
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    files.sort(key=lambda p: p.name == "model.json")
+    for path in files:
+        key = f"{prefix}/{path.relative_to(folder).as_posix()}"
+        client.upload_file(str(path), bucket, key)

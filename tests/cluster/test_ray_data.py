@@ -8,6 +8,8 @@ import pytest
 import neurocloud as nc
 from neurocloud.ray import BatchPredictor, predict_batches
 
+from .ray_helpers import upload
+
 ray_data = pytest.importorskip("ray.data")
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -49,6 +51,15 @@ def test_predict_batches_over_parquet_columns_equals_predict_in_order(
     frame = ds.to_pandas()
     np.testing.assert_array_equal(frame[[f"f{i}" for i in range(4)]].to_numpy(), X)
     np.testing.assert_allclose(np.stack(frame["prediction"]), model.predict(X), 1e-6)
+
+
+def test_predict_batches_reads_the_model_from_an_s3_uri(ray_cluster, model_path, s3):
+    path, model = model_path
+    client, uri = s3
+    upload(client, path, "data/wide")
+    X = np.random.default_rng(1).normal(size=(300, 4)).astype(np.float32)
+    out = predict_batches(ray_data.from_numpy(X), uri("data/wide"), concurrency=1).take_all()
+    np.testing.assert_allclose(np.stack([r["prediction"] for r in out]), model.predict(X), 1e-6)
 
 
 def test_predict_batches_names_a_missing_feature_column(ray_cluster, model_path):

@@ -14,7 +14,7 @@ from neurocloud.ray.serving import _ReplicaApp, deployment
 from neurocloud.serve import create_app
 from neurocloud.serve.launcher import free_port
 
-from .ray_helpers import assert_loopback_only
+from .ray_helpers import assert_loopback_only, upload
 
 serve = pytest.importorskip("ray.serve")
 tritonclient = pytest.importorskip("tritonclient.http")
@@ -52,8 +52,9 @@ def served(ray_cluster, tmp_path_factory):
     serve.shutdown()
 
 
-def hub_replicas() -> dict:
-    return serve.get_deployment_handle("MetricsHub", app_name="default").replicas.remote().result()
+def hub_replicas(app_name: str = "default") -> dict:
+    hub = serve.get_deployment_handle("MetricsHub", app_name=app_name)
+    return hub.replicas.remote().result()
 
 
 def sample(families, name: str, **labels) -> float:
@@ -129,6 +130,39 @@ def test_hot_reload_on_shared_storage_reaches_every_replica(served):
         np.testing.assert_allclose(out["outputs"][0]["data"], new.predict([[2.0]]).ravel(), 1e-6)
 
 
+def test_an_s3_uri_is_served_and_its_new_version_reaches_every_replica(served, s3, tmp_path):
+    """Each replica copies s3://models/repo to its node and follows it (moto, 127.0.0.1)."""
+    client, _, _, _ = served
+    s3_client, uri = s3
+    first, new = article_network(seed=1), article_network(seed=8)
+    upload(s3_client, nc.save(first, tmp_path / "v1"), "repo/seed/1")
+    app = deployment(
+        uri("repo"), num_replicas=2, ray_actor_options={"num_cpus": 0.25}, reload_interval_s=0.5
+    )
+    serve.run(app, name="s3", route_prefix="/s3")
+    try:
+        out = client.post("/s3/invocations", json={"x": [4.5]}).json()
+        np.testing.assert_allclose(out["y"], first.predict([[4.5]]), rtol=1e-6)
+        upload(s3_client, nc.save(new, tmp_path / "v2"), "repo/seed/2")
+
+        def loads_per_replica() -> list[float]:
+            client.get("/s3/metrics")
+            return [
+                sample(f, "neurocloud_model_loads_total", model="seed", outcome="success")
+                for f in hub_replicas("s3").values()
+            ]
+
+        wait_for(lambda: loads_per_replica() == [2.0, 2.0], what=loads_per_replica)
+        body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP32", "data": [2.0]}]}
+        for _ in range(6):
+            out = client.post("/s3/v2/models/seed/infer", json=body).json()
+            assert out["model_version"] == "2"
+            expected = new.predict([[2.0]]).ravel()
+            np.testing.assert_allclose(out["outputs"][0]["data"], expected, 1e-6)
+    finally:
+        serve.delete("s3")
+
+
 class _NoHub:
     class _Call:
         async def remote(self, *args):
@@ -156,3 +190,33 @@ def test_route_prefix_keeps_the_fast_path(tmp_path):
     with TestClient(wrapped, root_path="/api") as client:
         response = client.post("/api/invocations", json={"x": [4.5]})
     assert response.status_code == 200 and calls == ["/invocations"]
+
+
+def test_replica_forward_on_the_loop_batches_like_the_thread(monkeypatch):
+    """The replica's batchers run the forward pass on the event loop (measured faster
+    inside Ray); concurrent callers still share a pass and get their own rows."""
+    import asyncio
+    import threading
+
+    from neurocloud.ray.serving import _forward_on_loop
+    from neurocloud.serve import batcher
+
+    monkeypatch.setattr(batcher, "_ForwardThread", batcher._ForwardThread)
+    _forward_on_loop()
+    passes = []
+
+    def forward(rows):
+        passes.append(len(rows))
+        return rows * 2
+
+    async def callers():
+        micro = batcher.MicroBatcher(forward, max_batch_rows=8)
+        first = micro.submit(np.ones((1, 1)))
+        rest = [micro.submit(np.full((2, 1), float(i))) for i in range(3)]
+        return await asyncio.gather(first, *rest)
+
+    before = {t.name for t in threading.enumerate()}
+    out = asyncio.run(callers())
+    assert [o.ravel().tolist() for o in out] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0]]
+    assert passes == [1, 6]  # the first alone, the three queued behind it together
+    assert {t.name for t in threading.enumerate()} == before  # no forward thread

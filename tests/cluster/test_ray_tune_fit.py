@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -32,6 +33,20 @@ def test_tune_with_asha_beats_the_default_and_stops_a_trial_early(ray_cluster):
     assert (search.results_["training_iteration"] < 12).any(), search.results_
     assert search.epochs_run_ < search.epochs_budget_
     assert search.best_estimator_.score(data.X, data.y) > 0.5
+
+
+def test_tune_prints_no_table_with_the_default_verbosity(ray_cluster, capfd):
+    """Ray Tune's new output engine prints its configuration table even at verbose=0."""
+    estimator = NeuralNetClassifier(hidden_layer_sizes=(4,), max_epochs=2, random_state=0)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tune(estimator, {"learning_rate": ray_tune.choice([1e-3, 1e-2])}, X, y, num_samples=2)
+    out = capfd.readouterr().out
+    for table in ("Configuration for experiment", "Trial status", "Search algorithm", "╭", "+--"):
+        assert table not in out, out
+    assert "RAY_AIR_NEW_OUTPUT" not in os.environ
 
 
 def test_tune_names_an_unknown_parameter(ray_cluster):
@@ -67,3 +82,35 @@ def test_data_parallel_fit_equals_single_process_float64(ray_cluster, sample_wei
     np.testing.assert_allclose(parallel.flat_parameters(), single.flat_parameters(), atol=1e-10)
     np.testing.assert_allclose(got.history["loss"], expected.history["loss"], atol=1e-10)
     assert not np.array_equal(parallel.flat_parameters(), network().flat_parameters())
+
+
+def test_data_parallel_fit_float32_labels_and_an_empty_shard(ray_cluster):
+    """Softmax with integer labels, 3 workers and a last batch of 2 rows (one worker's
+    shard is empty): equal to one process to float32 rounding; the optimizer's state
+    afterwards is the workers' (its step count as after model.fit)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+
+    def network():
+        layers = [nc.layers.Dense(8, activation="relu"), nc.layers.Dense(3, activation="softmax")]
+        return nc.Sequential(layers, input_dim=4, seed=3)
+
+    kwargs = dict(loss="sparse_categorical_crossentropy", epochs=2, batch_size=66)
+    single, parallel = network(), network()
+    single_opt, parallel_opt = (
+        nc.optim.SGD(lr=0.1, momentum=0.9),
+        nc.optim.SGD(lr=0.1, momentum=0.9),
+    )
+    expected = single.fit(X, labels, optimizer=single_opt, **kwargs)
+    got = fit(parallel, X, labels, num_workers=3, num_cpus=0.5, optimizer=parallel_opt, **kwargs)
+    np.testing.assert_allclose(parallel.flat_parameters(), single.flat_parameters(), atol=2e-6)
+    np.testing.assert_allclose(got.history["loss"], expected.history["loss"], rtol=1e-5)
+    assert parallel_opt.t == single_opt.t == 8
+    np.testing.assert_array_equal(parallel.rng.random(3), single.rng.random(3))
+
+
+def test_data_parallel_fit_names_an_unknown_allreduce():
+    model = nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0)
+    with pytest.raises(ValueError, match=r"allreduce: expected one of \['actor', 'gloo'\]"):
+        fit(model, [[0.0], [1.0]], [0.0, 1.0], allreduce="mpi")

@@ -152,7 +152,8 @@ def serve(
         )
         port = default_port() if port is None else port
         header_timeout_s()  # checked here: a bad value would fail every connection
-        discover(path)
+        if not (use_ray and "://" in path):  # a URI on Ray: each replica copies it
+            discover(path)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if use_ray:

@@ -7,6 +7,9 @@ Needs the extra ``pip install 'neurocloud[ray]'``; ``import neurocloud`` never i
 - :func:`tune` and :class:`TuneReport`: Ray Tune over an estimator, ASHA stopping per epoch.
 - :func:`fit`: data-parallel training of one ``Sequential`` on Ray workers.
 - :func:`connect` and :func:`local_cluster`: join a cluster, or start one on 127.0.0.1.
+
+Model paths are a folder every node sees, or a URI (``s3://bucket/models``) that each
+node copies (:mod:`neurocloud.ray.uri`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ DEFAULT_NUM_CPUS = 0.5
 
 
 class BatchPredictor:
-    """Loads the model at ``path`` once, then adds its predictions to every batch.
+    """Loads the model at ``path`` (a folder, or a URI copied to this node) once, then
+    adds its predictions to every batch.
 
     A batch is a dict of NumPy columns (Ray Data's ``"numpy"`` format). The input is the
     one 2-D tensor column when there is one (``ray.data.from_numpy``'s ``"data"``), else the
@@ -47,8 +48,9 @@ class BatchPredictor:
         feature_columns: Sequence[str] | None = None,
     ) -> None:
         from neurocloud.artifact import load_artifact
+        from neurocloud.ray.uri import local_path
 
-        self.model = load_artifact(path).model
+        self.model = load_artifact(local_path(path)).model
         self.output_column = output_column
         self.feature_columns = None if feature_columns is None else list(feature_columns)
 
@@ -92,14 +94,16 @@ def predict_batches(
 
     The model is loaded once per actor (:class:`BatchPredictor`); ``concurrency`` actors
     (default: Ray's autoscaling pool) each take ``num_cpus`` CPUs (default 0.5).
-    ``path`` must be readable from every node.
+    ``path`` must be readable from every node: shared storage, or a URI
+    (``s3://bucket/models/digits``) that each actor copies to its node's cache.
 
     >>> import ray  # doctest: +SKIP
     >>> predict_batches(ray.data.from_numpy(X), "models/seed").to_pandas()  # doctest: +SKIP
     """
     from neurocloud.artifact import load_artifact
+    from neurocloud.ray.uri import local_path
 
-    load_artifact(path)  # a missing or broken model fails here, not in every actor
+    load_artifact(local_path(path))  # a missing or broken model fails here, not in every actor
     positive_int(batch_size, "batch_size")
     dataset.context.execution_options.preserve_order = True
     return dataset.map_batches(

@@ -6,7 +6,9 @@ the model repository and its hot reload). Two things differ from one machine:
 * ``/metrics`` answers for the whole deployment: every replica sends its counters to one
   small hub deployment (at once when scraped, otherwise within a second of a change), and
   the hub sums them, so one scrape counts every replica's requests.
-* the model path must be one that every node sees (a shared file system), so that a new
+* the model path must be one that every node sees: a shared file system, or a URI
+  (``s3://bucket/models``, any ``pyarrow.fs`` URI) that each replica copies to its node
+  (:mod:`neurocloud.ray.uri`) and copies again every ``reload_interval_s``, so that a new
   version reaches every replica.
 
 >>> from ray import serve  # doctest: +SKIP
@@ -20,9 +22,11 @@ import contextlib
 import ipaddress
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ray import serve
@@ -172,6 +176,39 @@ def _internal_grpc_on_node_address() -> None:
     ray_replica.add_port_to_grpc_server = bind_on_node
 
 
+class _ForwardOnLoop:
+    """The micro-batcher's forward pass run on the event loop instead of its own thread
+    (same interface as ``neurocloud.serve.batcher._ForwardThread``).
+
+    Inside a Ray replica the loop shares the GIL with Ray's own busy threads, so handing
+    each batch to a thread and back cost more than the article's forward pass itself:
+    through Ray's proxy at 16 connections the app ran at 0.86x of a no-op ASGI deployment
+    with the thread and 0.97x without (benchmarks/ray_scale.py). A long pass blocks this
+    replica's loop, which Ray's proxy answers for by routing to the other replicas.
+    """
+
+    def __init__(self, forward: Any, name: str) -> None:
+        self._forward = forward
+
+    def run(self, loop: asyncio.AbstractEventLoop, rows: Any, done: Any, batch: Any) -> None:
+        try:
+            with np.errstate(all="ignore"):  # overflow is reported per request, as by the thread
+                result, error = self._forward(rows), None
+        except Exception as exc:
+            result, error = None, exc
+        loop.call_soon(done, loop, batch, result, error)  # as the thread would: not nested
+
+    def stop(self) -> None:
+        """Nothing runs in the background."""
+
+
+def _forward_on_loop() -> None:
+    """Make this replica's batchers run their forward passes on the event loop."""
+    from neurocloud.serve import batcher
+
+    batcher._ForwardThread = _ForwardOnLoop  # this process serves this deployment only
+
+
 def _log_like_ray() -> None:
     """Send the server's own log lines (model loads, reloads) where Ray Serve's go."""
     ours, theirs = logging.getLogger("neurocloud"), logging.getLogger("ray.serve")
@@ -187,18 +224,36 @@ class NeurocloudDeployment:
     """One replica: the ASGI app of ``neurocloud serve`` for the model(s) at ``path``."""
 
     def __init__(self, path: str, config: dict[str, Any], hub: DeploymentHandle) -> None:
+        from neurocloud.ray.uri import Mirror, is_uri
+        from neurocloud.serve import ServeConfig
+
         _internal_grpc_on_node_address()
         _log_like_ray()
-        self.path, self.config, self.hub = path, config, hub
+        _forward_on_loop()
+        self.path, self.config, self.hub = path, ServeConfig.from_env(**config), hub
         self.replica = serve.get_replica_context().replica_id.unique_id
+        self.stop = threading.Event()
+        if is_uri(path):  # a copy on this node, brought up to date as often as it is checked
+            mirror = Mirror(path)
+            self.path = str(mirror.sync())
+            if self.config.reload_interval_s > 0:
+                threading.Thread(target=self._follow, args=(mirror,), daemon=True).start()
+
+    def _follow(self, mirror: Any) -> None:
+        while not self.stop.wait(self.config.reload_interval_s):
+            try:
+                mirror.sync()
+            except Exception as exc:  # unreachable for a while: keep serving the copy
+                logging.getLogger("neurocloud.serve").warning("model copy not updated: %s", exc)
 
     def __serve_build_asgi_app__(self) -> ASGIApp:
-        from neurocloud.serve import ServeConfig, create_app
+        from neurocloud.serve import create_app
 
-        app = create_app(self.path, ServeConfig.from_env(**self.config))
+        app = create_app(self.path, self.config)
         return _ReplicaApp(app, self.hub, self.replica)
 
     def __del__(self) -> None:
+        self.stop.set()
         with contextlib.suppress(Exception):
             self.hub.forget.remote(self.replica)
 
@@ -215,17 +270,20 @@ def deployment(
 
     Every replica runs the app of ``neurocloud serve`` (SageMaker and Open Inference
     Protocol routes, explain, ``/metrics`` summed over replicas, hot reload). ``path`` must
-    be visible at the same place on every node (a shared file system) for replicas on other
-    machines to load it and see new versions. ``config`` takes the settings of
-    :class:`neurocloud.serve.ServeConfig` (e.g. ``max_batch_rows=64``);
+    be visible at the same place on every node (a shared file system), or be a URI
+    (``s3://bucket/models``; see :mod:`neurocloud.ray.uri`) that each replica copies to its
+    node, for replicas on other machines to load it and see new versions. ``config`` takes
+    the settings of :class:`neurocloud.serve.ServeConfig` (e.g. ``max_batch_rows=64``);
     ``autoscaling_config`` (e.g. ``{"min_replicas": 1, "max_replicas": 4}``) replaces
     ``num_replicas``. Run it with ``serve.run(app, route_prefix="/")``.
 
     >>> app = deployment("models/seed", num_replicas=2)  # doctest: +SKIP
     """
+    from neurocloud.ray.uri import local_path
     from neurocloud.serve import ServeConfig
 
     ServeConfig().with_overrides(**config)  # a wrong setting fails here, not in a replica
+    local_path(path)  # so does a URI that cannot be read or holds no model
     options: dict[str, Any] = {"ray_actor_options": {"num_cpus": 1, **(ray_actor_options or {})}}
     if autoscaling_config is not None:
         options["autoscaling_config"] = autoscaling_config

@@ -1,14 +1,16 @@
 """Data-parallel training of one ``Sequential`` on Ray workers.
 
-Every batch is split into one shard per worker. Each worker holds a copy of the model,
-computes the gradient of the loss on its shard, and sends it back; the driver averages the
-gradients weighted by shard size (or sample weight), applies one optimizer update and sends
-the new weights to every worker. The averaged gradient is the gradient of the whole batch,
-so the run equals single-process training on the same batches (to rounding: 1e-10 in
+Every worker runs the engine's own :class:`neurocloud.nn.training.Trainer` on a copy of
+the model and of the data: the same epochs, the same shuffled batches (each copy of the
+model draws the same permutations), and for each batch the gradient of its own shard
+(one part of the batch per worker). The Trainer's ``gradient_hook`` then all-reduces the
+shard gradients, weighted by shard size (or sample weight), so every worker holds the
+gradient of the whole batch and applies the same optimizer update to the same weights.
+The run equals single-process training on the same batches (to rounding: 1e-10 in
 float64). Dropout draws its masks on each worker, so with dropout the runs differ.
 
-The workers are Ray actors and the driver reduces (a parameter server): per step that is
-one gradient per worker in, one weight vector out, through Ray's object store.
+The all-reduce is :mod:`neurocloud.ray.allreduce`'s: through one actor and Ray's object
+store (``allreduce="actor"``, the default) or ``ray.util.collective``'s gloo.
 
 >>> history = fit(model, X, y, num_workers=2, epochs=10, batch_size=256)  # doctest: +SKIP
 """
@@ -16,39 +18,137 @@ one gradient per worker in, one weight vector out, through Ray's object store.
 from __future__ import annotations
 
 import math
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurocloud.nn import losses, optim
 from neurocloud.nn.callbacks import History
-from neurocloud.nn.training import Trainer, _sample_weight, fused, targets
-from neurocloud.nn.validation import as_features, positive_int
+from neurocloud.nn.training import Trainer, _sample_weight, targets
+from neurocloud.nn.validation import as_features, as_targets, positive_int
+from neurocloud.ray import allreduce as allreduce_groups
+from neurocloud.ray.allreduce import CollectiveAllReduce, Member, ObjectStoreAllReduce
 
-__all__ = ["GradientWorker", "fit", "start_workers", "step"]
+if TYPE_CHECKING:
+    from neurocloud.nn.sequential import Sequential
+
+__all__ = ["ShardTrainer", "TrainingWorker", "fit", "shard_bounds", "start_workers"]
 
 
-class GradientWorker:
-    """One worker: a copy of the model and the data set; answers shard gradients."""
+def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of an ``n``-row batch that worker ``rank`` computes: the split of
+    ``np.array_split`` (the first ``n % world_size`` shards one row longer).
 
-    def __init__(self, model: Any, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None) -> None:
+    >>> [shard_bounds(5, r, 2) for r in range(2)]
+    [(0, 3), (3, 5)]
+    """
+    base, extra = divmod(n, world_size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (rank < extra)
+
+
+class ShardTrainer(Trainer):
+    """A :class:`Trainer` whose step computes this worker's shard of each batch, and whose
+    ``gradient_hook`` sums the weighted shard gradients over every worker.
+
+    ``epoch_total`` adds up this worker's part of the epoch's loss (loss x weight).
+    """
+
+    def __init__(self, rank: int, world_size: int, member: Any, **settings: Any) -> None:
+        super().__init__(**settings, gradient_hook=self.combine)
+        self.rank, self.world_size, self.member = rank, world_size, member
+        self.shard_weight = 0.0
+        self.epoch_total = 0.0
+
+    def step(
+        self,
+        model: Sequential,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        fused_loss: bool = False,
+    ) -> float:
+        lo, hi = shard_bounds(len(X), self.rank, self.world_size)
+        sw = None if sample_weight is None else sample_weight[lo:hi]
+        self.shard_weight = float(hi - lo) if sw is None else float(sw.sum())
+        if self.shard_weight == 0:  # an empty shard (a batch smaller than the group)
+            model.flat_gradients()[...] = 0
+            return 0.0
+        value = super().step(model, X[lo:hi], y[lo:hi], sw, fused_loss)
+        self.epoch_total += value * self.shard_weight
+        return value
+
+    def combine(self, flat_gradients: np.ndarray, batch_weight: float) -> None:
+        """The gradient hook: this shard's gradient times its share of the batch weight,
+        summed over the workers (the batch's gradient), written back in place."""
+        flat_gradients *= self.shard_weight / batch_weight
+        flat_gradients[...] = self.member(flat_gradients)
+
+
+class TrainingWorker:
+    """One worker: a copy of the model and the data, trains one epoch per call."""
+
+    def __init__(
+        self,
+        model: Sequential,
+        rng_state: dict[str, Any],
+        X: np.ndarray,
+        y: np.ndarray,
+        sw: np.ndarray | None,
+        rank: int,
+        world_size: int,
+        member: Member,
+        settings: dict[str, Any],
+    ) -> None:
         self.model, self.X, self.y, self.sw = model, X, y, sw
+        # The model's generator (pickling restarts it: set it to the driver's) draws the
+        # batches' permutations, the same on every worker and as in one process; dropout
+        # masks come from a generator of the worker's own.
+        model.rng.bit_generator.state = rng_state
+        own = np.random.default_rng(np.random.SeedSequence(model.seed, spawn_key=(7, rank)))
+        for layer in model.layers:
+            layer.rng = own
+        self.trainer = ShardTrainer(rank, world_size, member, **settings)
 
-    def gradient(
-        self, rows: np.ndarray, weights: np.ndarray, trainer: Trainer
-    ) -> tuple[np.ndarray, float, float]:
-        """Set the model's weights, then return (gradient, loss, shard weight) for ``rows``."""
-        model = self.model
-        model.flat_parameters()[...] = weights
-        sw = None if self.sw is None else self.sw[rows]
-        fused_loss = fused(model, trainer.loss_fn)
-        value = trainer.step(model, self.X[rows], self.y[rows], sw, fused_loss)
-        weight = float(len(rows)) if sw is None else float(sw.sum())
-        return model.flat_gradients(), value, weight
+    def epoch(self, index: int) -> tuple[float, float]:
+        """Train epoch ``index``; returns (this worker's loss x weight, the L2 term)."""
+        trainer = self.trainer
+        trainer.initial_epoch, trainer.epochs, trainer.epoch_total = index, index + 1, 0.0
+        with warnings.catch_warnings():  # the driver judges the whole batch's loss
+            warnings.simplefilter("ignore", RuntimeWarning)
+            trainer.fit(self.model, self.X, self.y, sample_weight=self.sw)
+        return trainer.epoch_total, trainer.l2_penalty(self.model)
+
+    def state(self) -> tuple[np.ndarray, np.random.Generator, dict[str, np.ndarray]]:
+        """The weights, the model's generator and the optimizer's state, for the driver."""
+        model, optimizer = self.model, self.trainer.optimizer
+        return model.flat_parameters().copy(), model.rng, optimizer.state_dict()
 
 
-def _shards(rows: np.ndarray, num_workers: int) -> list[np.ndarray]:
-    return [s for s in np.array_split(rows, num_workers) if len(s)]
+def start_workers(
+    model: Sequential,
+    X: np.ndarray,
+    y: np.ndarray,
+    sw: np.ndarray | None,
+    count: int,
+    num_cpus: float,
+    group: ObjectStoreAllReduce | CollectiveAllReduce,
+    settings: dict[str, Any],
+) -> list[Any]:
+    """``count`` :class:`TrainingWorker` actors, each with a copy of ``model``; the data
+    goes to Ray's object store once and is shared by the workers of each node."""
+    import ray
+
+    worker_class = ray.remote(num_cpus=num_cpus)(TrainingWorker)
+    data = [ray.put(a) for a in (X, y, sw)]
+    rng = model.rng.bit_generator.state
+    workers = [
+        worker_class.remote(model, rng, *data, rank, count, group.member(rank), settings)
+        for rank in range(count)
+    ]
+    ray.get([w.__ray_ready__.remote() for w in workers])
+    return workers
 
 
 def fit(
@@ -65,10 +165,13 @@ def fit(
     l2: float = 0.0,
     sample_weight: Any = None,
     num_cpus: float = 1,
+    allreduce: str = "actor",
 ) -> History:
     """Train ``model`` in place on ``num_workers`` Ray workers, data-parallel; the arguments
     mean what they mean in :meth:`neurocloud.Sequential.fit` (the batches and the shuffling
-    are the same), and the returned ``History`` holds the loss per epoch.
+    are the same), and the returned ``History`` holds the loss per epoch. ``optimizer``'s
+    state afterwards is the workers' (as after ``model.fit``). ``allreduce`` is ``"actor"``
+    (Ray core only) or ``"gloo"`` (``ray.util.collective``, needs PyTorch).
     """
     import ray
 
@@ -79,70 +182,42 @@ def fit(
             f"optimizer: expected a stochastic optimizer (sgd, adam, ...); received "
             f"{type(opt).__name__}, which works on the whole data set in one process."
         )
-    epochs = positive_int(epochs, "epochs")
+    settings = dict(
+        loss=loss_fn, optimizer=opt, epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2
+    )
+    Trainer(**settings)  # a wrong setting fails here, not in every worker
     X = as_features(X, model.input_dim, model.dtype)
     if not model.built:
         model.build(X.shape[1])
-    y = targets(model, y, len(X), loss_fn, "y")
+    targets(model, y, len(X), loss_fn, "y")  # checked here; the workers' Trainer encodes it
+    y = as_targets(y, len(X), model.output_dim, model.dtype, loss_fn.sparse_target, "y")
     sw = _sample_weight(sample_weight, len(X), model.dtype, "sample_weight")
-    n = len(X)
-    batch = n if batch_size is None else min(positive_int(batch_size, "batch_size"), n)
-    shuffle = shuffle and batch < n
+    total_weight = float(len(X) if sw is None else sw.sum())
 
-    trainer = Trainer(loss=loss_fn, l2=l2)  # the engine's own batch step, on every worker
-    workers = start_workers(model, X, y, sw, num_workers, num_cpus)
-    params, grads = [model.flat_parameters()], [model.flat_gradients()]
+    group = allreduce_groups.create(allreduce, num_workers)
     history = History()
     history.on_train_begin(model)
+    workers: list[Any] = []
     try:
-        for epoch in range(epochs):
-            order = model.rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            for start in range(0, n, batch):
-                value, weight = step(workers, order[start : start + batch], model, trainer)
-                opt.step(params, grads)
-                total += value * weight
-            train_loss = total / (n if sw is None else float(sw.sum())) + trainer.l2_penalty(model)
+        workers = start_workers(model, X, y, sw, num_workers, num_cpus, group, settings)
+        for epoch in range(positive_int(epochs, "epochs")):
+            parts = ray.get([w.epoch.remote(epoch) for w in workers])
+            train_loss = sum(part for part, _ in parts) / total_weight + parts[0][1]
             history.on_epoch_end(model, epoch, {"loss": train_loss})
             if not math.isfinite(train_loss):
+                warnings.warn(
+                    f"Training stopped at epoch {epoch + 1}: the loss became {train_loss}.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 break
+        weights, rng, state = ray.get(workers[0].state.remote())
+        model.flat_parameters()[...] = weights
+        model.rng.bit_generator.state = rng.bit_generator.state
+        opt.load_state_dict(state)
     finally:
         for worker in workers:
             ray.kill(worker)
+        group.close()
     model.history = history
     return history
-
-
-def start_workers(
-    model: Any, X: np.ndarray, y: np.ndarray, sw: np.ndarray | None, count: int, num_cpus: float
-) -> list[Any]:
-    """``count`` :class:`GradientWorker` actors, each with a copy of ``model``; the data
-    goes to Ray's object store once and is shared by the workers of each node."""
-    import ray
-
-    worker_class = ray.remote(num_cpus=num_cpus)(GradientWorker)
-    data = [ray.put(a) for a in (X, y, sw)]
-    workers = [worker_class.remote(model, *data) for _ in range(count)]
-    ray.get([w.__ray_ready__.remote() for w in workers])
-    return workers
-
-
-def step(workers: list[Any], rows: np.ndarray, model: Any, trainer: Trainer):
-    """One batch: shard gradients from the workers, their weighted mean into the model's
-    gradient buffer (what the optimizer reads). Returns the batch's loss and weight.
-
-    This is the one place that exchanges gradients. The reduction runs on the driver, which
-    holds the only optimizer; the engine's ``Trainer.gradient_hook`` is the place for an
-    all-reduce when each worker runs its own training loop instead."""
-    import ray
-
-    weights = ray.put(model.flat_parameters())
-    shards = _shards(rows, len(workers))
-    results = ray.get([w.gradient.remote(s, weights, trainer) for w, s in zip(workers, shards)])
-    total = sum(weight for _, _, weight in results)
-    gradient = model.flat_gradients()
-    gradient[...] = 0
-    for shard_gradient, _, weight in results:
-        gradient += shard_gradient * (weight / total)
-    value = sum(v * weight for _, v, weight in results) / total
-    return value, total

@@ -8,8 +8,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +73,25 @@ def _trial(config: dict[str, Any], estimator: Any, X: Any, y: Any, settings: dic
     trial.fit(X, y)
 
 
+@contextlib.contextmanager
+def _tune_output(verbose: int) -> Iterator[None]:
+    """Ray Tune's new output engine prints a table of the experiment's configuration at the
+    start whatever the verbosity; its legacy engine (``RAY_AIR_NEW_OUTPUT=0``, read when
+    the run starts) honours ``verbose=0`` and prints nothing. Set only while tuning."""
+    if verbose:
+        yield
+        return
+    before = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = before
+
+
 def tune(
     estimator: Any,
     param_space: dict[str, Any],
@@ -86,6 +108,7 @@ def tune(
     include_default: bool = True,
     num_cpus: float = 1,
     random_state: int | None = 0,
+    verbose: int = 0,
 ) -> SearchResult:
     """Search ``param_space`` (Ray Tune search spaces or plain values for the estimator's
     parameters) with ``num_samples`` trials; refit the best on all of ``X``, ``y``.
@@ -96,6 +119,7 @@ def tune(
     the earliest), ``None`` runs every trial to the end, and any Tune scheduler object is
     used as given. With ``include_default`` the estimator's own values of the searched
     parameters are the first trial, so the search is measured against them.
+    ``verbose=0`` prints nothing; 1 and 2 print Ray Tune's progress tables.
     """
     from ray import tune as ray_tune
     from ray.tune.schedulers import ASHAScheduler
@@ -134,22 +158,22 @@ def tune(
             ray_tune.with_parameters(_trial, estimator=estimator, X=X, y=y, settings=settings),
             {"cpu": num_cpus},
         )
-        tuner = ray_tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=ray_tune.TuneConfig(
-                metric=metric,
-                mode=mode,
-                num_samples=num_samples,
-                scheduler=scheduler,
-                max_concurrent_trials=max_concurrent,
-                search_alg=BasicVariantGenerator(
-                    points_to_evaluate=points, random_state=random_state
+        with _tune_output(verbose):
+            grid = ray_tune.Tuner(
+                trainable,
+                param_space=param_space,
+                tune_config=ray_tune.TuneConfig(
+                    metric=metric,
+                    mode=mode,
+                    num_samples=num_samples,
+                    scheduler=scheduler,
+                    max_concurrent_trials=max_concurrent,
+                    search_alg=BasicVariantGenerator(
+                        points_to_evaluate=points, random_state=random_state
+                    ),
                 ),
-            ),
-            run_config=ray_tune.RunConfig(storage_path=storage, verbose=0),
-        )
-        grid = tuner.fit()
+                run_config=ray_tune.RunConfig(storage_path=storage, verbose=verbose),
+            ).fit()
         errors = [r.error for r in grid if r.error is not None]
         if errors:
             raise RuntimeError(f"{len(errors)} trial(s) failed; the first: {errors[0]!r}")
