@@ -4,6 +4,7 @@ and every caller gets exactly its own rows back, directly and under both protoco
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 
@@ -41,8 +42,9 @@ def greedy_batches(counts: list[int], limit: int) -> int:
     counts=st.lists(st.integers(1, 12), min_size=1, max_size=30),
     max_rows=st.integers(1, 40),
     delay_ms=st.sampled_from([0.0, 2.0]),
+    inline_us=st.sampled_from([0.0, 1e6, math.inf]),  # never, once timed, always
 )
-def test_each_caller_gets_its_own_rows(counts, max_rows, delay_ms):
+def test_each_caller_gets_its_own_rows(counts, max_rows, delay_ms, inline_us):
     passes: list[tuple[int, int]] = []
 
     def forward(X):
@@ -53,6 +55,7 @@ def test_each_caller_gets_its_own_rows(counts, max_rows, delay_ms):
         max_batch_rows=max_rows,
         max_batch_delay_ms=delay_ms,
         on_batch=lambda rows, requests: passes.append((rows, requests)),
+        inline_below_us=inline_us,
     )
     requests = tagged(counts)
 
@@ -160,11 +163,90 @@ def test_timeout_and_failure_do_not_stall_the_batcher():
     assert asyncio.run(main()).tolist() == [[3.0]]
 
 
+def burn_cpu(seconds: float) -> None:
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        pass
+
+
+def test_cheap_pass_runs_inline_once_timed():
+    threads = []
+
+    def forward(X):
+        threads.append(threading.get_ident())
+        return X * 3
+
+    rows = np.arange(6.0).reshape(3, 2)
+
+    async def main():
+        batcher = MicroBatcher(forward, inline_below_us=1e6)
+        first = await batcher.submit(rows)  # 3 rows never timed: the thread times them
+        counts = [(batcher.thread_passes, batcher.inline_passes)]
+        second = await batcher.submit(rows + 0)  # timed cheap: answered on the loop
+        counts.append((batcher.thread_passes, batcher.inline_passes))
+        other = await batcher.submit(np.ones((9, 2)))  # 8-15 rows: another bucket, untimed
+        counts.append((batcher.thread_passes, batcher.inline_passes))
+        await batcher.close()
+        return first, second, other, counts, threading.get_ident()
+
+    first, second, other, counts, loop_thread = asyncio.run(main())
+    assert counts == [(1, 0), (1, 1), (2, 1)]
+    assert threads[0] != loop_thread and threads[1] == loop_thread and threads[2] != loop_thread
+    np.testing.assert_array_equal(first, rows * 3)
+    np.testing.assert_array_equal(second, first)  # the same bits either way
+    np.testing.assert_array_equal(other, np.full((9, 2), 3.0))
+
+
+def test_costly_pass_stays_in_the_thread_and_batches():
+    passes = []
+
+    def forward(X):
+        burn_cpu(0.002)  # 2 ms of CPU, far over the 50 us threshold
+        return X + 1
+
+    async def main():
+        batcher = MicroBatcher(forward, inline_below_us=50, on_batch=lambda r, q: passes.append(q))
+        await batcher.submit(np.ones((1, 1)))  # timed: costly
+        # The first runs in the thread; the other two queue meanwhile and share a pass.
+        outs = await asyncio.gather(*(batcher.submit(np.full((1, 1), i)) for i in range(3)))
+        counts = batcher.thread_passes, batcher.inline_passes
+        await batcher.close()
+        return outs, counts
+
+    outs, counts = asyncio.run(main())
+    assert counts == (3, 0)
+    assert passes == [1, 1, 2]
+    assert [o.item() for o in outs] == [1.0, 2.0, 3.0]
+
+
+def test_inline_pass_failure_reaches_its_caller():
+    def forward(X):
+        if X[0, 0] < 0:
+            raise ValueError("negative")
+        return X[:1] if X[0, 0] == 7 else X
+
+    async def main():
+        batcher = MicroBatcher(forward, inline_below_us=math.inf)
+        with pytest.raises(ValueError, match="negative"):
+            await batcher.submit(np.full((1, 1), -1.0))
+        with pytest.raises(RuntimeError, match="returned 1 rows for 2"):
+            await batcher.submit(np.full((2, 1), 7.0))
+        out = await batcher.submit(np.full((1, 1), 3.0))
+        return out, batcher.inline_passes, batcher.thread_passes
+
+    out, inline, thread = asyncio.run(main())
+    assert out.tolist() == [[3.0]] and (inline, thread) == (3, 0)
+
+
 def test_rejects_bad_settings():
     with pytest.raises(ValueError, match="max_batch_rows"):
         MicroBatcher(lambda X: X, max_batch_rows=0)
     with pytest.raises(ValueError, match="max_batch_delay_ms"):
         MicroBatcher(lambda X: X, max_batch_delay_ms=-1)
+    with pytest.raises(ValueError, match="inline_below_us"):
+        MicroBatcher(lambda X: X, inline_below_us=-1)
+    with pytest.raises(ValueError, match="inline_forward_us"):
+        nc.serve.ServeConfig(inline_forward_us=math.nan)
 
 
 @pytest.fixture(scope="module")

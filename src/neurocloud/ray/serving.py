@@ -26,7 +26,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from prometheus_client import CollectorRegistry, Metric, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from ray import serve
@@ -176,39 +175,6 @@ def _internal_grpc_on_node_address() -> None:
     ray_replica.add_port_to_grpc_server = bind_on_node
 
 
-class _ForwardOnLoop:
-    """The micro-batcher's forward pass run on the event loop instead of its own thread
-    (same interface as ``neurocloud.serve.batcher._ForwardThread``).
-
-    Inside a Ray replica the loop shares the GIL with Ray's own busy threads, so handing
-    each batch to a thread and back cost more than the article's forward pass itself:
-    through Ray's proxy at 16 connections the app ran at 0.86x of a no-op ASGI deployment
-    with the thread and 0.97x without (benchmarks/ray_scale.py). A long pass blocks this
-    replica's loop, which Ray's proxy answers for by routing to the other replicas.
-    """
-
-    def __init__(self, forward: Any, name: str) -> None:
-        self._forward = forward
-
-    def run(self, loop: asyncio.AbstractEventLoop, rows: Any, done: Any, batch: Any) -> None:
-        try:
-            with np.errstate(all="ignore"):  # overflow is reported per request, as by the thread
-                result, error = self._forward(rows), None
-        except Exception as exc:
-            result, error = None, exc
-        loop.call_soon(done, loop, batch, result, error)  # as the thread would: not nested
-
-    def stop(self) -> None:
-        """Nothing runs in the background."""
-
-
-def _forward_on_loop() -> None:
-    """Make this replica's batchers run their forward passes on the event loop."""
-    from neurocloud.serve import batcher
-
-    batcher._ForwardThread = _ForwardOnLoop  # this process serves this deployment only
-
-
 def _log_like_ray() -> None:
     """Send the server's own log lines (model loads, reloads) where Ray Serve's go."""
     ours, theirs = logging.getLogger("neurocloud"), logging.getLogger("ray.serve")
@@ -229,7 +195,11 @@ class NeurocloudDeployment:
 
         _internal_grpc_on_node_address()
         _log_like_ray()
-        _forward_on_loop()
+        # A cheap forward pass runs on the replica's event loop (ServeConfig.inline_forward_us):
+        # there the loop shares the GIL with Ray's own busy threads, and the hand-off to the
+        # batcher's thread and back cost more than the article's pass (through Ray's proxy at
+        # 16 connections, 0.86x of a no-op ASGI deployment with the hand-off, 0.97x without;
+        # benchmarks/ray_scale.py). Costly passes still go to the thread, batched.
         self.path, self.config, self.hub = path, ServeConfig.from_env(**config), hub
         self.replica = serve.get_replica_context().replica_id.unique_id
         self.stop = threading.Event()

@@ -4,8 +4,14 @@ Requests queue while the model is busy; the next forward pass takes queued reque
 arrival order up to ``max_batch_rows`` rows, after waiting at most ``max_batch_delay_ms``
 (counted from the arrival of the oldest queued request) for more to join. The merged output
 is split at the same row offsets, so each caller gets exactly its own rows. The forward pass
-runs in the batcher's own thread, never on the event loop (a dedicated thread fed by a
-``SimpleQueue`` hands work over in about half the time of an executor).
+runs in the batcher's own thread (a dedicated thread fed by a ``SimpleQueue`` hands work
+over in about half the time of an executor), except a cheap one: with ``inline_below_us``
+set, a pass whose measured time for that many rows is below it runs on the event loop, where
+the hand-off to the thread and back would cost more than the pass itself. A request that
+finds the queue empty (and no delay set) is then answered within :meth:`MicroBatcher.submit`.
+Passes are timed per row-count bucket (1, 2-3, 4-7, ... rows) in CPU time of the thread that
+ran them, so waits for the GIL or for a core do not count; a bucket never timed goes to the
+thread, so a costly pass never blocks the loop.
 
 >>> import asyncio, numpy as np
 >>> batcher = MicroBatcher(lambda X: X * 2, max_batch_rows=8)
@@ -20,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -58,6 +66,10 @@ class MicroBatcher:
         timeout_s: a request without its rows this long after :meth:`submit` gets
             :class:`BatchTimeout` (``None``: wait as long as it takes).
         name: the forward thread's name.
+        inline_below_us: run a pass on the event loop when its measured time for that many
+            rows is below this many microseconds (0: never; ``math.inf``: every pass).
+
+    ``inline_passes`` and ``thread_passes`` count the passes run on the loop and in the thread.
     """
 
     def __init__(
@@ -69,10 +81,18 @@ class MicroBatcher:
         on_batch: Callable[[int, int], None] | None = None,
         timeout_s: float | None = None,
         name: str = "neurocloud-forward",
+        inline_below_us: float = 0.0,
     ) -> None:
         max_batch_rows = positive_int(max_batch_rows, "max_batch_rows")
         max_batch_delay_ms = check_number(max_batch_delay_ms, "max_batch_delay_ms", low=0)
-        self._thread = _ForwardThread(forward, name)
+        if inline_below_us != math.inf:
+            inline_below_us = check_number(inline_below_us, "inline_below_us", low=0)
+        self._forward = forward
+        self._inline_below = inline_below_us / 1e6
+        self._seconds: dict[int, float] = {}  # row-count bucket -> latest pass time
+        self.inline_passes = 0
+        self.thread_passes = 0
+        self._thread = _ForwardThread(forward, name, self._seconds)
         self.max_batch_rows = max_batch_rows
         self.max_batch_delay = max_batch_delay_ms / 1000.0
         self._on_batch = on_batch
@@ -97,6 +117,8 @@ class MicroBatcher:
         """
         if self._closed:
             raise BatcherClosed("The batcher is closed: the model was unloaded.")
+        if not self._queue and self.max_batch_delay == 0 and self._cheap(len(rows)):
+            return self._run_inline(rows)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request = _Request(rows, future, loop.time())
@@ -113,6 +135,26 @@ class MicroBatcher:
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    def _cheap(self, rows: int) -> bool:
+        """Whether a pass over ``rows`` rows is measured to take under ``inline_below_us``."""
+        if self._inline_below == math.inf:
+            return True
+        seconds = self._seconds.get(rows.bit_length())
+        return seconds is not None and seconds < self._inline_below
+
+    def _run_inline(self, rows: np.ndarray) -> np.ndarray:
+        """One pass on the event loop; its outputs, or the error ``forward`` raised."""
+        self.inline_passes += 1
+        start = time.thread_time()
+        with np.errstate(all="ignore"):  # overflow is reported per request, as by the thread
+            outputs = self._forward(rows)
+        self._seconds[len(rows).bit_length()] = time.thread_time() - start
+        if len(outputs) != len(rows):
+            raise RuntimeError(f"the model returned {len(outputs)} rows for {len(rows)} input rows")
+        if self._on_batch is not None:
+            self._on_batch(len(rows), 1)
+        return outputs
 
     async def close(self) -> None:
         """Refuse new requests, wait until every queued one has its answer, stop the thread."""
@@ -177,6 +219,18 @@ class MicroBatcher:
             return
         inputs = batch[0].rows if len(batch) == 1 else np.concatenate([r.rows for r in batch])
         self._busy = True
+        if self._cheap(len(inputs)):
+            try:
+                start = time.thread_time()
+                with np.errstate(all="ignore"):
+                    result, error = self._forward(inputs), None
+                self._seconds[len(inputs).bit_length()] = time.thread_time() - start
+            except Exception as exc:
+                result, error = None, exc
+            self.inline_passes += 1
+            loop.call_soon(self._finish, loop, batch, result, error)  # as from the thread
+            return
+        self.thread_passes += 1
         self._thread.run(loop, inputs, self._finish, batch)
 
     def _take_batch(self) -> list[_Request]:
@@ -226,8 +280,14 @@ class MicroBatcher:
 class _ForwardThread:
     """A daemon thread that runs ``forward`` on jobs from a queue, one at a time."""
 
-    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], name: str) -> None:
+    def __init__(
+        self,
+        forward: Callable[[np.ndarray], np.ndarray],
+        name: str,
+        seconds: dict[int, float],
+    ) -> None:
         self._forward = forward
+        self._seconds = seconds  # row-count bucket -> the latest pass's time, for the loop
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._started = False
@@ -262,7 +322,10 @@ class _ForwardThread:
                     return
                 loop, rows, done, batch = job
                 try:
+                    start = time.thread_time()
                     result, error = self._forward(rows), None
+                    # One dict store (atomic under the GIL); the loop reads the latest value.
+                    self._seconds[len(rows).bit_length()] = time.thread_time() - start
                 except Exception as exc:
                     result, error = None, exc
                 # RuntimeError: the event loop has closed, so nobody is waiting any more.

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -43,6 +44,9 @@ class ServeConfig:
         reload_interval_s: how often the model folder is checked for new versions (0: never).
         workers: server processes.
         max_request_rows: most rows in one request (more: 413 naming this setting).
+        inline_forward_us: a forward pass measured to take less than this many microseconds
+            for its rows runs on the event loop instead of the batcher's thread, whose
+            hand-off costs more than a small model's pass (0: never; ``math.inf``: always).
     """
 
     max_batch_rows: int = 1024
@@ -53,6 +57,7 @@ class ServeConfig:
     reload_interval_s: float = 2.0
     workers: int = 1
     max_request_rows: int = 1_000_000
+    inline_forward_us: float = 75.0
 
     def __post_init__(self) -> None:
         check_number(self.max_batch_rows, "max_batch_rows", low=1, integer=True)
@@ -62,6 +67,8 @@ class ServeConfig:
         check_number(self.reload_interval_s, "reload_interval_s", low=0)
         check_number(self.workers, "workers", low=1, integer=True)
         check_number(self.max_request_rows, "max_request_rows", low=1, integer=True)
+        if self.inline_forward_us != math.inf:
+            check_number(self.inline_forward_us, "inline_forward_us", low=0)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "

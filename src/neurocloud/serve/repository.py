@@ -89,6 +89,7 @@ class ModelVersion:
             on_batch=lambda rows, requests: metrics.observe_batch(name, rows, requests),
             timeout_s=config.timeout_s,
             name=f"neurocloud-forward-{name}-{version}",
+            inline_below_us=config.inline_forward_us,
         )
         self.explain_slot = asyncio.Semaphore(1)
 
