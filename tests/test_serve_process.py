@@ -4,6 +4,8 @@ article's Predictor call, the ready message with its curl command, and SIGTERM d
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import re
 import signal
 import time
 import urllib.request
@@ -153,3 +155,25 @@ def test_several_workers_share_one_port_and_one_metrics_view(tmp_path):
     )
     assert float(line.rsplit(" ", 1)[1]) == 6
     assert process.output().count("serving seed (versions 1)") == 2
+    # Each worker's BLAS gets its share of the cores, not all of them.
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    pattern = r"thread pools limited to (\d+) per worker \(2 workers\): (.*)"
+    limited = re.findall(pattern, process.output())
+    assert [int(n) for n, _ in limited] == [share, share]
+    for _, pools in limited:
+        assert re.search(rf"blas {share}\b", pools), pools
+
+
+def test_workers_keep_the_users_thread_setting(tmp_path):
+    path = nc.save(article_model(), tmp_path / "seed")
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    mine = 1 if share > 1 else 2  # not what the server would choose
+    with server(path, "--workers", "2", env={"OPENBLAS_NUM_THREADS": str(mine)}) as process:
+        assert "y" in Predictor(process.url).predict({"x": [1.0]})
+    chosen = re.findall(
+        rf"thread pools as set by OPENBLAS_NUM_THREADS={mine}: (.*)", process.output()
+    )
+    assert len(chosen) == 2, process.output()[-2000:]
+    for pools in chosen:
+        assert re.search(rf"blas {mine}\b", pools), pools
+    assert "limited to" not in process.output()

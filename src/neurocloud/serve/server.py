@@ -15,15 +15,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.protocol import GuardedHttpToolsProtocol
 
-__all__ = ["GRACEFUL_SHUTDOWN_S", "serve"]
+__all__ = ["GRACEFUL_SHUTDOWN_S", "THREAD_VARIABLES", "serve", "worker_threads"]
 
 GRACEFUL_SHUTDOWN_S = 25  # SageMaker sends SIGKILL 30 s after SIGTERM
+#: a user who sets any of these chooses the workers' thread pools; ``serve`` leaves them be
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def serve(
@@ -79,11 +82,56 @@ def serve(
     with tempfile.TemporaryDirectory(prefix="neurocloud-metrics-") as metrics_dir:
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_dir)
         uvicorn.run(
-            "neurocloud.serve.app:create_app_from_env",
+            "neurocloud.serve.server:_worker_app",
             factory=True,
             workers=config.workers,
             **options,
         )
+
+
+def worker_threads(
+    workers: int, cores: int | None = None, environ: Mapping[str, str] | None = None
+) -> int | None:
+    """Threads for each worker's BLAS and OpenMP pools: ``max(1, cores // workers)``, so
+    the workers together do not oversubscribe the cores; ``None`` (leave them) when the
+    user set any of :data:`THREAD_VARIABLES`.
+
+    >>> worker_threads(2, cores=8, environ={}), worker_threads(4, cores=2, environ={})
+    (4, 1)
+    >>> worker_threads(2, cores=8, environ={"OPENBLAS_NUM_THREADS": "3"}) is None
+    True
+    """
+    env = os.environ if environ is None else environ
+    if any(env.get(name, "").strip() for name in THREAD_VARIABLES):
+        return None
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def _worker_app() -> Any:
+    """One worker's app, its thread pools limited first (see :func:`worker_threads`)."""
+    import logging
+
+    import numpy  # noqa: F401 - threadpoolctl limits the BLAS of the libraries loaded
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from neurocloud.serve.app import SPEC_VARIABLE, create_app_from_env
+
+    workers = int(json.loads(os.environ[SPEC_VARIABLE])["config"]["workers"])
+    limit = worker_threads(workers)
+    if limit is not None:
+        threadpool_limits(limits=limit)
+        how = f"limited to {limit} per worker ({workers} workers)"
+    else:
+        chosen = [f"{n}={os.environ[n]}" for n in THREAD_VARIABLES if os.environ.get(n)]
+        how = f"as set by {', '.join(chosen)}"
+    pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
+    logging.getLogger("neurocloud.serve").info(
+        "worker %d: thread pools %s: %s", os.getpid(), how, pools or "none loaded"
+    )
+    return create_app_from_env()
 
 
 def _log_config(level: str) -> dict[str, Any]:
