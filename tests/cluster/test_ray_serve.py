@@ -192,31 +192,37 @@ def test_route_prefix_keeps_the_fast_path(tmp_path):
     assert response.status_code == 200 and calls == ["/invocations"]
 
 
-def test_replica_forward_on_the_loop_batches_like_the_thread(monkeypatch):
-    """The replica's batchers run the forward pass on the event loop (measured faster
-    inside Ray); concurrent callers still share a pass and get their own rows."""
+def test_replica_runs_cheap_passes_on_the_loop_and_still_batches():
+    """A replica's batchers run a cheap forward pass on the event loop (measured faster
+    inside Ray) through the public setting ServeConfig.inline_forward_us, with no swap of
+    the batcher's classes; callers queued behind a pass still share one and get their own
+    rows."""
     import asyncio
     import threading
 
-    from neurocloud.ray.serving import _forward_on_loop
-    from neurocloud.serve import batcher
+    from neurocloud.ray import serving
+    from neurocloud.serve import ServeConfig, batcher
 
-    monkeypatch.setattr(batcher, "_ForwardThread", batcher._ForwardThread)
-    _forward_on_loop()
-    passes = []
+    assert not hasattr(serving, "_forward_on_loop")
+    passes, threads = [], []
 
     def forward(rows):
         passes.append(len(rows))
+        threads.append(threading.get_ident())
         return rows * 2
 
     async def callers():
-        micro = batcher.MicroBatcher(forward, max_batch_rows=8)
+        micro = batcher.MicroBatcher(
+            forward, max_batch_rows=8, inline_below_us=ServeConfig().inline_forward_us
+        )
         first = micro.submit(np.ones((1, 1)))
         rest = [micro.submit(np.full((2, 1), float(i))) for i in range(3)]
-        return await asyncio.gather(first, *rest)
+        out = await asyncio.gather(first, *rest)
+        out.append(await micro.submit(np.full((1, 1), 5.0)))  # 1 row: timed cheap by now
+        await micro.close()
+        return out, threading.get_ident()
 
-    before = {t.name for t in threading.enumerate()}
-    out = asyncio.run(callers())
-    assert [o.ravel().tolist() for o in out] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0]]
-    assert passes == [1, 6]  # the first alone, the three queued behind it together
-    assert {t.name for t in threading.enumerate()} == before  # no forward thread
+    out, loop_thread = asyncio.run(callers())
+    assert [o.ravel().tolist() for o in out] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [10.0]]
+    assert passes == [1, 6, 1]  # the first alone, the three queued behind it together
+    assert threads[-1] == loop_thread and loop_thread not in threads[:2]
