@@ -3,15 +3,18 @@ called directly, one request at a time, on uvloop.
 
 Prints microseconds per request for
 - ``neurocloud app``: ``POST /invocations {"x": [4.5]}`` through the whole app (routing,
-  negotiation, validation, metrics, the micro-batcher, encoding);
+  negotiation, validation, metrics, the micro-batcher, encoding), with its default settings
+  (a pass this cheap runs inline on the event loop, see ``ServeConfig.inline_forward_us``);
+- ``app, thread pass``: the same with ``inline_forward_us=0`` (every pass in the thread);
 - ``bare handler``: the reference handler of ``serve_load.py`` (orjson, the forward pass
   inline on the event loop, nothing else);
 - ``batcher round trip``: ``MicroBatcher.submit`` of one row alone, i.e. handing the forward
   pass to the batcher's thread and getting the result back on the event loop;
+- ``batcher inline``: the same submit with the default ``inline_forward_us``;
 - ``forward inline``: the model's forward pass on one row, called directly.
 
-The app minus the batcher's round trip is what the protocol handling costs on the event
-loop; compare it with the bare handler.
+The app with thread passes minus the batcher's round trip is what the protocol handling
+costs on the event loop; compare it with the bare handler.
 
     .venv/bin/python benchmarks/serve_inprocess.py
 """
@@ -105,26 +108,34 @@ async def main(n: int, repeats: int) -> None:
         model = article_network(seed=0)
         path = nc.save(model, Path(tmp) / "seed")
         app = create_app(str(path), ServeConfig())
+        threaded = create_app(str(path), ServeConfig(inline_forward_us=0))
         row = np.array([[4.5]], dtype=np.float32)
         batcher = MicroBatcher(model.forward)
+        quick = MicroBatcher(model.forward, inline_below_us=ServeConfig().inline_forward_us)
 
         async def submit() -> object:
             return await batcher.submit(row)
 
+        async def submit_inline() -> object:
+            return await quick.submit(row)
+
         async def inline() -> object:
             return model.forward(row)
 
-        async with app.router.lifespan_context(app):
+        async with app.router.lifespan_context(app), threaded.router.lifespan_context(threaded):
             results = {
                 "neurocloud app": await per_call_us(asgi_call(app), n, repeats),
+                "app, thread pass": await per_call_us(asgi_call(threaded), n, repeats),
                 "bare handler": await per_call_us(asgi_call(bare_app(model)), n, repeats),
                 "batcher round trip": await per_call_us(submit, n, repeats),
+                "batcher inline": await per_call_us(submit_inline, n, repeats),
                 "forward inline": await per_call_us(inline, n, repeats),
             }
         await batcher.close()
+        await quick.close()
     for name, us in results.items():
         print(f"{name:<20}{us:>8.1f} us per request")
-    rest = results["neurocloud app"] - results["batcher round trip"]
+    rest = results["app, thread pass"] - results["batcher round trip"]
     print(f"{'app minus hand-off':<20}{rest:>8.1f} us per request (event-loop work)")
 
 
