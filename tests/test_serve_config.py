@@ -21,6 +21,8 @@ from neurocloud.serve.config import ServeConfig
         ("reload_interval_s", float("nan"), "a number >= 0"),
         ("workers", 0, "an integer >= 1"),
         ("max_request_rows", -5, "an integer >= 1"),
+        ("inline_forward_us", -1, "a number >= 0"),
+        ("inline_forward_us", float("-inf"), "a number >= 0"),
     ],
 )
 def test_a_bad_setting_is_named_with_what_was_expected_and_received(setting, value, expected):
@@ -35,3 +37,11 @@ def test_environment_variables_are_defaults_and_overrides_win():
     assert (config.workers, config.timeout_s, config.max_batch_rows) == (3, 9.0, 1024)
     with pytest.raises(ValueError, match="Expected workers to be an integer >= 1"):
         ServeConfig.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"})
+
+
+def test_inline_forward_setting_from_the_environment_and_infinity_allowed():
+    assert ServeConfig().inline_forward_us == 75.0
+    assert ServeConfig.from_env({"NEUROCLOUD_INLINE_FORWARD_US": "0"}).inline_forward_us == 0
+    assert ServeConfig(inline_forward_us=float("inf")).inline_forward_us == float("inf")
+    with pytest.raises(ValueError, match="NEUROCLOUD_INLINE_FORWARD_US must be a number"):
+        ServeConfig.from_env({"NEUROCLOUD_INLINE_FORWARD_US": "fast"})

@@ -8,6 +8,7 @@
 | ``timeout_s`` | ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` | 60 |
 | ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
 | ``max_request_rows`` | ``NEUROCLOUD_MAX_REQUEST_ROWS`` | 1,000,000 |
+| ``inline_forward_us`` | ``NEUROCLOUD_INLINE_FORWARD_US`` | 75 |
 | model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
 
 >>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
@@ -90,6 +91,7 @@ class ServeConfig:
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "max_payload_mb", float),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
             ("NEUROCLOUD_MAX_REQUEST_ROWS", "max_request_rows", int),
+            ("NEUROCLOUD_INLINE_FORWARD_US", "inline_forward_us", float),
         ):
             if env.get(variable, "").strip():
                 values[name] = _parse(env[variable], variable, kind)
