@@ -8,6 +8,7 @@
 | ``timeout_s`` | ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` | 60 |
 | ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
 | ``max_request_rows`` | ``NEUROCLOUD_MAX_REQUEST_ROWS`` | 1,000,000 |
+| ``max_json_mb`` | ``NEUROCLOUD_MAX_JSON_MB`` | 1 |
 | model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
 
 >>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
@@ -41,6 +42,10 @@ class ServeConfig:
         reload_interval_s: how often the model folder is checked for new versions (0: never).
         workers: server processes.
         max_request_rows: most rows in one request (more: 413 naming this setting).
+        max_json_mb: largest JSON document parsed in one call, in megabytes (more: 413
+            naming this setting). Rows of numbers, ``{"instances": [...]}`` and a V2
+            tensor's ``data`` are read in pieces whatever their size; one call on anything
+            else holds the event loop for its whole parse.
     """
 
     max_batch_rows: int = 1024
@@ -51,6 +56,7 @@ class ServeConfig:
     reload_interval_s: float = 2.0
     workers: int = 1
     max_request_rows: int = 1_000_000
+    max_json_mb: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self.max_batch_rows, "max_batch_rows", int, minimum=1)
@@ -60,6 +66,7 @@ class ServeConfig:
         _require(self.reload_interval_s, "reload_interval_s", float, minimum=0)
         _require(self.workers, "workers", int, minimum=1)
         _require(self.max_request_rows, "max_request_rows", int, minimum=1)
+        _require(self.max_json_mb, "max_json_mb", float, minimum=0, strict=True)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
@@ -69,6 +76,10 @@ class ServeConfig:
     @property
     def max_payload_bytes(self) -> int:
         return int(self.max_payload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServeConfig:
@@ -81,6 +92,7 @@ class ServeConfig:
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "max_payload_mb", float),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
             ("NEUROCLOUD_MAX_REQUEST_ROWS", "max_request_rows", int),
+            ("NEUROCLOUD_MAX_JSON_MB", "max_json_mb", float),
         ):
             if env.get(variable, "").strip():
                 values[name] = _parse(env[variable], variable, kind)
