@@ -88,7 +88,13 @@ def routes(state: ServerState) -> list[Route]:
         model = _target(state, call)
         call.model = model.name
         rows, form = await off_loop(
-            len(body), decode_request, body, content_type, model.signature, max_rows
+            len(body),
+            decode_request,
+            body,
+            content_type,
+            model.signature,
+            max_rows,
+            config.max_json_bytes,
         )
         outputs = await model.predict(rows)
         payload = await off_loop(
@@ -109,16 +115,22 @@ def routes(state: ServerState) -> list[Route]:
         model = _target(state, call)
         call.model = model.name
         rows, _ = await off_loop(
-            len(body), decode_request, body, content_type, model.signature, max_rows
+            len(body),
+            decode_request,
+            body,
+            content_type,
+            model.signature,
+            max_rows,
+            config.max_json_bytes,
         )
         parameters: dict[str, Any] = dict(request.query_params)
-        if content_type == JSON:
-            data = await off_loop(len(body), parse_json, body)
+        if content_type == JSON and b'"parameters"' in body:
+            data = await off_loop(len(body), parse_json, body, "body", config.max_json_bytes)
             if isinstance(data, dict) and "parameters" in data:
                 if not isinstance(data["parameters"], dict):
                     raise bad_request("parameters", "an object", repr(data["parameters"]))
                 parameters.update(data["parameters"])
-        result = await explain(model, rows, parameters, config.timeout_s)
+        result = await explain(model, rows, parameters, config.timeout_s, state.stopping)
         for name, array in result.items():
             check_finite(array, name, "JSON")
         return Response(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
