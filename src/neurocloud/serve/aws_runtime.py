@@ -47,12 +47,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from neurocloud.serve import wire
 from neurocloud.serve.eventstream import payload_part
 from neurocloud.serve.state import ServerState
 
 __all__ = ["CUSTOM_ATTRIBUTES_HEADER", "AwsError", "openapi_paths", "routes"]
 
-TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
+TARGET_MODEL_HEADER = wire.TARGET_MODEL_HEADER.lower()  # ASGI header names are lower case
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 STREAM_ACCEPT_HEADER = "x-amzn-sagemaker-accept"
 STREAM_CONTENT_TYPE_HEADER = "X-Amzn-SageMaker-Content-Type"
@@ -253,7 +254,7 @@ def openapi_paths(request_body: dict[str, Any], responses: dict[str, Any]) -> di
     header = {"in": "header", "required": False, "schema": {"type": "string"}}
     parameters = [
         name,
-        {**header, "name": "X-Amzn-SageMaker-Target-Model", "description": "name[/version]"},
+        {**header, "name": wire.TARGET_MODEL_HEADER, "description": "name[/version]"},
         {**header, "name": "X-Amzn-SageMaker-Custom-Attributes", "description": "echoed back"},
         {**header, "name": "Accept"},
     ]

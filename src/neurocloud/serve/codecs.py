@@ -28,50 +28,23 @@ from typing import Any
 import numpy as np
 import orjson
 
-from neurocloud.serve import json_pieces, large_bodies
+from neurocloud.serve import json_pieces, large_bodies, wire
 from neurocloud.serve.errors import ServeError, bad_request, describe
 from neurocloud.serve.large_bodies import is_number
 from neurocloud.serve.signature import Signature
+from neurocloud.serve.wire import CONTENT_TYPES, CSV, JSON, JSONLINES, NPY, media_type
 
 __all__ = ["CONTENT_TYPES", "decode_request", "encode_response", "media_type", "negotiate"]
 
-JSON, CSV, NPY, JSONLINES = (
-    "application/json",
-    "text/csv",
-    "application/x-npy",
-    "application/jsonlines",
-)
-CONTENT_TYPES = (JSON, CSV, NPY, JSONLINES)
-_ALIASES = {
-    "application/json": JSON,
-    "text/json": JSON,
-    "text/csv": CSV,
-    "application/csv": CSV,
-    "application/x-npy": NPY,
-    "application/npy": NPY,
-    "application/jsonlines": JSONLINES,
-    "application/jsonl": JSONLINES,
-    "application/x-jsonlines": JSONLINES,
-    "application/json-lines": JSONLINES,
-}
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _SUPPORTED = ", ".join(CONTENT_TYPES)
-
-
-def media_type(header: str | None) -> str | None:
-    """The canonical media type of a Content-Type header (parameters dropped), or ``None``."""
-    if not header:
-        return None
-    return _ALIASES.get(header.split(";", 1)[0].strip().lower())
-
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 # --- Accept negotiation -----------------------------------------------------------------
 _accept_cache: dict[tuple[str, str], str | None] = {}
 
 
 def negotiate(accept: str | None, default: str) -> str:
-    """The response type for an Accept header: the supported type with the highest q-value
-    (earliest first on ties); ``*/*`` and a missing header mean ``default``.
+    """The response type for an Accept header (:func:`neurocloud.serve.wire.negotiate`).
 
     Raises :class:`ServeError` (406) when no listed type is supported.
     """
@@ -80,47 +53,12 @@ def negotiate(accept: str | None, default: str) -> str:
     key = (accept, default)
     chosen = _accept_cache.get(key)
     if chosen is None:
-        chosen = _negotiate(accept, default)
+        chosen = wire.negotiate(accept, default)
         if len(_accept_cache) < 512:
             _accept_cache[key] = chosen
     if not chosen:
         raise bad_request("Accept", f"one of {_SUPPORTED} (or */*)", repr(accept), status=406)
     return chosen
-
-
-def _negotiate(accept: str, default: str) -> str:
-    offers: list[tuple[float, int, str]] = []
-    refused: set[str] = set()
-    for index, part in enumerate(accept.split(",")):
-        pieces = part.split(";")
-        media = pieces[0].strip().lower()
-        quality = 1.0
-        for param in pieces[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality <= 0:
-            refused.add(_ALIASES.get(media, media))
-            continue
-        if media:
-            offers.append((-quality, index, media))
-    for _, _, media in sorted(offers):
-        if media in _ALIASES and _ALIASES[media] not in refused:
-            return _ALIASES[media]
-        if media.endswith("/*"):
-            prefix = media[:-1]
-            candidates = (
-                [default, *CONTENT_TYPES]
-                if media == "*/*"
-                else [default, *(t for t in CONTENT_TYPES if t.startswith(prefix))]
-            )
-            for candidate in candidates:
-                if (candidate.startswith(prefix) or media == "*/*") and candidate not in refused:
-                    return candidate
-    return ""
 
 
 # --- requests -----------------------------------------------------------------------------

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from neurocloud.serve.wire import CONTENT_TYPES as RESPONSE_TYPES
+
 __all__ = ["ServeConfig", "default_model_dir", "default_port"]
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
-RESPONSE_TYPES = ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
 
 
 @dataclass(frozen=True)

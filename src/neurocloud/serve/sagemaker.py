@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from neurocloud.serve import wire
 from neurocloud.serve.body import off_loop, read_body
 from neurocloud.serve.codecs import (
     CONTENT_TYPES,
@@ -32,7 +33,7 @@ from neurocloud.serve.state import Call, ServerState, instrumented
 
 __all__ = ["TARGET_MODEL_HEADER", "routes"]
 
-TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
+TARGET_MODEL_HEADER = wire.TARGET_MODEL_HEADER.lower()  # ASGI header names are lower case
 
 
 def _content_type(call: Call) -> str:
