@@ -215,3 +215,20 @@ def test_target_model_header_picks_a_model(tmp_path):
     np.testing.assert_allclose(a.json()["y"], expected[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b1.json()["y"], expected[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.json()["y"], expected[2], rtol=1e-5, atol=1e-6)
+
+
+def test_zip_looking_npy_body_is_a_400(wide_client):
+    response = wide_client.post(
+        "/invocations", content=b"PK\x03\x04junk", headers={"Content-Type": "application/x-npy"}
+    )
+    assert response.status_code == 400, response.text
+    assert "application/x-npy" in response.json()["error"]
+    assert wide_client.post("/invocations", json={"instances": [[1, 2, 3]]}).status_code == 200
+
+
+def test_predictor_csv_sends_a_flat_list_as_one_row():
+    from neurocloud.serve import Predictor
+
+    predictor = Predictor("http://127.0.0.1:1", serializer="csv")
+    assert predictor._serialize([1.0, 2.0, 3.0]) == b"1.0,2.0,3.0\n"
+    assert predictor._serialize([[1.0, 2.0], [3.0, 4.0]]) == b"1.0,2.0\n3.0,4.0\n"
