@@ -1,5 +1,6 @@
 """SageMaker contract: /ping, /invocations with every content type both ways, the JSON
-forms the article and the SDK send, and Accept negotiation with q-values."""
+forms the article and the SDK send, and the Accept header's choice of response (the
+negotiation itself: test_serve_codecs.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from serve_helpers import app_for, article_model, wide_model
 from starlette.testclient import TestClient
 
 import neurocloud as nc
-from neurocloud.serve.codecs import negotiate
-from neurocloud.serve.errors import ServeError
 
 X = np.array([[0.5], [1.5], [4.5]], dtype=np.float32)
 W = np.array([[0.1, -0.2, 0.3], [1.0, 2.0, -3.0]], dtype=np.float32)
@@ -150,30 +149,6 @@ def test_charset_and_unknown_headers_are_ignored(client):
         headers={"Content-Type": "application/json; charset=utf-8", "X-Custom-Attributes": "a=1"},
     )
     assert response.status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("accept", "chosen"),
-    [
-        (None, "application/json"),
-        ("*/*", "application/json"),
-        ("text/csv", "text/csv"),
-        ("text/csv;q=0.5, application/x-npy", "application/x-npy"),
-        ("application/x-npy;q=0.2, text/csv;q=0.9", "text/csv"),
-        ("image/png, application/jsonlines", "application/jsonlines"),
-        ("text/*", "text/csv"),
-        ("application/json;q=0, */*", "text/csv"),
-        ("application/jsonl", "application/jsonlines"),
-    ],
-)
-def test_accept_negotiation(accept, chosen):
-    assert negotiate(accept, "application/json") == chosen
-
-
-def test_accept_negotiation_refuses_unsupported():
-    with pytest.raises(ServeError) as info:
-        negotiate("image/png, text/html;q=0.5", "application/json")
-    assert info.value.status == 406 and "image/png" in info.value.message
 
 
 def test_default_accept_from_environment(models, monkeypatch):
