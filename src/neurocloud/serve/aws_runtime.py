@@ -130,7 +130,7 @@ def _target(state: ServerState, endpoint: str, headers: dict[str, str]) -> str |
         target = target.strip().removesuffix(".tar.gz").strip("/")
         if target.partition("/")[0] not in names:
             raise _validation(
-                f"X-Amzn-SageMaker-Target-Model (TargetModel): expected one of {names} "
+                f"{wire.TARGET_MODEL_HEADER} (TargetModel): expected one of {names} "
                 f"(optionally name/version); received {headers[TARGET_MODEL_HEADER]!r}"
             )
         return target
@@ -140,7 +140,7 @@ def _target(state: ServerState, endpoint: str, headers: dict[str, str]) -> str |
         return None
     raise _validation(
         f"EndpointName: expected one of {names} (this server holds several models; or "
-        f"name one in X-Amzn-SageMaker-Target-Model); received {endpoint!r}"
+        f"name one in {wire.TARGET_MODEL_HEADER}); received {endpoint!r}"
     )
 
 
