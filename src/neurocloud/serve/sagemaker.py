@@ -73,6 +73,17 @@ def routes(state: ServerState) -> list[Route]:
     config = state.config
     max_rows = config.max_request_rows
 
+    async def rows_of(body: bytes, content_type: str, model: ModelVersion) -> tuple[Any, str]:
+        return await off_loop(
+            len(body),
+            decode_request,
+            body,
+            content_type,
+            model.signature,
+            max_rows,
+            config.max_json_bytes,
+        )
+
     async def ping(request: Request, call: Call) -> Response:
         if not state.repository.ready:
             return Response(
@@ -88,15 +99,7 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, form = await off_loop(
-            len(body),
-            decode_request,
-            body,
-            content_type,
-            model.signature,
-            max_rows,
-            config.max_json_bytes,
-        )
+        rows, form = await rows_of(body, content_type, model)
         outputs = await model.predict(rows)
         payload = await off_loop(
             outputs.nbytes, encode_response, outputs, accept, form, model.signature
@@ -115,15 +118,7 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, _ = await off_loop(
-            len(body),
-            decode_request,
-            body,
-            content_type,
-            model.signature,
-            max_rows,
-            config.max_json_bytes,
-        )
+        rows, _ = await rows_of(body, content_type, model)
         parameters: dict[str, Any] = dict(request.query_params)
         if content_type == JSON and b'"parameters"' in body:
             data = await off_loop(len(body), parse_json, body, "body", config.max_json_bytes)
