@@ -8,6 +8,7 @@
 | ``timeout_s`` | ``SAGEMAKER_MODEL_SERVER_TIMEOUT`` | 60 |
 | ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
 | ``max_request_rows`` | ``NEUROCLOUD_MAX_REQUEST_ROWS`` | 1,000,000 |
+| ``max_json_mb`` | ``NEUROCLOUD_MAX_JSON_MB`` | 1 |
 | model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
 
 >>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
@@ -22,11 +23,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from neurocloud.nn.validation import check_number
+from neurocloud.serve.wire import CONTENT_TYPES as RESPONSE_TYPES
 
 __all__ = ["ServeConfig", "default_model_dir", "default_port"]
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
-RESPONSE_TYPES = ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class ServeConfig:
         reload_interval_s: how often the model folder is checked for new versions (0: never).
         workers: server processes.
         max_request_rows: most rows in one request (more: 413 naming this setting).
+        max_json_mb: largest JSON document parsed in one call, in megabytes (more: 413
+            naming this setting). Rows of numbers, ``{"instances": [...]}`` and a V2
+            tensor's ``data`` are read in pieces whatever their size; one call on anything
+            else holds the event loop for its whole parse.
     """
 
     max_batch_rows: int = 1024
@@ -53,6 +58,7 @@ class ServeConfig:
     reload_interval_s: float = 2.0
     workers: int = 1
     max_request_rows: int = 1_000_000
+    max_json_mb: float = 1.0
 
     def __post_init__(self) -> None:
         check_number(self.max_batch_rows, "max_batch_rows", low=1, integer=True)
@@ -62,6 +68,7 @@ class ServeConfig:
         check_number(self.reload_interval_s, "reload_interval_s", low=0)
         check_number(self.workers, "workers", low=1, integer=True)
         check_number(self.max_request_rows, "max_request_rows", low=1, integer=True)
+        check_number(self.max_json_mb, "max_json_mb", low=0, low_open=True)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
@@ -71,6 +78,10 @@ class ServeConfig:
     @property
     def max_payload_bytes(self) -> int:
         return int(self.max_payload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServeConfig:
@@ -83,6 +94,7 @@ class ServeConfig:
             ("SAGEMAKER_MAX_PAYLOAD_IN_MB", "max_payload_mb", float),
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
             ("NEUROCLOUD_MAX_REQUEST_ROWS", "max_request_rows", int),
+            ("NEUROCLOUD_MAX_JSON_MB", "max_json_mb", float),
         ):
             if env.get(variable, "").strip():
                 values[name] = _parse(env[variable], variable, kind)
