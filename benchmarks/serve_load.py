@@ -253,9 +253,10 @@ def wait_ready(process: subprocess.Popen, port: int, started: float, limit: floa
 class Server:
     """A server under test: its command, process, port and measurements."""
 
-    def __init__(self, name: str, command) -> None:
+    def __init__(self, name: str, command, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.command = command  # port -> argv
+        self.env = env  # the environment of its process (None: this one's)
         self.cold_starts: list[float] = []
         self.runs: dict[int, list[dict]] = {}
         self.process: subprocess.Popen | None = None
@@ -269,7 +270,10 @@ class Server:
         self.port = free_port()
         started = time.perf_counter()
         self.process = subprocess.Popen(
-            self.command(self.port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(self.port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.env,
         )
         cold = wait_ready(self.process, self.port, started)
         self.cold_starts.append(cold)
@@ -366,6 +370,12 @@ def main() -> None:
         action="store_true",
         help="skip the reference bare Starlette + NumPy handler (the HTTP stack's ceiling)",
     )
+    parser.add_argument(
+        "--baseline-src",
+        metavar="SRC",
+        help="also run neurocloud from this source folder (e.g. another checkout's src/), "
+        "interleaved with the others, and print this version's throughput against it",
+    )
     parser.add_argument("--fastapi-app", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--lean-app", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -391,6 +401,23 @@ def main() -> None:
     ]
     if not args.no_lean:
         servers.append(Server("lean-starlette", this_script("--lean-app")))
+    if args.baseline_src:
+        env = {**os.environ, "PYTHONPATH": args.baseline_src}
+        command = [sys.executable, "-c", "from neurocloud.cli import run; run()", "serve"]
+        servers.append(
+            Server(
+                "neurocloud-base",
+                lambda port: [
+                    *command,
+                    str(model_dir),
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                env,
+            )
+        )
     try:
         measure(servers, args)
     finally:
@@ -431,6 +458,11 @@ def report(ours: Server, theirs: Server, *references: Server, args: argparse.Nam
     for server in servers:
         cold = float(np.median(server.cold_starts))
         print(f"{server.name:<15}{cold:>22.3f}{server.rss_mb:>13.1f}")
+    for base in (r for r in references if r.name == "neurocloud-base"):
+        print(f"ratios {ours.name} / {base.name} (same runs, interleaved):")
+        for level in args.concurrency:
+            x, y = ours.best(level), base.best(level)
+            print(f"  concurrency {level:>3}: throughput {x['rps'] / y['rps']:.3f}x")
     for server in (ours, *references):
         print(f"ratios {server.name} / {theirs.name}:")
         for level in args.concurrency:

@@ -160,8 +160,14 @@ BAD_REQUESTS = [
     ('{"features": [1, 2]}', "application/json", "application/json", 400, r"\(n, 3\).*\(2,\)"),
     ('{"a": 1, "b": 2}', "application/json", "application/json", 400, r"keys \['a', 'b'\]"),
     ("1,2,x", "text/csv", "application/json", 400, "text/csv body: expected rows of numbers"),
-    ("1,2,3", "application/xml", "application/json", 415, "Unsupported type 'application/xml'"),
-    ("1,2,3", "text/csv", "image/png", 406, "Unsupported type 'image/png'"),
+    (
+        "1,2,3",
+        "application/xml",
+        "application/json",
+        415,
+        "Unsupported Content-Type 'application/xml'",
+    ),
+    ("1,2,3", "text/csv", "image/png", 406, "Unsupported Accept 'image/png'"),
     ('{"features": [1, 2, NaN]}', "application/json", "application/json", 400, "finite numbers"),
     ('{"features": [1, 2', "application/json", "application/json", 400, "malformed JSON"),
     ('{"features": [[1, 2, 3], [4]]}', "application/json", "application/json", 400, "rectangular"),
@@ -289,3 +295,146 @@ def test_broken_model_directory_is_refused_before_packaging(tmp_path):
         with pytest.raises(nc.artifact.ArtifactError, match=r"weights\.safetensors"):
             package(broken, tmp_path / "out.tar.gz")
     assert not (tmp_path / "out.tar.gz").exists()
+
+
+# One table of codec cases, run against our server and against the exported handler: the
+# same request must get the same type of answer from both (q-values, JSON Lines, aliases).
+def _csv(X):
+    return "\n".join(",".join(repr(v) for v in row) for row in X.tolist()).encode()
+
+
+def _npy(X):
+    buffer = io.BytesIO()
+    np.save(buffer, X.astype(np.float32))
+    return buffer.getvalue()
+
+
+CODEC_CASES = [
+    # (content type, Accept, body of X, expected status, response type, JSON key)
+    (
+        "application/json",
+        None,
+        lambda X: json.dumps({"features": X.tolist()}).encode(),
+        200,
+        "application/json",
+        "probabilities",
+    ),
+    (
+        "application/json",
+        "*/*",
+        lambda X: json.dumps({"instances": X.tolist()}).encode(),
+        200,
+        "application/json",
+        "predictions",
+    ),
+    (
+        "application/json",
+        "text/csv;q=0.5, application/x-npy",
+        lambda X: json.dumps({"inputs": {"features": X.tolist()}}).encode(),
+        200,
+        "application/x-npy",
+        None,
+    ),
+    (
+        "application/json",
+        "application/json;q=0.1, text/csv",
+        lambda X: json.dumps(X.tolist()).encode(),
+        200,
+        "text/csv",
+        None,
+    ),
+    (
+        "application/json",
+        "text/csv;q=0, */*",
+        lambda X: json.dumps(X.tolist()).encode(),
+        200,
+        "application/json",
+        "list",
+    ),
+    ("text/csv", "application/jsonlines", _csv, 200, "application/jsonlines", None),
+    (
+        "application/jsonlines",
+        None,
+        lambda X: "\n".join(json.dumps(r) for r in X.tolist()).encode(),
+        200,
+        "application/json",
+        "probabilities",
+    ),
+    (
+        "application/x-jsonlines",
+        "text/csv;q=0.9, application/jsonl",
+        lambda X: "\n".join(json.dumps({"features": r}) for r in X.tolist()).encode(),
+        200,
+        "application/jsonlines",
+        None,
+    ),
+    (
+        "application/x-npy",
+        "application/json;q=0.9, text/html",
+        _npy,
+        200,
+        "application/json",
+        "probabilities",
+    ),
+    ("text/csv; charset=utf-8", "text/*", _csv, 200, "text/csv", None),
+    ("application/json", "text/html", lambda X: json.dumps(X.tolist()).encode(), 406, None, None),
+    ("text/plain", None, _csv, 415, None, None),
+]
+
+
+def _decoded(body, content_type, key):
+    if content_type == "application/jsonlines":
+        return np.array([json.loads(line) for line in body.decode().splitlines()])
+    value = decode(body, content_type)
+    if content_type == "application/json" and key != "list":
+        value = value[key]
+    return np.asarray(value)
+
+
+@pytest.fixture(scope="module")
+def served_wide(wide_dir):
+    from starlette.testclient import TestClient
+
+    from neurocloud.serve import create_app
+
+    with TestClient(create_app(wide_dir)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("target", ["server", "package"])
+@pytest.mark.parametrize("case", range(len(CODEC_CASES)))
+def test_one_table_of_codec_cases_for_server_and_package(
+    pytorch_container, served_wide, target, case
+):
+    content_type, accept, body_of, status, expected_type, key = CODEC_CASES[case]
+    hooks, model, reference, _ = pytorch_container["wide"]
+    X = np.random.default_rng(case).normal(size=(5, 3)) * [1.0, 10.0, 100.0]
+    body = body_of(X)
+    if target == "server":
+        headers = {"Content-Type": content_type, **({"Accept": accept} if accept else {})}
+        response = served_wide.post("/invocations", content=body, headers=headers)
+        got_status, got_type = response.status_code, response.headers["content-type"]
+        got_body = response.content
+    else:
+        try:
+            got_body, got_type = invoke(hooks, model, body, content_type, accept)
+            got_status = 200
+        except hooks.RequestError as exc:
+            got_status, got_type = exc.status_code, None
+    assert got_status == status
+    if status != 200:
+        return
+    assert got_type.split(";")[0] == expected_type
+    answer = _decoded(got_body, expected_type, key)
+    np.testing.assert_allclose(answer, reference.predict(X), rtol=1e-5, atol=1e-6)
+
+
+def test_the_handler_holds_the_wire_module_as_packaged():
+    """The handler in the repository and the one packaged carry neurocloud.serve.wire."""
+    from neurocloud.export import sagemaker_package
+    from neurocloud.serve import wire
+
+    assert sagemaker_package.inference_script() == sagemaker_package.INFERENCE_SCRIPT.read_text()
+    hooks = import_by_path(sagemaker_package.INFERENCE_SCRIPT, "inference_in_repo")
+    assert hooks.MEDIA_TYPES == wire.MEDIA_TYPES and hooks.CONTENT_TYPES == wire.CONTENT_TYPES
+    assert hooks.TARGET_MODEL_HEADER == wire.TARGET_MODEL_HEADER

@@ -267,3 +267,15 @@ def test_request_timeout_is_a_504_naming_the_setting(tmp_path, monkeypatch):
         monkeypatch.setattr(model.artifact.model, "forward", original)
         time.sleep(0.6)  # the slow pass still holds the model until it ends
         assert client.post("/invocations", json=GOOD).status_code == 200
+
+
+def test_a_failing_model_is_a_500_not_a_503(client, monkeypatch):
+    version = client.app.state.neurocloud.repository.resolve("seed")
+
+    def explode(rows):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(version.artifact.model, "forward", explode)
+    response = client.post("/invocations", json={"x": [1.0]})
+    assert response.status_code == 500
+    assert "kernel exploded" in response.json()["error"]

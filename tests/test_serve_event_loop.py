@@ -69,9 +69,9 @@ def test_small_bodies_are_decoded_on_the_event_loop_thread(tmp_path, monkeypatch
     threads = []
     real = codecs._decode_json
 
-    def spy(body, signature):
+    def spy(body, signature, *limits):
         threads.append(threading.current_thread())
-        return real(body, signature)
+        return real(body, signature, *limits)
 
     monkeypatch.setattr(codecs, "_decode_json", spy)
 

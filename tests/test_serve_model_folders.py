@@ -167,3 +167,22 @@ def test_a_single_model_folder_saved_over_is_reloaded(tmp_path):
     answer = _run(path, scenario)
     expected = article_model(6).predict([[1.0]]).ravel().tolist()
     assert np.ravel(answer["y"]).tolist() == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_record_of_ignored_folders_holds_only_what_is_present(tmp_path, caplog):
+    from neurocloud.serve import model_folders
+
+    nc.save(article_model(), tmp_path / "seed" / "1")
+    with caplog.at_level(logging.WARNING, logger="neurocloud.serve"):
+        for i in range(20):  # stray folders come and go: the record does not grow
+            (tmp_path / "seed" / f"stray-{i}").mkdir()
+            discover(tmp_path / "seed")
+            (tmp_path / "seed" / f"stray-{i}").rmdir()
+            discover(tmp_path / "seed")
+        assert str(tmp_path / "seed") not in model_folders._ignored
+        (tmp_path / "seed" / "stray-0").mkdir()  # back again: reported again, once
+        discover(tmp_path / "seed")
+        discover(tmp_path / "seed")
+    assert model_folders._ignored[str(tmp_path / "seed")] == {"stray-0"}
+    warned = [r.getMessage() for r in caplog.records if "stray-0" in r.getMessage()]
+    assert len(warned) == 2

@@ -1,6 +1,6 @@
-"""Operations: Prometheus metrics, the OpenAPI document and offline docs, settings from
-the SageMaker environment, the explain routes' contract, the CLI's container defaults, and
-a serving path that imports neither scikit-learn, SciPy nor PyTorch."""
+"""Operations: the OpenAPI document and offline docs, the explain routes' contract, the
+CLI's container defaults, and a serving path that imports neither scikit-learn, SciPy nor
+PyTorch. (Metrics: test_serve_metrics.py; settings: test_serve_config.py.)"""
 
 from __future__ import annotations
 
@@ -17,44 +17,12 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 import neurocloud as nc
-from neurocloud.serve.config import ServeConfig, default_model_dir, default_port
 from neurocloud.serve.docs import DOCS_HTML
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     return nc.save(article_model(), tmp_path_factory.mktemp("ops") / "seed")
-
-
-def metric(text: str, name: str, **labels) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            found = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            if all(found.get(k) == v for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
-def test_metrics(model_path):
-    with TestClient(app_for(model_path)) as client:
-        for _ in range(3):
-            client.post("/invocations", json={"x": [1.0, 2.0]})
-        client.post("/invocations", content=b"{", headers={"Content-Type": "application/json"})
-        client.post("/v2/models/seed/infer", json={"inputs": []})
-        client.post("/v2/models/nope/infer", json={})
-        response = client.get("/metrics")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    ok = {"model": "seed", "endpoint": "invocations", "status": "200"}
-    assert metric(text, "neurocloud_requests_total", **ok) == 3
-    assert metric(text, "neurocloud_request_errors_total", model="seed", status="400") == 1
-    assert metric(text, "neurocloud_request_errors_total", endpoint="v2_infer", status="400") == 1
-    assert metric(text, "neurocloud_request_errors_total", model="", status="404") == 1
-    count = "neurocloud_request_duration_seconds_count"
-    assert metric(text, count, model="seed", endpoint="invocations") == 4
-    assert metric(text, "neurocloud_batch_rows_sum", model="seed") == 6
-    assert metric(text, "neurocloud_batch_rows_count", model="seed") == 3
-    assert metric(text, "neurocloud_model_loads_total", model="seed", outcome="success") == 1
 
 
 def test_openapi_lists_every_route(model_path):
@@ -78,40 +46,6 @@ def test_docs_work_offline(model_path):
     assert page.status_code == 200 and "/openapi.json" in page.text
     assert not re.search(r"(src|href)=\"?https?:", DOCS_HTML)
     assert "cdn" not in DOCS_HTML.lower()
-
-
-def test_settings_from_the_environment():
-    env = {
-        "SAGEMAKER_BIND_TO_PORT": "9001",
-        "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
-        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "2.5",
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "12",
-        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
-        "SM_MODEL_DIR": "/models/here",
-    }
-    config = ServeConfig.from_env(env)
-    assert (config.workers, config.max_payload_bytes, config.timeout_s) == (3, 2621440, 12.0)
-    assert config.default_accept == "text/csv"
-    assert default_port(env) == 9001 and default_model_dir(env) == "/models/here"
-    assert default_port({}) == 8080 and default_model_dir({}) == "/opt/ml/model"
-    assert ServeConfig.from_env(env, workers=1).workers == 1
-
-
-@pytest.mark.parametrize(
-    ("env", "words"),
-    [
-        ({"SAGEMAKER_MODEL_SERVER_WORKERS": "two"}, ["SAGEMAKER_MODEL_SERVER_WORKERS", "'two'"]),
-        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "-1"}, ["max_payload_mb", "-1"]),
-        ({"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/html"}, ["text/csv", "'text/html'"]),
-    ],
-)
-def test_bad_settings_are_named(env, words):
-    with pytest.raises(ValueError) as info:
-        ServeConfig.from_env(env)
-    for word in words:
-        assert word in str(info.value)
-    with pytest.raises(ValueError, match="SAGEMAKER_BIND_TO_PORT"):
-        default_port({"SAGEMAKER_BIND_TO_PORT": "99999"})
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """SageMaker contract: /ping, /invocations with every content type both ways, the JSON
-forms the article and the SDK send, and Accept negotiation with q-values."""
+forms the article and the SDK send, and the Accept header's choice of response (the
+negotiation itself: test_serve_codecs.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from serve_helpers import app_for, article_model, wide_model
 from starlette.testclient import TestClient
 
 import neurocloud as nc
-from neurocloud.serve.codecs import negotiate
-from neurocloud.serve.errors import ServeError
 
 X = np.array([[0.5], [1.5], [4.5]], dtype=np.float32)
 W = np.array([[0.1, -0.2, 0.3], [1.0, 2.0, -3.0]], dtype=np.float32)
@@ -152,30 +151,6 @@ def test_charset_and_unknown_headers_are_ignored(client):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("accept", "chosen"),
-    [
-        (None, "application/json"),
-        ("*/*", "application/json"),
-        ("text/csv", "text/csv"),
-        ("text/csv;q=0.5, application/x-npy", "application/x-npy"),
-        ("application/x-npy;q=0.2, text/csv;q=0.9", "text/csv"),
-        ("image/png, application/jsonlines", "application/jsonlines"),
-        ("text/*", "text/csv"),
-        ("application/json;q=0, */*", "text/csv"),
-        ("application/jsonl", "application/jsonlines"),
-    ],
-)
-def test_accept_negotiation(accept, chosen):
-    assert negotiate(accept, "application/json") == chosen
-
-
-def test_accept_negotiation_refuses_unsupported():
-    with pytest.raises(ServeError) as info:
-        negotiate("image/png, text/html;q=0.5", "application/json")
-    assert info.value.status == 406 and "image/png" in info.value.message
-
-
 def test_default_accept_from_environment(models, monkeypatch):
     monkeypatch.setenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/csv")
     with TestClient(app_for(models["seed"][1])) as client:
@@ -215,3 +190,20 @@ def test_target_model_header_picks_a_model(tmp_path):
     np.testing.assert_allclose(a.json()["y"], expected[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b1.json()["y"], expected[1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.json()["y"], expected[2], rtol=1e-5, atol=1e-6)
+
+
+def test_zip_looking_npy_body_is_a_400(wide_client):
+    response = wide_client.post(
+        "/invocations", content=b"PK\x03\x04junk", headers={"Content-Type": "application/x-npy"}
+    )
+    assert response.status_code == 400, response.text
+    assert "application/x-npy" in response.json()["error"]
+    assert wide_client.post("/invocations", json={"instances": [[1, 2, 3]]}).status_code == 200
+
+
+def test_predictor_csv_sends_a_flat_list_as_one_row():
+    from neurocloud.serve import Predictor
+
+    predictor = Predictor("http://127.0.0.1:1", serializer="csv")
+    assert predictor._serialize([1.0, 2.0, 3.0]) == b"1.0,2.0,3.0\n"
+    assert predictor._serialize([[1.0, 2.0], [3.0, 4.0]]) == b"1.0,2.0\n3.0,4.0\n"

@@ -176,3 +176,30 @@ def test_no_content_type_needed(client):
     )
     response = client.post("/v2/models/seed/infer", content=body, headers={"Content-Type": ""})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {"name": "features", "shape": [4294967296, 4294967296], "datatype": "FP32", "data": []},
+        {"name": "features", "shape": [2**62, 4], "datatype": "FP32", "data": [1.0]},
+    ],
+)
+def test_huge_v2_shapes_are_a_400(client, tensor):
+    response = client.post("/v2/models/wide/infer", json={"inputs": [tensor]})
+    assert response.status_code == 400, response.text
+    assert "values for shape" in response.json()["error"]
+
+
+def test_binary_data_size_must_be_an_integer(client):
+    header = (
+        b'{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32",'
+        b'"parameters":{"binary_data_size":12.0}}]}'
+    )
+    response = client.post(
+        "/v2/models/wide/infer",
+        content=header + np.zeros(3, np.float32).tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert response.status_code == 400, response.text
+    assert "binary_data_size" in response.json()["error"]

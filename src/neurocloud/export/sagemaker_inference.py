@@ -7,10 +7,14 @@ This file is copied as ``code/inference.py`` into the ``model.tar.gz`` that
 ``input_fn(body, content_type)``, ``predict_fn(data, model)``, ``output_fn(prediction, accept)``.
 
 Requests: JSON ``{"x": [4.5]}`` (the input's name), ``{"instances": ...}``, ``{"inputs": ...}`` or a
-bare list; ``text/csv`` rows; ``application/x-npy``. A JSON answer is ``{"y": ...}`` (the
+bare list; ``text/csv`` rows; ``application/x-npy``; ``application/jsonlines`` (a row, or
+``{"x": row}``, per line). A JSON answer is ``{"y": ...}`` (the
 output's name) whatever the request's content type; only a JSON request in another envelope
 gets that envelope back: ``{"instances": ...}`` -> ``{"predictions": ...}``, ``{"inputs": ...}``
--> ``{"outputs": ...}``, a list -> a list. Responses: JSON (default), CSV or NPY by Accept.
+-> ``{"outputs": ...}``, a list -> a list. Responses: JSON (default), CSV, NPY or JSON Lines
+by Accept, q-values honoured: the content types, their aliases and the negotiation are
+those of ``neurocloud.serve.wire``, copied in below, so this handler and the server answer a
+request alike.
 
 A client's mistake raises :class:`RequestError`, a ``ValueError`` that carries an HTTP status
 (400, 415, 406, or 422 for outputs JSON cannot carry). Inside the container it is also the
@@ -30,15 +34,80 @@ import numpy as np
 
 MODEL_FILE = "model.pt"
 SIGNATURE_FILE = "signature.json"
-JSON, CSV, NPY = "application/json", "text/csv", "application/x-npy"
-_TYPES = {
+# --- begin neurocloud.serve.wire (copied from there by neurocloud.export; do not edit) ---
+JSON, CSV, NPY, JSONLINES = (
+    "application/json",
+    "text/csv",
+    "application/x-npy",
+    "application/jsonlines",
+)
+#: what both sides read and write, in the order a ``*/*`` or ``type/*`` Accept prefers
+CONTENT_TYPES = (JSON, CSV, NPY, JSONLINES)
+#: media type (lower case, parameters dropped) -> its canonical name in CONTENT_TYPES
+MEDIA_TYPES = {
     "application/json": JSON,
     "text/json": JSON,
     "text/csv": CSV,
     "application/csv": CSV,
     "application/x-npy": NPY,
     "application/npy": NPY,
+    "application/jsonlines": JSONLINES,
+    "application/jsonl": JSONLINES,
+    "application/x-jsonlines": JSONLINES,
+    "application/json-lines": JSONLINES,
 }
+#: names the model on a server holding several (``name`` or ``name/version``)
+TARGET_MODEL_HEADER = "X-Amzn-SageMaker-Target-Model"
+
+
+def media_type(header: str | None) -> str | None:
+    """The canonical media type of a Content-Type header (parameters dropped), or ``None``."""
+    if not header:
+        return None
+    return MEDIA_TYPES.get(header.split(";", 1)[0].strip().lower())
+
+
+def negotiate(accept: str | None, default: str) -> str:
+    """The response type for an Accept header: the supported type with the highest q-value
+    (earliest first on ties; ``q=0`` refuses a type); ``*/*`` and a missing header mean
+    ``default``. ``""`` when no listed type is supported (the caller answers 406)."""
+    if not accept:
+        return default
+    offers: list[tuple[float, int, str]] = []
+    refused: set[str] = set()
+    for index, part in enumerate(accept.split(",")):
+        pieces = part.split(";")
+        media = pieces[0].strip().lower()
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            refused.add(MEDIA_TYPES.get(media, media))
+            continue
+        if media:
+            offers.append((-quality, index, media))
+    for _, _, media in sorted(offers):
+        if media in MEDIA_TYPES and MEDIA_TYPES[media] not in refused:
+            return MEDIA_TYPES[media]
+        if media.endswith("/*"):
+            prefix = media[:-1]
+            candidates = (
+                [default, *CONTENT_TYPES]
+                if media == "*/*"
+                else [default, *(t for t in CONTENT_TYPES if t.startswith(prefix))]
+            )
+            for candidate in candidates:
+                if (candidate.startswith(prefix) or media == "*/*") and candidate not in refused:
+                    return candidate
+    return ""
+
+
+# --- end neurocloud.serve.wire ---
 
 
 try:  # present in SageMaker's serving containers (sagemaker-inference toolkit)
@@ -80,18 +149,26 @@ class Request:
         self.form = form
 
 
-def _media_type(header: str | None, default: str, status_code: int) -> str:
-    if not header or header.strip() in ("*/*", ""):
-        return default
-    for part in header.split(","):
-        media = part.split(";", 1)[0].strip().lower()
-        if media in _TYPES:
-            return _TYPES[media]
-        if media == "*/*":
-            return default
-    raise RequestError(
-        f"Unsupported type {header!r}: expected one of {JSON}, {CSV}, {NPY}.", status_code
-    )
+def _content_type(header: str | None) -> str:
+    if not header:
+        return JSON
+    canonical = media_type(header)
+    if canonical is None:
+        raise RequestError(
+            f"Unsupported Content-Type {header!r}: expected one of {', '.join(CONTENT_TYPES)}.",
+            415,
+        )
+    return canonical
+
+
+def _accept(header: str | None) -> str:
+    chosen = negotiate(header, JSON)
+    if not chosen:
+        raise RequestError(
+            f"Unsupported Accept {header!r}: expected one of {', '.join(CONTENT_TYPES)} (or */*).",
+            406,
+        )
+    return chosen
 
 
 def model_fn(model_dir: str) -> ExportedModel:
@@ -108,8 +185,8 @@ def model_fn(model_dir: str) -> ExportedModel:
 
 
 def input_fn(request_body: bytes | str, request_content_type: str | None) -> Request:
-    """Decode the request body (JSON, CSV or NPY) without touching the model."""
-    content_type = _media_type(request_content_type, JSON, 415)
+    """Decode the request body (JSON, CSV, NPY or JSON Lines) without touching the model."""
+    content_type = _content_type(request_content_type)
     if isinstance(request_body, str):
         request_body = request_body.encode("utf-8")
     if content_type == NPY:
@@ -128,6 +205,12 @@ def input_fn(request_body: bytes | str, request_content_type: str | None) -> Req
             return Request(np.array(rows, dtype=np.float64), "csv")
         except ValueError as exc:
             raise RequestError(f"text/csv body: expected rows of numbers ({exc}).") from None
+    if content_type == JSONLINES:
+        try:
+            lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError as exc:
+            raise RequestError(f"{JSONLINES} body: malformed JSON ({exc}).") from None
+        return Request(lines, "jsonlines")
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -156,7 +239,8 @@ def _named(obj: dict, name: str, field: str) -> Any:
 
 
 def _rows(request: Request, model: ExportedModel) -> np.ndarray:
-    if request.form not in ("npy", "csv", "list", "instances", "inputs", model.input_name):
+    forms = ("npy", "csv", "jsonlines", "list", "instances", "inputs", model.input_name)
+    if request.form not in forms:
         raise RequestError(
             f"JSON body: unknown key {request.form!r}; expected the input name "
             f"{model.input_name!r}, 'instances' or 'inputs'."
@@ -167,6 +251,11 @@ def _rows(request: Request, model: ExportedModel) -> np.ndarray:
             values = [_named(v, model.input_name, f"instances[{i}]") for i, v in enumerate(values)]
     elif request.form == "inputs" and isinstance(values, dict):
         values = _named(values, model.input_name, "inputs")
+    elif request.form == "jsonlines":
+        values = [
+            _named(v, model.input_name, f"line {i + 1}") if isinstance(v, dict) else v
+            for i, v in enumerate(values)
+        ]
     try:
         array = np.asarray(values, dtype=np.float64)
     except (ValueError, TypeError):
@@ -204,8 +293,9 @@ def predict_fn(input_data: Request, model: ExportedModel) -> dict[str, Any]:
 
 
 def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, str]:
-    """Encode the outputs as JSON (mirroring the request), CSV or NPY."""
-    content_type = _media_type(accept, JSON, 406)
+    """Encode the outputs as JSON (mirroring the request), CSV, NPY or JSON Lines, by the
+    Accept header's q-values."""
+    content_type = _accept(accept)
     outputs = prediction["outputs"]
     if content_type == NPY:
         buffer = io.BytesIO()
@@ -224,6 +314,9 @@ def output_fn(prediction: dict[str, Any], accept: str | None) -> tuple[bytes, st
     }.get(form, prediction["output_name"])
     values = outputs.tolist()
     try:
+        if content_type == JSONLINES:
+            lines = [json.dumps(row, allow_nan=False) for row in values]
+            return ("\n".join(lines) + "\n").encode(), JSONLINES
         body = json.dumps(values if key is None else {key: values}, allow_nan=False)
     except ValueError:
         raise RequestError(

@@ -29,10 +29,29 @@ from pathlib import Path
 from neurocloud.artifact import OPTIMIZER_FILE, load_artifact
 from neurocloud.export.source import resolve
 
-__all__ = ["INFERENCE_SCRIPT", "REQUIREMENTS", "sagemaker", "sagemaker_pytorch"]
+__all__ = ["INFERENCE_SCRIPT", "REQUIREMENTS", "inference_script", "sagemaker", "sagemaker_pytorch"]
 
 #: the hooks module shipped as code/inference.py (it imports only torch and NumPy)
 INFERENCE_SCRIPT = Path(__file__).with_name("sagemaker_inference.py")
+_WIRE_BEGIN = "# --- begin neurocloud.serve.wire"
+_WIRE_END = "# --- end neurocloud.serve.wire ---"
+
+
+def inference_script() -> str:
+    """``code/inference.py``: the hooks module with the wire constants and the Accept
+    negotiation of :mod:`neurocloud.serve.wire` copied in from there, so the package and
+    the server can never disagree on them (the handler runs without neurocloud)."""
+    from neurocloud.serve import wire
+
+    text = INFERENCE_SCRIPT.read_text()
+    begin = text.index(_WIRE_BEGIN)
+    begin = text.index("\n", begin) + 1
+    end = text.index(_WIRE_END)
+    source = Path(wire.__file__).read_text()
+    body = source.split("from __future__ import annotations\n", 1)[1].strip("\n")
+    return text[:begin] + body + "\n\n\n" + text[end:]
+
+
 #: satisfied by every SageMaker PyTorch image, so the container installs nothing at start
 REQUIREMENTS = "numpy>=1.19\n"
 
@@ -101,7 +120,7 @@ def sagemaker_pytorch(model_dir: str | os.PathLike[str], out: str | os.PathLike[
     files = {
         "model.pt": model_bytes,
         "signature.json": json.dumps(spec, indent=2).encode(),
-        "code/inference.py": INFERENCE_SCRIPT.read_bytes(),
+        "code/inference.py": inference_script().encode(),
         "code/requirements.txt": REQUIREMENTS.encode(),
     }
     return _write_tar(_target(out), files)

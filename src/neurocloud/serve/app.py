@@ -28,16 +28,16 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from neurocloud.serve import aws_runtime, sagemaker, v2
 from neurocloud.serve.config import ServeConfig
 from neurocloud.serve.docs import DOCS_HTML
 from neurocloud.serve.errors import error_response
-from neurocloud.serve.explanations import STOPPING
 from neurocloud.serve.metrics import ServeMetrics
 from neurocloud.serve.openapi import openapi_document
 from neurocloud.serve.pages import page_routes
@@ -78,7 +78,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with _frozen_heap(), _stop_explanations_on_signal():
+        with _frozen_heap(), _stop_explanations_on_signal(state.stopping):
             await repository.start()
             watcher = None
             if config.reload_interval_s > 0:
@@ -86,6 +86,7 @@ def create_app(
             try:
                 yield
             finally:
+                state.stopping.set()
                 if watcher is not None:
                     watcher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -138,19 +139,21 @@ def create_app(
 
 
 @contextlib.contextmanager
-def _stop_explanations_on_signal() -> Iterator[None]:
-    """While the app runs, SIGTERM and SIGINT also stop the explanations in flight (they
-    answer 503 at their next chunk of rows) before the server's own handler drains the
-    other requests: a heavy explanation must not hold the shutdown past SageMaker's 30 s.
+def _stop_explanations_on_signal(stopping: threading.Event) -> Iterator[None]:
+    """While the app runs, SIGTERM and SIGINT also set its ``stopping`` event, which stops
+    its explanations in flight (they answer 503 at their next chunk of rows) before the
+    server's own handler drains the other requests: a heavy explanation must not hold the
+    shutdown past SageMaker's 30 s. The app's shutdown sets it too, and each app has its
+    own: one app stopping never stops another's explanations.
     """
-    STOPPING.clear()
+    stopping.clear()
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach only the main thread (e.g. under a test client)
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def handler(signum: int, frame: Any) -> None:
-        STOPPING.set()
+        stopping.set()
         chained = previous[signum]
         if callable(chained):
             chained(signum, frame)
@@ -191,37 +194,59 @@ _INFER_VERSION = "/v2/models/{model_name}/versions/{model_version}/infer"
 _HOT_PATHS = (_INVOCATIONS, _INFER, _INFER_VERSION)
 
 
-class _ServeApp(Starlette):
-    """Starlette, with the inference routes (``POST /invocations`` and ``POST .../infer``)
-    handed straight to their handlers.
+class _HotPaths:
+    """The outermost layer of the app's own stack: ``POST /invocations`` and ``POST
+    .../infer`` straight to their ``Route``'s endpoint, everything else to ``app``.
 
-    Their handlers already turn every error into a JSON response and record metrics, so
-    the exception middlewares and the router's scan of every route only add cost (about a
-    quarter of the server's time per request); every other request goes through Starlette.
+    Those endpoints already turn every error into a JSON response and record metrics, so
+    the exception middlewares and the router's scan of every route would only add cost
+    (about a quarter of the server's time per request). Middleware a user adds with
+    ``add_middleware`` sits outside this layer, so it sees these requests too.
     """
 
-    hot: dict[str, Callable[[Request], Awaitable[Response]]]  # set by create_app
+    def __init__(self, app: ASGIApp, hot: dict[str, Callable[[Request], Awaitable[Response]]]):
+        self.app = app
+        self.invocations = hot.get(_INVOCATIONS)
+        self.infer = hot.get(_INFER)
+        self.infer_version = hot.get(_INFER_VERSION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             path: str = scope["path"]
             handler = None
             if path == _INVOCATIONS:
-                handler = self.hot.get(_INVOCATIONS)
+                handler = self.invocations
             elif path.startswith("/v2/models/") and path.endswith("/infer"):
                 parts = path.split("/")  # "", "v2", "models", name, ["versions", v,] "infer"
                 if len(parts) == 5 and parts[3]:
-                    handler = self.hot.get(_INFER)
+                    handler = self.infer
                     scope["path_params"] = {"model_name": parts[3]}
                 elif len(parts) == 7 and parts[3] and parts[4] == "versions" and parts[5]:
-                    handler = self.hot.get(_INFER_VERSION)
+                    handler = self.infer_version
                     scope["path_params"] = {"model_name": parts[3], "model_version": parts[5]}
             if handler is not None:
-                scope["app"] = self
+                scope["endpoint"] = handler  # as the router sets it
                 response = await handler(Request(scope, receive, send))
                 await response(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class _ServeApp(Starlette):
+    """Starlette, with the inference routes handed straight to their endpoints by
+    :class:`_HotPaths`: outermost when no middleware was added, else just inside the
+    user's middleware (and Starlette's error middleware around it)."""
+
+    hot: dict[str, Callable[[Request], Awaitable[Response]]]  # set by create_app
+
+    def build_middleware_stack(self) -> ASGIApp:
+        if not self.user_middleware:
+            return _HotPaths(super().build_middleware_stack(), self.hot)
+        self.user_middleware.append(Middleware(_HotPaths, hot=self.hot))
+        try:
+            return super().build_middleware_stack()
+        finally:
+            self.user_middleware.pop()
 
 
 def create_app_from_env() -> Starlette:

@@ -47,12 +47,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from neurocloud.serve import wire
 from neurocloud.serve.eventstream import payload_part
 from neurocloud.serve.state import ServerState
 
 __all__ = ["CUSTOM_ATTRIBUTES_HEADER", "AwsError", "openapi_paths", "routes"]
 
-TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
+TARGET_MODEL_HEADER = wire.TARGET_MODEL_HEADER.lower()  # ASGI header names are lower case
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
 STREAM_ACCEPT_HEADER = "x-amzn-sagemaker-accept"
 STREAM_CONTENT_TYPE_HEADER = "X-Amzn-SageMaker-Content-Type"
@@ -129,7 +130,7 @@ def _target(state: ServerState, endpoint: str, headers: dict[str, str]) -> str |
         target = target.strip().removesuffix(".tar.gz").strip("/")
         if target.partition("/")[0] not in names:
             raise _validation(
-                f"X-Amzn-SageMaker-Target-Model (TargetModel): expected one of {names} "
+                f"{wire.TARGET_MODEL_HEADER} (TargetModel): expected one of {names} "
                 f"(optionally name/version); received {headers[TARGET_MODEL_HEADER]!r}"
             )
         return target
@@ -139,7 +140,7 @@ def _target(state: ServerState, endpoint: str, headers: dict[str, str]) -> str |
         return None
     raise _validation(
         f"EndpointName: expected one of {names} (this server holds several models; or "
-        f"name one in X-Amzn-SageMaker-Target-Model); received {endpoint!r}"
+        f"name one in {wire.TARGET_MODEL_HEADER}); received {endpoint!r}"
     )
 
 
@@ -253,7 +254,7 @@ def openapi_paths(request_body: dict[str, Any], responses: dict[str, Any]) -> di
     header = {"in": "header", "required": False, "schema": {"type": "string"}}
     parameters = [
         name,
-        {**header, "name": "X-Amzn-SageMaker-Target-Model", "description": "name[/version]"},
+        {**header, "name": wire.TARGET_MODEL_HEADER, "description": "name[/version]"},
         {**header, "name": "X-Amzn-SageMaker-Custom-Attributes", "description": "echoed back"},
         {**header, "name": "Accept"},
     ]

@@ -16,14 +16,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from neurocloud.serve.wire import CSV, JSON, JSONLINES, NPY, TARGET_MODEL_HEADER
+
 __all__ = ["Predictor", "PredictorError"]
 
-_CONTENT_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv",
-    "npy": "application/x-npy",
-    "jsonlines": "application/jsonlines",
-}
+_CONTENT_TYPES = {"json": JSON, "csv": CSV, "npy": NPY, "jsonlines": JSONLINES}
 _SERIALIZERS = {v: k for k, v in _CONTENT_TYPES.items()}
 
 
@@ -99,7 +96,7 @@ class Predictor:
             headers["Accept"] = self.accept
         model = target_model or self.model
         if model:
-            headers["X-Amzn-SageMaker-Target-Model"] = model
+            headers[TARGET_MODEL_HEADER] = model
         request = urllib.request.Request(
             self.url + "/invocations",
             data=self._serialize(data),

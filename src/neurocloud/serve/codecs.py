@@ -28,50 +28,23 @@ from typing import Any
 import numpy as np
 import orjson
 
-from neurocloud.serve import large_bodies
+from neurocloud.serve import json_pieces, large_bodies, wire
 from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.large_bodies import is_number
 from neurocloud.serve.signature import Signature
+from neurocloud.serve.wire import CONTENT_TYPES, CSV, JSON, JSONLINES, NPY, media_type
 
 __all__ = ["CONTENT_TYPES", "decode_request", "encode_response", "media_type", "negotiate"]
 
-JSON, CSV, NPY, JSONLINES = (
-    "application/json",
-    "text/csv",
-    "application/x-npy",
-    "application/jsonlines",
-)
-CONTENT_TYPES = (JSON, CSV, NPY, JSONLINES)
-_ALIASES = {
-    "application/json": JSON,
-    "text/json": JSON,
-    "text/csv": CSV,
-    "application/csv": CSV,
-    "application/x-npy": NPY,
-    "application/npy": NPY,
-    "application/jsonlines": JSONLINES,
-    "application/jsonl": JSONLINES,
-    "application/x-jsonlines": JSONLINES,
-    "application/json-lines": JSONLINES,
-}
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _SUPPORTED = ", ".join(CONTENT_TYPES)
-
-
-def media_type(header: str | None) -> str | None:
-    """The canonical media type of a Content-Type header (parameters dropped), or ``None``."""
-    if not header:
-        return None
-    return _ALIASES.get(header.split(";", 1)[0].strip().lower())
-
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 # --- Accept negotiation -----------------------------------------------------------------
 _accept_cache: dict[tuple[str, str], str | None] = {}
 
 
 def negotiate(accept: str | None, default: str) -> str:
-    """The response type for an Accept header: the supported type with the highest q-value
-    (earliest first on ties); ``*/*`` and a missing header mean ``default``.
+    """The response type for an Accept header (:func:`neurocloud.serve.wire.negotiate`).
 
     Raises :class:`ServeError` (406) when no listed type is supported.
     """
@@ -80,7 +53,7 @@ def negotiate(accept: str | None, default: str) -> str:
     key = (accept, default)
     chosen = _accept_cache.get(key)
     if chosen is None:
-        chosen = _negotiate(accept, default)
+        chosen = wire.negotiate(accept, default)
         if len(_accept_cache) < 512:
             _accept_cache[key] = chosen
     if not chosen:
@@ -88,51 +61,21 @@ def negotiate(accept: str | None, default: str) -> str:
     return chosen
 
 
-def _negotiate(accept: str, default: str) -> str:
-    offers: list[tuple[float, int, str]] = []
-    refused: set[str] = set()
-    for index, part in enumerate(accept.split(",")):
-        pieces = part.split(";")
-        media = pieces[0].strip().lower()
-        quality = 1.0
-        for param in pieces[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality <= 0:
-            refused.add(_ALIASES.get(media, media))
-            continue
-        if media:
-            offers.append((-quality, index, media))
-    for _, _, media in sorted(offers):
-        if media in _ALIASES and _ALIASES[media] not in refused:
-            return _ALIASES[media]
-        if media.endswith("/*"):
-            prefix = media[:-1]
-            candidates = (
-                [default, *CONTENT_TYPES]
-                if media == "*/*"
-                else [default, *(t for t in CONTENT_TYPES if t.startswith(prefix))]
-            )
-            for candidate in candidates:
-                if (candidate.startswith(prefix) or media == "*/*") and candidate not in refused:
-                    return candidate
-    return ""
-
-
 # --- requests -----------------------------------------------------------------------------
 def decode_request(
-    body: bytes, content_type: str, signature: Signature, max_rows: int | None = None
+    body: bytes,
+    content_type: str,
+    signature: Signature,
+    max_rows: int | None = None,
+    max_json_bytes: int | None = None,
 ) -> tuple[np.ndarray, str]:
     """Decode ``body`` of ``content_type`` into ``(rows, form)``; 400 naming the problem,
-    413 past ``max_rows`` rows (counted before parsing where the format allows)."""
+    413 past ``max_rows`` rows (counted before parsing where the format allows) or for a
+    JSON document over ``max_json_bytes`` that cannot be read in pieces."""
     if not body:
         raise bad_request("body", f"{content_type} data", "an empty body")
     if content_type == JSON:
-        rows, form = _decode_json(body, signature)
+        rows, form = _decode_json(body, signature, max_json_bytes)
     elif content_type == CSV:
         _count_lines(body, max_rows, "text/csv", extra=1)  # a header line may come first
         rows, form = signature.rows(_decode_csv(body, signature), "body (text/csv)"), "csv"
@@ -141,7 +84,7 @@ def decode_request(
         form = "npy"
     else:
         _count_lines(body, max_rows, "application/jsonlines")
-        values = _decode_jsonlines(body, signature)
+        values = _decode_jsonlines(body, signature, max_json_bytes)
         rows, form = signature.rows(values, "body (application/jsonlines)"), "jsonlines"
     check_rows(len(rows), max_rows, "body")
     return rows, form
@@ -168,19 +111,39 @@ def _count_lines(body: bytes, max_rows: int | None, kind: str, extra: int = 0) -
         check_rows(lines - extra - 1, max_rows, f"body ({kind})", "lines")
 
 
-def parse_json(body: bytes, field: str = "body") -> Any:
+def parse_json(body: bytes, field: str = "body", limit: int | None = None) -> Any:
+    """``orjson.loads(body)``; 400 naming ``field`` for malformed JSON, 413 past ``limit``
+    bytes (one call holds the event loop for the whole parse).
+
+    >>> parse_json(b'{"x": [4.5]}')
+    {'x': [4.5]}
+    """
+    if limit is not None and len(body) > limit:
+        raise bad_request(
+            field,
+            f"at most {limit} bytes of JSON parsed in one piece ({limit / 1048576:g} MB, "
+            "max_json_mb, set by NEUROCLOUD_MAX_JSON_MB); larger JSON is read in pieces "
+            'only as rows of numbers ([...], {"<input name>": [...]}, {"instances": [...]}, '
+            "a V2 tensor's data)",
+            f"{len(body)} bytes in another shape",
+            status=413,
+        )
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(field, "valid JSON", f"malformed JSON ({exc})") from None
 
 
-def _decode_json(body: bytes, signature: Signature) -> tuple[np.ndarray, str]:
+def _decode_json(
+    body: bytes, signature: Signature, max_json_bytes: int | None = None
+) -> tuple[np.ndarray, str]:
     if len(body) > large_bodies.FAST_CHARS:
-        fast = large_bodies.read_numeric_json(body, signature)
+        fast = large_bodies.read_numeric_json(body, signature) or _json_in_pieces(
+            body, signature, max_json_bytes
+        )
         if fast is not None:
             return fast
-    data = parse_json(body)
+    data = parse_json(body, limit=max_json_bytes)
     name = signature.input_name
     if isinstance(data, list):
         return signature.rows(data, "body"), "list"
@@ -208,6 +171,43 @@ def _decode_json(body: bytes, signature: Signature) -> tuple[np.ndarray, str]:
         f"one key: the input name {name!r}, 'instances' or 'inputs'",
         f"keys {keys}",
     )
+
+
+_FORMS = {"instances": "instances", "inputs": "inputs"}
+
+
+def _json_in_pieces(
+    body: bytes, signature: Signature, limit: int | None
+) -> tuple[np.ndarray, str] | None:
+    """A large body of rows (a list, or the one value of the input name, ``instances`` or
+    ``inputs``) read a piece at a time (:mod:`~neurocloud.serve.json_pieces`); ``None``
+    for any other shape."""
+    name = signature.input_name
+    start, key = 0, None
+    while start < len(body) and body[start] in b" \t\r\n":
+        start += 1
+    if body[start : start + 1] == b"{":
+        colon = body.find(b":", start)
+        try:
+            key = orjson.loads(body[start + 1 : colon]) if colon > 0 else None
+        except orjson.JSONDecodeError:
+            return None
+        if key not in (name, "instances", "inputs"):
+            return None
+        start = colon + 1
+    begin = json_pieces.array_start(body, start)
+    if begin is None:
+        return None
+    convert = json_pieces.numeric_rows(name if key == "instances" else None)
+    found = json_pieces.parse_around(body, begin, convert, limit)
+    if found is None:
+        return None
+    document, array = found
+    if key is None:
+        return (signature.rows(array, "body"), "list") if document == json_pieces.HOLE else None
+    if [k for k in document if k != "parameters"] != [key] or document[key] != json_pieces.HOLE:
+        return None
+    return signature.rows(array, key), _FORMS.get(key, "named")
 
 
 def _named(obj: dict, name: str, field: str) -> Any:
@@ -303,13 +303,15 @@ def _decode_npy(body: bytes, max_rows: int | None = None) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran else "C")
 
 
-def _decode_jsonlines(body: bytes, signature: Signature) -> list[Any]:
+def _decode_jsonlines(
+    body: bytes, signature: Signature, max_json_bytes: int | None = None
+) -> list[Any]:
     rows = []
     name = signature.input_name
     for number, line in enumerate(body.splitlines()):
         if not line.strip():
             continue
-        value = parse_json(line, f"line {number + 1}")
+        value = parse_json(line, f"line {number + 1}", max_json_bytes)
         if isinstance(value, dict):
             value = _named(value, name, f"line {number + 1}")
         rows.append(value)

@@ -9,6 +9,7 @@
 | ``default_accept`` | ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` | ``application/json`` |
 | ``max_request_rows`` | ``NEUROCLOUD_MAX_REQUEST_ROWS`` | 1,000,000 |
 | ``inline_forward_us`` | ``NEUROCLOUD_INLINE_FORWARD_US`` | 75 |
+| ``max_json_mb`` | ``NEUROCLOUD_MAX_JSON_MB`` | 1 |
 | model directory | ``SM_MODEL_DIR`` | ``/opt/ml/model`` |
 
 >>> ServeConfig.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "2"}).max_payload_bytes
@@ -24,11 +25,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from neurocloud.nn.validation import check_number
+from neurocloud.serve.wire import CONTENT_TYPES as RESPONSE_TYPES
 
 __all__ = ["ServeConfig", "default_model_dir", "default_port"]
 
 DEFAULT_MODEL_DIR = "/opt/ml/model"
-RESPONSE_TYPES = ("application/json", "text/csv", "application/x-npy", "application/jsonlines")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ class ServeConfig:
         inline_forward_us: a forward pass measured to take less than this many microseconds
             for its rows runs on the event loop instead of the batcher's thread, whose
             hand-off costs more than a small model's pass (0: never; ``math.inf``: always).
+        max_json_mb: largest JSON document parsed in one call, in megabytes (more: 413
+            naming this setting). Rows of numbers, ``{"instances": [...]}`` and a V2
+            tensor's ``data`` are read in pieces whatever their size; one call on anything
+            else holds the event loop for its whole parse.
     """
 
     max_batch_rows: int = 1024
@@ -59,6 +64,7 @@ class ServeConfig:
     workers: int = 1
     max_request_rows: int = 1_000_000
     inline_forward_us: float = 75.0
+    max_json_mb: float = 1.0
 
     def __post_init__(self) -> None:
         check_number(self.max_batch_rows, "max_batch_rows", low=1, integer=True)
@@ -70,6 +76,7 @@ class ServeConfig:
         check_number(self.max_request_rows, "max_request_rows", low=1, integer=True)
         if self.inline_forward_us != math.inf:
             check_number(self.inline_forward_us, "inline_forward_us", low=0)
+        check_number(self.max_json_mb, "max_json_mb", low=0, low_open=True)
         if self.default_accept not in RESPONSE_TYPES:
             raise ValueError(
                 f"default_accept must be one of {', '.join(RESPONSE_TYPES)}. "
@@ -79,6 +86,10 @@ class ServeConfig:
     @property
     def max_payload_bytes(self) -> int:
         return int(self.max_payload_mb * 1024 * 1024)
+
+    @property
+    def max_json_bytes(self) -> int:
+        return int(self.max_json_mb * 1024 * 1024)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServeConfig:
@@ -92,6 +103,7 @@ class ServeConfig:
             ("SAGEMAKER_MODEL_SERVER_TIMEOUT", "timeout_s", float),
             ("NEUROCLOUD_MAX_REQUEST_ROWS", "max_request_rows", int),
             ("NEUROCLOUD_INLINE_FORWARD_US", "inline_forward_us", float),
+            ("NEUROCLOUD_MAX_JSON_MB", "max_json_mb", float),
         ):
             if env.get(variable, "").strip():
                 values[name] = _parse(env[variable], variable, kind)

@@ -42,6 +42,12 @@ def describe_value(value: Any, limit: int = 60) -> str:
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A JSON ``{"error": message}`` response with ``status`` (and extra ``headers``).
+
+    >>> response = error_response(404, "model: expected a or b; received c")
+    >>> response.status_code, response.body
+    (404, b'{"error":"model: expected a or b; received c"}')
+    """
     return Response(
         orjson.dumps({"error": message}),
         status_code=status,

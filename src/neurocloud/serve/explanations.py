@@ -12,8 +12,9 @@ once, instead of running side by side and each reaching its next deadline check 
 
 The request's timeout is also the explanation's deadline: past it the client gets 504 and
 the computation gives up at its next chunk of rows, so it burns no more CPU and no longer
-holds up later explanations of that model. :data:`STOPPING` makes every explanation in
-flight give up the same way (503) when the server shuts down.
+holds up later explanations of that model. The server's ``stopping`` event (one per app,
+:attr:`ServerState.stopping`) makes every explanation in flight give up the same way (503)
+when that server shuts down.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ __all__ = ["MAX_PARAMETER_DEPTH", "STOPPING", "explain"]
 
 logger = logging.getLogger("neurocloud.serve")
 
-#: set when the server begins to shut down: explanations in flight stop with 503
+#: the stop event of explanations given none (each app passes its own)
 STOPPING = threading.Event()
 #: deepest nesting of lists/objects in an explanation parameter (a row of a baseline or
 #: background is two levels deep)
@@ -57,9 +58,15 @@ def _check_depth(parameters: dict[str, Any]) -> None:
 
 
 async def explain(
-    model: ModelVersion, rows: np.ndarray, parameters: dict[str, Any], timeout: float
+    model: ModelVersion,
+    rows: np.ndarray,
+    parameters: dict[str, Any],
+    timeout: float,
+    stopping: threading.Event | None = None,
 ) -> dict[str, np.ndarray]:
-    """Named explanation arrays for ``rows`` (see the module docstring for errors)."""
+    """Named explanation arrays for ``rows`` (see the module docstring for errors);
+    ``stopping``, once set, stops the explanation with 503 (the server shuts down)."""
+    stopping = STOPPING if stopping is None else stopping
     try:
         from neurocloud.explain.core import DeadlineExceeded, deadline
         from neurocloud.serve.explanation_requests import LimitExceeded
@@ -71,7 +78,7 @@ async def explain(
     at = time.monotonic() + timeout
 
     def run() -> dict[str, np.ndarray]:
-        with deadline(at, STOPPING):
+        with deadline(at, stopping):
             try:
                 return model.explain(rows, parameters)
             except DeadlineExceeded as exc:
@@ -82,7 +89,7 @@ async def explain(
         slot = model.explain_slot
         await slot.acquire()
         try:
-            if STOPPING.is_set():
+            if stopping.is_set():
                 raise DeadlineExceeded("the server is shutting down")
             future = asyncio.ensure_future(asyncio.to_thread(run))
         except BaseException:
@@ -102,7 +109,7 @@ async def explain(
     except ValueError as exc:
         raise ServeError(400, f"explanation: {exc}") from None
     except (asyncio.TimeoutError, DeadlineExceeded):
-        if STOPPING.is_set():
+        if stopping.is_set():
             raise ServeError(
                 503, f"model {model.name!r}: the server is shutting down; retry elsewhere"
             ) from None

@@ -184,6 +184,12 @@ def in_chunks(values: list, convert: Any) -> np.ndarray:
 
 
 def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (as ``float`` reads it: spaces, ``nan`` and
+    ``inf`` allowed), e.g. to tell a CSV header from a row.
+
+    >>> is_number(" 1.5e3 "), is_number("x1")
+    (True, False)
+    """
     try:
         float(text)
     except ValueError:

@@ -29,7 +29,9 @@ __all__ = ["Fingerprint", "discover", "fingerprint", "scan"]
 
 logger = logging.getLogger("neurocloud.serve")
 Fingerprint = tuple[tuple[str, int, int, int], ...]
-_ignored: set[str] = set()  # folders already reported as not versions (logged once each)
+#: folder -> the names in it already reported as not versions (logged once each), as of
+#: its last scan: only what is present now, so it cannot grow without bound
+_ignored: dict[str, set[str]] = {}
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -45,13 +47,15 @@ def _versions(path: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     with os.scandir(path) as scanned:  # sorted: "1" wins over "01", whatever the listing order
         entries = sorted(scanned, key=lambda e: (len(e.name), e.name))
+    reported = _ignored.get(str(path), set())
+    ignored: set[str] = set()
     for entry in entries:
         if not entry.is_dir() or entry.name.startswith("."):
             continue
         version = str(int(entry.name)) if _is_version(entry.name) else None
         if version is None or version in found:
-            if entry.path not in _ignored:
-                _ignored.add(entry.path)
+            ignored.add(entry.name)
+            if entry.name not in reported:
                 logger.warning(
                     "ignoring %s: %s",
                     entry.path,
@@ -62,6 +66,10 @@ def _versions(path: Path) -> dict[str, Path]:
             continue
         if _is_model_dir(Path(entry.path)):
             found[version] = Path(entry.path)
+    if ignored:
+        _ignored[str(path)] = ignored
+    else:
+        _ignored.pop(str(path), None)
     return found
 
 
@@ -83,6 +91,9 @@ def discover(path: str | os.PathLike[str]) -> dict[str, dict[str, Path]]:
         versions = {"1": child} if _is_model_dir(child) else _versions(child)
         if versions:
             models[entry.name] = versions
+    present = {str(root), *(str(root / name) for name in os.listdir(root))}
+    for folder in [f for f in _ignored if Path(f).parent == root and f not in present]:
+        del _ignored[folder]  # a model folder that is gone
     if not models:
         raise ValueError(
             f"{path}: no model found; expected {MODEL_FILE} there, numbered version folders "
@@ -106,7 +117,17 @@ def fingerprint(path: Path) -> Fingerprint | None:
     return tuple(sorted(marks))
 
 
-def scan(path: Path) -> dict[str, dict[str, tuple[Path, Fingerprint | None]]]:
+def scan(path: str | os.PathLike[str]) -> dict[str, dict[str, tuple[Path, Fingerprint | None]]]:
+    """Map model name -> version -> ``(directory, fingerprint)`` for every model under
+    ``path`` (see :func:`discover` and :func:`fingerprint`).
+
+    >>> import tempfile, neurocloud as nc
+    >>> root = tempfile.mkdtemp()
+    >>> _ = nc.save(nc.Sequential([nc.layers.Dense(1)], input_dim=1, seed=0), root + "/m")
+    >>> folder, mark = scan(root)["m"]["1"]
+    >>> folder.name, sorted(name for name, *_ in mark)
+    ('m', ['card.json', 'model.json', 'weights.safetensors'])
+    """
     return {
         name: {version: (folder, fingerprint(folder)) for version, folder in versions.items()}
         for name, versions in discover(path).items()

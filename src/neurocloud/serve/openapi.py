@@ -14,6 +14,7 @@ import numpy as np
 from neurocloud import __version__
 from neurocloud.serve import aws_runtime
 from neurocloud.serve.signature import Signature
+from neurocloud.serve.wire import CONTENT_TYPES, CSV, JSON, JSONLINES, NPY, TARGET_MODEL_HEADER
 
 __all__ = ["openapi_document"]
 
@@ -78,9 +79,9 @@ def _sagemaker_body(signatures: dict[str, Signature]) -> dict[str, Any]:
                 "schema": {"oneOf": [{"type": "object"}, {"type": "array"}]},
                 "examples": examples,
             },
-            "text/csv": {"schema": {"type": "string"}, "example": ",".join(map(str, row))},
-            "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
-            "application/jsonlines": {"schema": {"type": "string"}, "example": str(row)},
+            CSV: {"schema": {"type": "string"}, "example": ",".join(map(str, row))},
+            NPY: {"schema": {"type": "string", "format": "binary"}},
+            JSONLINES: {"schema": {"type": "string"}, "example": str(row)},
         },
     }
 
@@ -115,13 +116,10 @@ def openapi_document(
     targets = [*names, *(f"{n}/{v}" for n in names for v in models[n][1])] if models else None
     response_types = {
         "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]}},
-        **{
-            t: {"schema": {"type": "string"}}
-            for t in ("text/csv", "application/x-npy", "application/jsonlines")
-        },
+        **{t: {"schema": {"type": "string"}} for t in CONTENT_TYPES if t != JSON},
     }
     target = {
-        "name": "X-Amzn-SageMaker-Target-Model",
+        "name": TARGET_MODEL_HEADER,
         "in": "header",
         "required": len(names) > 1,
         "description": "Model name (or name/version); needed with several models.",

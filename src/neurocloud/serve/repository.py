@@ -40,6 +40,7 @@ from neurocloud.serve.errors import ServeError
 from neurocloud.serve.metrics import ServeMetrics
 from neurocloud.serve.model_folders import Fingerprint, discover, fingerprint, scan
 from neurocloud.serve.signature import Signature
+from neurocloud.serve.wire import TARGET_MODEL_HEADER
 
 __all__ = ["ModelRepository", "ModelVersion", "discover"]
 
@@ -182,7 +183,7 @@ class ModelRepository:
                 return next(iter(self._latest.values()))
             raise ServeError(
                 400,
-                f"X-Amzn-SageMaker-Target-Model: expected one of {self.names} (this server "
+                f"{TARGET_MODEL_HEADER}: expected one of {self.names} (this server "
                 "holds several models); received no header",
             )
         versions = self._models.get(name)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from neurocloud.serve import wire
 from neurocloud.serve.body import off_loop, read_body
 from neurocloud.serve.codecs import (
     CONTENT_TYPES,
@@ -32,7 +33,7 @@ from neurocloud.serve.state import Call, ServerState, instrumented
 
 __all__ = ["TARGET_MODEL_HEADER", "routes"]
 
-TARGET_MODEL_HEADER = "x-amzn-sagemaker-target-model"
+TARGET_MODEL_HEADER = wire.TARGET_MODEL_HEADER.lower()  # ASGI header names are lower case
 
 
 def _content_type(call: Call) -> str:
@@ -72,6 +73,17 @@ def routes(state: ServerState) -> list[Route]:
     config = state.config
     max_rows = config.max_request_rows
 
+    async def rows_of(body: bytes, content_type: str, model: ModelVersion) -> tuple[Any, str]:
+        return await off_loop(
+            len(body),
+            decode_request,
+            body,
+            content_type,
+            model.signature,
+            max_rows,
+            config.max_json_bytes,
+        )
+
     async def ping(request: Request, call: Call) -> Response:
         if not state.repository.ready:
             return Response(
@@ -87,9 +99,7 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, form = await off_loop(
-            len(body), decode_request, body, content_type, model.signature, max_rows
-        )
+        rows, form = await rows_of(body, content_type, model)
         outputs = await model.predict(rows)
         payload = await off_loop(
             outputs.nbytes, encode_response, outputs, accept, form, model.signature
@@ -108,17 +118,15 @@ def routes(state: ServerState) -> list[Route]:
         body = await read_body(request, call.headers, config.max_payload_bytes)
         model = _target(state, call)
         call.model = model.name
-        rows, _ = await off_loop(
-            len(body), decode_request, body, content_type, model.signature, max_rows
-        )
+        rows, _ = await rows_of(body, content_type, model)
         parameters: dict[str, Any] = dict(request.query_params)
-        if content_type == JSON:
-            data = await off_loop(len(body), parse_json, body)
+        if content_type == JSON and b'"parameters"' in body:
+            data = await off_loop(len(body), parse_json, body, "body", config.max_json_bytes)
             if isinstance(data, dict) and "parameters" in data:
                 if not isinstance(data["parameters"], dict):
                     raise bad_request("parameters", "an object", repr(data["parameters"]))
                 parameters.update(data["parameters"])
-        result = await explain(model, rows, parameters, config.timeout_s)
+        result = await explain(model, rows, parameters, config.timeout_s, state.stopping)
         for name, array in result.items():
             check_finite(array, name, "JSON")
         return Response(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)

@@ -8,9 +8,10 @@ A route is written as ``async def handler(request, call) -> Response``; it sets
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,11 +28,13 @@ logger = logging.getLogger("neurocloud.serve")
 
 @dataclass
 class ServerState:
-    """One app's models, settings and metrics."""
+    """One app's models, settings and metrics, and its shutdown signal."""
 
     repository: ModelRepository
     config: ServeConfig
     metrics: ServeMetrics
+    #: set when this app begins to shut down: its explanations in flight stop with 503
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 class Call:

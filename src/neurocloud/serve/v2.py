@@ -62,6 +62,7 @@ def routes(state: ServerState) -> list[Route]:
             call.headers.get(HEADER_LENGTH),
             model.signature,
             config.max_request_rows,
+            config.max_json_bytes,
         )
 
     def header(model: ModelVersion, infer: InferRequest) -> dict[str, Any]:
@@ -88,7 +89,9 @@ def routes(state: ServerState) -> list[Route]:
 
     async def explain_route(request: Request, call: Call) -> Response:
         model, req = await decoded(request, call)
-        result = await explain(model, req.rows, dict(req.parameters), config.timeout_s)
+        result = await explain(
+            model, req.rows, dict(req.parameters), config.timeout_s, state.stopping
+        )
         binary = {n: req.binary_outputs.get(n, req.binary_output) for n in result}
         payload, headers = encode_outputs(header(model, req), result, binary)
         return _compressed(call, payload, headers)

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from neurocloud.serve import json_pieces
 from neurocloud.serve.codecs import check_finite, check_rows, parse_json
 from neurocloud.serve.errors import bad_request, describe_value
-from neurocloud.serve.large_bodies import CHUNK_ROWS, dump_array
+from neurocloud.serve.large_bodies import CHUNK_ROWS, FAST_CHARS, dump_array
 from neurocloud.serve.signature import DATATYPES, Signature, v2_datatype
 
 __all__ = ["InferRequest", "decode_infer", "encode_outputs"]
@@ -46,9 +47,14 @@ class InferRequest:
     parameters: dict[str, Any]
 
 
-def _header(body: bytes, header_length: str | None) -> tuple[dict[str, Any], memoryview]:
+def _header(
+    body: bytes, header_length: str | None, limit: int | None = None
+) -> tuple[dict[str, Any], memoryview]:
     if header_length is None:
-        data, binary = parse_json(body), memoryview(b"")
+        data = _in_pieces(body, limit) if len(body) > FAST_CHARS else None
+        if data is None:
+            data = parse_json(body, limit=limit)
+        binary = memoryview(b"")
     else:
         text = header_length.strip()
         if not (text.isascii() and text.isdigit()) or int(text) > len(body):
@@ -58,10 +64,38 @@ def _header(body: bytes, header_length: str | None) -> tuple[dict[str, Any], mem
                 repr(header_length),
             )
         size = int(text)
-        data, binary = parse_json(body[:size], "body (JSON header)"), memoryview(body)[size:]
+        data = parse_json(body[:size], "body (JSON header)", limit)
+        binary = memoryview(body)[size:]
     if not isinstance(data, dict):
         raise bad_request("body", 'a JSON object {"inputs": [...]}', describe_value(data))
     return data, binary
+
+
+def _in_pieces(body: bytes, limit: int | None) -> dict[str, Any] | None:
+    """A large request whose one input tensor's ``data`` is read a piece at a time
+    (:mod:`~neurocloud.serve.json_pieces`); ``None`` for any other shape."""
+    key = body.find(b'"data"')
+    while key >= 0:
+        colon = key + 6
+        while body[colon : colon + 1] in (b" ", b"\t", b"\r", b"\n"):
+            colon += 1
+        if body[colon : colon + 1] == b":":
+            break
+        key = body.find(b'"data"', key + 1)
+    start = json_pieces.array_start(body, colon + 1) if key >= 0 else None
+    if start is None:
+        return None
+    found = json_pieces.parse_around(body, start, json_pieces.numeric_rows(), limit)
+    if found is None:
+        return None
+    data, array = found
+    inputs = data.get("inputs") if isinstance(data, dict) else None
+    if not (isinstance(inputs, list) and len(inputs) == 1 and isinstance(inputs[0], dict)):
+        return None
+    if inputs[0].get("data") != json_pieces.HOLE:
+        return None
+    inputs[0]["data"] = array
+    return data
 
 
 def _object_list(value: Any, field: str, item: str) -> list[dict[str, Any]]:
@@ -79,11 +113,16 @@ def _parameters(value: Any, field: str) -> dict[str, Any]:
 
 
 def decode_infer(
-    body: bytes, header_length: str | None, signature: Signature, max_rows: int | None = None
+    body: bytes,
+    header_length: str | None,
+    signature: Signature,
+    max_rows: int | None = None,
+    max_json_bytes: int | None = None,
 ) -> InferRequest:
     """Decode an infer (or explain) request for a model with ``signature``; 400 on errors,
-    413 past ``max_rows`` rows."""
-    data, binary = _header(body, header_length)
+    413 past ``max_rows`` rows or for JSON over ``max_json_bytes`` that is not read in
+    pieces."""
+    data, binary = _header(body, header_length, max_json_bytes)
     inputs = _object_list(data.get("inputs"), "inputs", "tensor")
     if len(inputs) != 1:
         raise bad_request(
