@@ -197,6 +197,24 @@ def test_cheap_pass_runs_inline_once_timed():
     np.testing.assert_array_equal(other, np.full((9, 2), 3.0))
 
 
+def test_requests_in_an_inline_pass_turn_share_the_next_pass():
+    passes = []
+
+    async def main():
+        batcher = MicroBatcher(
+            lambda X: X * 2, inline_below_us=math.inf, on_batch=lambda r, q: passes.append(q)
+        )
+        outs = await asyncio.gather(*(batcher.submit(np.full((1, 1), i)) for i in range(4)))
+        counts = batcher.thread_passes, batcher.inline_passes
+        await batcher.close()
+        return outs, counts
+
+    outs, counts = asyncio.run(main())
+    assert passes == [1, 3]  # the first alone on arrival, the three from its turn together
+    assert counts == (0, 2)
+    assert [o.item() for o in outs] == [0.0, 2.0, 4.0, 6.0]
+
+
 def test_costly_pass_stays_in_the_thread_and_batches():
     passes = []
 

@@ -117,8 +117,9 @@ class MicroBatcher:
         """
         if self._closed:
             raise BatcherClosed("The batcher is closed: the model was unloaded.")
-        if not self._queue and self.max_batch_delay == 0 and self._cheap(len(rows)):
-            return self._run_inline(rows)
+        ready = not self._busy and not self._queue and self.max_batch_delay == 0
+        if ready and self._cheap(len(rows)):
+            return self._run_inline(rows, asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         request = _Request(rows, future, loop.time())
@@ -143,9 +144,15 @@ class MicroBatcher:
         seconds = self._seconds.get(rows.bit_length())
         return seconds is not None and seconds < self._inline_below
 
-    def _run_inline(self, rows: np.ndarray) -> np.ndarray:
-        """One pass on the event loop; its outputs, or the error ``forward`` raised."""
+    def _run_inline(self, rows: np.ndarray, loop: asyncio.AbstractEventLoop) -> np.ndarray:
+        """One pass on the event loop; its outputs, or the error ``forward`` raised.
+
+        The batcher counts as busy until the loop's next turn: requests that arrive in this
+        turn (under load, many) queue and share the next pass instead of one pass each.
+        """
         self.inline_passes += 1
+        self._busy = True
+        loop.call_soon(self._finish, loop, [], None, None)
         start = time.thread_time()
         with np.errstate(all="ignore"):  # overflow is reported per request, as by the thread
             outputs = self._forward(rows)
@@ -257,6 +264,9 @@ class MicroBatcher:
         error: BaseException | None,
     ) -> None:
         self._busy = False
+        if not batch:  # the turn of an inline pass from submit has ended
+            self._schedule(loop)
+            return
         rows = sum(len(r.rows) for r in batch)
         if error is None and len(outputs) != rows:
             error = RuntimeError(f"the model returned {len(outputs)} rows for {rows} input rows")
