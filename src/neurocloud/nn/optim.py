@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn.lbfgs import LBFGS
+from neurocloud.nn.parallel import run_split
 from neurocloud.nn.registry import Registry
 from neurocloud.nn.validation import check_number
 
@@ -30,6 +31,11 @@ __all__ = ["LBFGS", "METHODS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "
 #: gradient, state, scratch) then stay in the L2 cache between its operations, instead of
 #: streaming from memory once per operation on large models.
 BLOCK = 1 << 16
+
+#: Elements from which an update runs its blocks on several threads (``nn.parallel``): the
+#: same operations on disjoint blocks, so the same bits; below it a thread's hand-off costs
+#: more than it saves.
+PARALLEL_MIN = 2 * BLOCK
 
 
 def _blocks(shape: tuple[int, ...]) -> list[slice]:
@@ -69,6 +75,7 @@ class Optimizer:
         self._scratch: list[np.ndarray] = []
         self._shapes: list[tuple[int, ...]] = []
         self._block_views: list[list[tuple[slice, dict[str, np.ndarray], np.ndarray]]] = []
+        self._size = 0
         self._restored = False  # state came from load_state_dict: parameters must match it
 
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
@@ -79,6 +86,7 @@ class Optimizer:
             [(b, {k: a[b] for k, a in slots.items()}, tmp[b]) for b in _blocks(p.shape)]
             for p, slots, tmp in zip(like, state, self._scratch)
         ]
+        self._size = sum(p.size for p in like)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (``grads`` may be overwritten)."""
@@ -102,11 +110,24 @@ class Optimizer:
         self._restored = False
         self.t += 1
         scalars = self._scalars()
-        for p, g, views in zip(params, grads, self._block_views):
-            if self.weight_decay and not self.decoupled:
-                g += self.weight_decay * p
-            for block, state, tmp in views:
-                self._update(p[block], g[block], state, tmp, scalars)
+        coupled_decay = self.weight_decay if not self.decoupled else 0.0
+        parts = [
+            (p[block], g[block], state, tmp)
+            for p, g, views in zip(params, grads, self._block_views)
+            for block, state, tmp in views
+        ]
+
+        def update(part: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]):
+            p, g, state, tmp = part
+            if coupled_decay:
+                g += coupled_decay * p
+            self._update(p, g, state, tmp, scalars)
+
+        if self._size >= PARALLEL_MIN:
+            run_split(update, parts)
+        else:
+            for part in parts:
+                update(part)
 
     def _scalars(self) -> Any:
         """Per-step constants shared by every block (none by default)."""
