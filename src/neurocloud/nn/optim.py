@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn import kernels
 from neurocloud.nn.lbfgs import LBFGS
 from neurocloud.nn.parallel import run_split
 from neurocloud.nn.registry import Registry
@@ -36,6 +37,10 @@ BLOCK = 1 << 16
 #: same operations on disjoint blocks, so the same bits; below it a thread's hand-off costs
 #: more than it saves.
 PARALLEL_MIN = 2 * BLOCK
+
+#: The same for the compiled one-pass update, ten times cheaper per element: threads pay
+#: off on larger updates only.
+COMPILED_PARALLEL_MIN = 1 << 20
 
 
 def _blocks(shape: tuple[int, ...]) -> list[slice]:
@@ -123,7 +128,7 @@ class Optimizer:
                 g += coupled_decay * p
             self._update(p, g, state, tmp, scalars)
 
-        if self._size >= PARALLEL_MIN:
+        if self._size >= self._parallel_min(scalars):
             run_split(update, parts)
         else:
             for part in parts:
@@ -132,6 +137,10 @@ class Optimizer:
     def _scalars(self) -> Any:
         """Per-step constants shared by every block (none by default)."""
         return None
+
+    def _parallel_min(self, scalars: Any) -> int:
+        """Elements from which this step's blocks are spread over threads."""
+        return PARALLEL_MIN
 
     def _update(
         self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], tmp: np.ndarray, scalars
@@ -271,16 +280,30 @@ class Adam(Optimizer):
         self.eps = check_number(eps, "eps", low=0)
         super().__init__(lr, weight_decay)
 
-    def _scalars(self) -> tuple[float, float]:
+    def _scalars(self) -> tuple[float, float, Any]:
         # With step = lr (1 - beta1) / bias1 the update is step * m~ / (sqrt(v~ (1 - beta2)
         # / bias2) + eps); dividing numerator and denominator by step leaves
         # m~ / (sqrt(v~) * scale + shift).
         step = self.lr * (1.0 - self.beta1) / (1.0 - self.beta1**self.t)
         scale = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t)) / step
-        return scale, self.eps / step
+        # Large updates take the compiled one-pass kernel where numba is installed: the
+        # same operations in the same order, so the same bits (tests/test_kernels.py).
+        kernel = kernels.adam() if self._size >= PARALLEL_MIN else None
+        return scale, self.eps / step, kernel
+
+    def _parallel_min(self, scalars) -> int:
+        return PARALLEL_MIN if scalars[2] is None else COMPILED_PARALLEL_MIN
 
     def _update(self, p, g, state, tmp, scalars):
         m, v = state["m"], state["v"]
+        kernel = scalars[2]
+        if kernel is not None and kernels.accepts(p, g):
+            if self.decoupled and self.weight_decay:  # decayed before the step, as below
+                p *= 1.0 - self.lr * self.weight_decay
+            t = p.dtype.type
+            flat = (a.reshape(-1) for a in (p, g, m, v))
+            kernel(*flat, t(self.beta1), t(self.beta2), t(scalars[0]), t(scalars[1]))
+            return
         m *= self.beta1
         m += g
         np.multiply(g, g, out=g)
