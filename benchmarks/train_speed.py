@@ -26,7 +26,10 @@ The ``env -u`` lets OpenBLAS pick its native kernel for this command alone; this
 environment pins OPENBLAS_CORETYPE=Haswell (keep it in tests and CI). Without it the same
 command measures the pinned kernel. The header reports the kernel that ran.
 
-Short run: ``--quick``.
+Short run: ``--quick``. ``--against OTHER/src`` times neurocloud alone (and its GEMM floor,
+as a control) from this checkout and from another, interleaved: the ratio per workload.
+``NEUROCLOUD_COMPILED`` is ``always`` unless set (Adam's compiled kernel, where numba is
+installed, from the warm-up on); ``0`` measures the NumPy path.
 """
 
 from __future__ import annotations
@@ -605,6 +608,7 @@ def describe_machine() -> list[str]:
         f"OPENBLAS_CORETYPE={coretype or '(unset)'}; PyTorch BLAS: "
         f"{_torch_blas(torch.__config__.show())}, torch threads {torch.get_num_threads()}"
     )
+    lines.append(f"NEUROCLOUD_COMPILED={os.environ['NEUROCLOUD_COMPILED']}")
     lines.append(f"load average at start: {os.getloadavg()}")
     return lines
 
@@ -710,6 +714,9 @@ def main() -> None:
         return
     rounds = args.rounds or (1 if args.quick else 5)
     min_sample = 0.05 if args.quick else 0.25
+    # Steady state: Adam's compiled kernel (where numba is installed) from the first large
+    # update, in the warm-up, instead of after about a second of NumPy updates.
+    os.environ.setdefault("NEUROCLOUD_COMPILED", "always")
     started = time.perf_counter()
     print("\n".join(describe_machine()))
     print(f"rounds: {rounds}; command: {' '.join(sys.argv)}\n")

@@ -14,7 +14,7 @@ from neurocloud.nn import kernels, optim
 
 
 def _run(make, start, grads, compiled, monkeypatch):
-    monkeypatch.setenv("NEUROCLOUD_COMPILED", "1" if compiled else "0")
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always" if compiled else "0")
     w, opt = start.copy(), make()
     for g in grads:
         opt.step([w], [g.copy()])
@@ -32,7 +32,7 @@ def _run(make, start, grads, compiled, monkeypatch):
     ],
 )
 def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, monkeypatch):
-    assert kernels.adam() is not None
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
     rng = np.random.default_rng(6)
     start = rng.normal(size=(500, 300)).astype(dtype)  # 2-D: blocks of rows
     assert start.size >= optim.PARALLEL_MIN
@@ -56,7 +56,7 @@ def test_a_fit_with_the_kernel_equals_one_without(monkeypatch):
     X = rng.normal(size=(256, 300)).astype(np.float32)
     y = rng.integers(0, 4, 256)
     weights = []
-    for compiled in ("1", "0"):
+    for compiled in ("always", "0"):
         monkeypatch.setenv("NEUROCLOUD_COMPILED", compiled)
         model = nc.Sequential(
             [nc.layers.Dense(512, activation="relu"), nc.layers.Dense(4, activation="softmax")],
@@ -69,22 +69,31 @@ def test_a_fit_with_the_kernel_equals_one_without(monkeypatch):
     assert np.array_equal(*weights)
 
 
-def test_import_and_small_models_never_import_numba():
+def test_import_small_models_and_short_runs_never_import_numba():
     code = (
         "import sys, numpy as np, neurocloud as nc\n"
         "m = nc.Sequential([nc.layers.Dense(4)], input_dim=3, seed=0)\n"
         "m.fit(np.ones((8, 3)), np.ones((8, 4)), epochs=2)\n"
         "m.predict(np.ones((2, 3)))\n"
+        "big = nc.Sequential([nc.layers.Dense(512)], input_dim=300, seed=0)\n"
+        "big.fit(np.ones((64, 300)), np.ones((64, 512)), epochs=2, batch_size=32)\n"
         "print('numba' in sys.modules)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("NEUROCLOUD_COMPILED", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
 
+def test_auto_mode_loads_the_kernel_once_the_work_pays_for_it(monkeypatch):
+    monkeypatch.delenv("NEUROCLOUD_COMPILED", raising=False)
+    assert kernels.mode() == "auto"
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
+
+
 def test_the_switch_turns_the_kernel_off(monkeypatch):
     monkeypatch.setenv("NEUROCLOUD_COMPILED", "0")
-    assert kernels.adam() is None
-    monkeypatch.setenv("NEUROCLOUD_COMPILED", "1")
-    assert kernels.adam() is not None
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is None
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    assert kernels.adam(work=0) is not None

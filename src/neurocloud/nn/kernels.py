@@ -1,17 +1,22 @@
 """Optional compiled kernels: Adam's update in one pass instead of NumPy's ten.
 
-Used only where numba is installed (it comes with the ``explain`` extra, through shap) and
-only for updates of at least ``optim.PARALLEL_MIN`` elements, so ``import neurocloud``,
-serving and small models never import numba. The kernel does the NumPy reference's
-operations in the same order, element by element, in the array's own dtype, without
-fast-math (no fused multiply-add, no reassociation): its results are bitwise the
-reference's, which ``tests/test_kernels.py`` checks. ``NEUROCLOUD_COMPILED=0`` turns it off.
+Used only where numba is installed (it comes with the ``explain`` extra, through shap), for
+updates of at least ``optim.PARALLEL_MIN`` elements, and only once an optimizer has done
+enough work for numba's import to pay off (:data:`COMPILE_AFTER` element updates, about a
+second of NumPy updates): ``import neurocloud``, serving, small models and short runs never
+import numba. The kernel does the NumPy reference's operations in the same order, element
+by element, in the array's own dtype, without fast-math (no fused multiply-add, no
+reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
+switching to it in the middle of a run changes nothing but the time.
 
-Cost: numba and llvmlite (about 170 MB installed), and on the first large update in a
-process numba's import and the compilation, about a second (``cache=True`` keeps the
-compiled code on disk for later processes).
+``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first large update, anything
+else (the default) after :data:`COMPILE_AFTER`.
 
->>> kernel = adam()
+Cost: numba and llvmlite (about 210 MB installed), and once per process numba's import
+(0.5-5 s, depending on the machine's load) plus, the first time on a machine, the
+compilation (``cache=True`` keeps it on disk for later processes).
+
+>>> kernel = adam(work=COMPILE_AFTER)
 >>> kernel is None or callable(kernel)
 True
 """
@@ -21,44 +26,28 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-__all__ = ["DTYPES", "accepts", "adam", "enabled"]
+__all__ = ["COMPILE_AFTER", "DTYPES", "accepts", "adam", "mode"]
 
 #: dtypes the kernels take; other arrays run the NumPy reference
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: element updates an optimizer does with NumPy before it loads the kernel
+COMPILE_AFTER = 1 << 30
 
 _lock = threading.Lock()
 _adam: Callable[..., None] | None = None
 _tried = False
 
 
-def enabled() -> bool:
-    """Whether compiled kernels may be used (``NEUROCLOUD_COMPILED`` is not ``0``)."""
-    return os.environ.get("NEUROCLOUD_COMPILED", "1").strip().lower() not in ("0", "false", "no")
-
-
-def _compile() -> Callable[..., None] | None:
-    try:
-        import numba
-    except ImportError:
-        return None
-
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def adam_update(p: Any, g: Any, m: Any, v: Any, b1, b2, scale, shift) -> None:
-        # Adam._update's ten NumPy passes, per element and in their order.
-        for i in range(p.size):
-            mi = m[i] * b1 + g[i]
-            m[i] = mi
-            gi = g[i] * g[i]
-            g[i] = gi
-            vi = v[i] * b2 + gi
-            v[i] = vi
-            p[i] = p[i] - mi / (np.sqrt(vi) * scale + shift)
-
-    return adam_update
+def mode() -> str:
+    """``"off"``, ``"always"`` or ``"auto"``, from ``NEUROCLOUD_COMPILED``."""
+    value = os.environ.get("NEUROCLOUD_COMPILED", "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    return "always" if value == "always" else "auto"
 
 
 def accepts(*arrays: np.ndarray) -> bool:
@@ -67,15 +56,20 @@ def accepts(*arrays: np.ndarray) -> bool:
     return dtype in DTYPES and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
 
 
-def adam() -> Callable[..., None] | None:
-    """The compiled update ``adam_update(p, g, m, v, beta1, beta2, scale, shift)`` on 1-D
-    contiguous arrays of one dtype (scalars of that dtype), or ``None`` without numba."""
+def adam(work: int) -> Callable[..., None] | None:
+    """The compiled ``adam_update(p, g, m, v, beta1, beta2, scale, shift)`` (1-D contiguous
+    arrays of one dtype, scalars of that dtype) for an optimizer that has done ``work``
+    element updates so far, or ``None`` (numba missing, turned off, or not yet worth it)."""
     global _adam, _tried
-    if not enabled():
+    setting = mode()
+    if setting == "off" or (setting == "auto" and work < COMPILE_AFTER and not _tried):
         return None
     if not _tried:
         with _lock:
             if not _tried:
-                _adam = _compile()
-                _tried = True
+                try:
+                    from neurocloud.nn.kernels_numba import adam_update
+                except ImportError:
+                    adam_update = None
+                _adam, _tried = adam_update, True
     return _adam

@@ -81,6 +81,7 @@ class Optimizer:
         self._shapes: list[tuple[int, ...]] = []
         self._block_views: list[list[tuple[slice, dict[str, np.ndarray], np.ndarray]]] = []
         self._size = 0
+        self._work = 0  # element updates done, to decide when a compiled kernel pays off
         self._restored = False  # state came from load_state_dict: parameters must match it
 
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
@@ -288,7 +289,10 @@ class Adam(Optimizer):
         scale = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t)) / step
         # Large updates take the compiled one-pass kernel where numba is installed: the
         # same operations in the same order, so the same bits (tests/test_kernels.py).
-        kernel = kernels.adam() if self._size >= PARALLEL_MIN else None
+        kernel = None
+        if self._size >= PARALLEL_MIN:
+            kernel = kernels.adam(self._work)
+            self._work += self._size
         return scale, self.eps / step, kernel
 
     def _parallel_min(self, scalars) -> int:
