@@ -301,7 +301,7 @@ class Adam(Optimizer):
     def _update(self, p, g, state, tmp, scalars):
         m, v = state["m"], state["v"]
         kernel = scalars[2]
-        if kernel is not None and kernels.accepts(p, g):
+        if kernel is not None and kernels.accepts(p, g, m, v):
             if self.decoupled and self.weight_decay:  # decayed before the step, as below
                 p *= 1.0 - self.lr * self.weight_decay
             t = p.dtype.type
