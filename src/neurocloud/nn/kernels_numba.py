@@ -11,7 +11,16 @@ __all__ = ["adam_update"]
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def adam_update(p, g, m, v, b1, b2, scale, shift) -> None:
+def adam_update(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    b1: float,
+    b2: float,
+    scale: float,
+    shift: float,
+) -> None:
     """``Adam._update``'s ten NumPy passes in one: ``m = m b1 + g``, ``g = g g``,
     ``v = v b2 + g``, ``p = p - m / (sqrt(v) scale + shift)``."""
     for i in range(p.size):
