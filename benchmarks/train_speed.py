@@ -26,7 +26,10 @@ The ``env -u`` lets OpenBLAS pick its native kernel for this command alone; this
 environment pins OPENBLAS_CORETYPE=Haswell (keep it in tests and CI). Without it the same
 command measures the pinned kernel. The header reports the kernel that ran.
 
-Short run: ``--quick``.
+Short run: ``--quick``. ``--against OTHER/src`` times neurocloud alone (and its GEMM floor,
+as a control) from this checkout and from another, interleaved: the ratio per workload.
+``NEUROCLOUD_COMPILED`` is ``always`` unless set (Adam's compiled kernel, where numba is
+installed, from the warm-up on); ``0`` measures the NumPy path.
 """
 
 from __future__ import annotations
@@ -275,29 +278,43 @@ def _article_torch():
     )
 
 
-def row_system(system: str) -> Callable[[], object]:
-    """One predict of one row on the article's network (neurocloud: input checks included)."""
-    x = np.array([[4.5]], dtype=np.float32)
-    if system == "neurocloud":
+def _mnist_model() -> nc.Sequential:
+    w = WORKLOADS["mnist-shape"]
+    hidden = [nc.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
+    return nc.Sequential(
+        [*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=w.sizes[0], seed=0
+    )
+
+
+def _inference_model(network: str) -> nc.Sequential:
+    if network == "article":
         from neurocloud.demo import article_network
 
-        model = article_network(seed=0)
-        return lambda: model.predict(x)
+        return article_network(seed=0)
+    return _mnist_model()
+
+
+def _onnx_run(model: nc.Sequential, threads: int, X: np.ndarray) -> Callable[[], object]:
+    """onnxruntime's CPU session on the model's own ONNX export, ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    from neurocloud.export.onnx_export import to_onnx_model
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(
+        to_onnx_model(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+    return lambda: session.run(None, {name: X})[0]
+
+
+def _torch_mnist(threads: int, X: np.ndarray) -> Callable[[], object]:
     import torch
 
-    tmodel = _article_torch()
-    torch.set_num_threads(int(system[-2]))
-
-    def run() -> object:
-        with torch.inference_mode():
-            return tmodel(torch.from_numpy(x)).numpy()
-
-    return run
-
-
-def _torch_batch(threads: int, w: Workload, X: np.ndarray) -> Callable[[], object]:
-    import torch
-
+    w = WORKLOADS["mnist-shape"]
     mods: list = []
     for a, b in zip(w.sizes[:-2], w.sizes[1:-1]):
         mods += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -311,36 +328,88 @@ def _torch_batch(threads: int, w: Workload, X: np.ndarray) -> Callable[[], objec
     return run
 
 
+def _row_runs(network: str, systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    """One predict of one row (neurocloud: input checks included)."""
+    if network == "article":
+        x = np.array([[4.5]], dtype=np.float32)
+    else:
+        x = np.random.default_rng(3).standard_normal((1, 784), dtype=np.float32)
+    runs: dict[str, Callable[[], object]] = {}
+    for system in systems:
+        kind, threads = system.rsplit("-", 1)
+        if kind == "neurocloud":
+            model = _inference_model(network)
+            runs[system] = lambda model=model: model.predict(x)
+        elif kind == "onnx":
+            runs[system] = _onnx_run(_inference_model(network), int(threads[0]), x)
+        elif network == "article":
+            import torch
+
+            tmodel = _article_torch()
+            torch.set_num_threads(int(threads[0]))
+
+            def run(tmodel=tmodel) -> object:
+                with torch.inference_mode():
+                    return tmodel(torch.from_numpy(x)).numpy()
+
+            runs[system] = run
+        else:
+            runs[system] = _torch_mnist(int(threads[0]), x)
+    return runs
+
+
 def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
     """Predict mnist-shape's 60,000 rows; the floor is the same model's forward GEMMs alone."""
     w = WORKLOADS["mnist-shape"]
     X, _ = w.data()
     runs: dict[str, Callable[[], object]] = {}
-    if "neurocloud" in systems:
-        hidden = [nc.layers.Dense(u, activation="relu") for u in w.sizes[1:-1]]
-        model = nc.Sequential(
-            [*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=w.sizes[0], seed=0
-        )
-        kernels = [layer.params["kernel"] for layer in model.layers]
-        outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
+    model = _mnist_model()
+    kernels = [layer.params["kernel"] for layer in model.layers]
+    outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
 
-        def floor() -> None:
-            x = X
-            for k, out in zip(kernels, outs):
-                x = np.matmul(x, k, out=out)
+    def floor() -> None:
+        x = X
+        for k, out in zip(kernels, outs):
+            x = np.matmul(x, k, out=out)
 
-        runs["neurocloud"], runs["gemm-floor"] = (lambda: model.predict(X)), floor
-        # predict's input check (NaN and infinity are refused), timed alone on the same rows
-        runs["input-check"] = lambda: nc.nn.validation.all_finite(X)
     for system in systems:
-        if system.startswith("torch"):
-            runs[system] = _torch_batch(int(system[-2]), w, X)
-    return {name: runs[name] for name in systems}
+        if system.startswith("neurocloud"):
+            runs[system] = lambda: model.predict(X)
+        elif system.startswith("gemm-floor"):
+            runs[system] = floor
+        elif system == "input-check":
+            # predict's input check (NaN and infinity are refused), timed alone on the same rows
+            runs[system] = lambda: nc.nn.validation.all_finite(X)
+        elif system.startswith("onnx"):
+            runs[system] = _onnx_run(model, int(system[-2]), X)
+        else:
+            runs[system] = _torch_mnist(int(system[-2]), X)
+    return runs
+
+
+#: row counts of the batch-size sweep (mnist-shape network) against onnxruntime
+SWEEP_ROWS = (64, 256, 1024, 4096)
+
+
+def sweep_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    """``SYSTEM@ROWS``: predict of ROWS mnist-shape rows."""
+    X = np.random.default_rng(4).standard_normal((max(SWEEP_ROWS), 784), dtype=np.float32)
+    model = _mnist_model()
+    runs: dict[str, Callable[[], object]] = {}
+    for name in systems:
+        system, rows = name.split("@")
+        xb = X[: int(rows)]
+        if system.startswith("neurocloud"):
+            runs[name] = lambda xb=xb: model.predict(xb)
+        else:
+            runs[name] = _onnx_run(model, int(system[-2]), xb)
+    return runs
 
 
 #: the worker processes of each task, each with the systems it runs. neurocloud and its GEMM
 #: floor share a process (the same NumPy and BLAS state); each peer has its own, so that no
-#: library's idle threads spin while another library runs.
+#: library's idle threads spin while another library runs. A ``-1t`` neurocloud worker runs
+#: with NumPy's BLAS limited to one thread (threadpoolctl), to compare with one-thread peers.
 TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     **{
         name: (
@@ -351,16 +420,40 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
         )
         for name in WORKLOADS
     },
-    "predict-row": (("neurocloud",), ("torch-1t",), ("torch-2t",)),
-    "predict-batch": (("neurocloud", "gemm-floor", "input-check"), ("torch-1t",), ("torch-2t",)),
+    **{
+        f"predict-row-{network}": (
+            ("neurocloud-2t",),
+            ("torch-1t",),
+            ("torch-2t",),
+            ("onnx-1t",),
+            ("onnx-2t",),
+        )
+        for network in ("article", "mnist")
+    },
+    "predict-batch": (
+        ("neurocloud-2t", "gemm-floor-2t", "input-check"),
+        ("neurocloud-1t", "gemm-floor-1t"),
+        ("torch-1t",),
+        ("torch-2t",),
+        ("onnx-1t",),
+        ("onnx-2t",),
+    ),
+    "predict-sweep": (
+        tuple(f"neurocloud-1t@{rows}" for rows in SWEEP_ROWS),
+        tuple(f"neurocloud-2t@{rows}" for rows in SWEEP_ROWS),
+        tuple(f"onnx-1t@{rows}" for rows in SWEEP_ROWS),
+        tuple(f"onnx-2t@{rows}" for rows in SWEEP_ROWS),
+    ),
 }
 
 
 def make_runs(task: str, systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
-    if task == "predict-row":
-        return {system: row_system(system) for system in systems}
+    if task.startswith("predict-row-"):
+        return _row_runs(task.removeprefix("predict-row-"), systems)
     if task == "predict-batch":
         return batch_systems(systems)
+    if task == "predict-sweep":
+        return sweep_systems(systems)
     w = WORKLOADS[task]
     X, y = w.data()
     return {system: SYSTEMS[system](w, X, y) for system in systems}
@@ -378,7 +471,14 @@ def _status_kib(field: str) -> int:
 def worker(task: str, systems: str) -> None:
     """Serve the parent: ``warmup SYSTEM`` (one cold run, timed, with its peak memory) and
     ``time SYSTEM K`` (seconds per run over K runs)."""
-    runs = make_runs(task, tuple(systems.split(",")))
+    names = systems.split(",")
+    if names[0].startswith(("neurocloud-1t", "gemm-floor-1t")):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # for the whole worker: NumPy's BLAS on one thread
+    bases = [name.removesuffix(AGAINST) for name in names]
+    made = make_runs(task, tuple(bases))
+    runs = {name: made[base] for name, base in zip(names, bases)}
     print("ready", flush=True)
     for line in sys.stdin:
         command, system, *rest = line.split()
@@ -401,10 +501,13 @@ def worker(task: str, systems: str) -> None:
 
 
 class Worker:
-    def __init__(self, task: str, systems: tuple[str, ...]) -> None:
+    def __init__(self, task: str, systems: tuple[str, ...], src: str | None = None) -> None:
         cmd = [sys.executable, __file__, "--worker", task, ",".join(systems)]
         self.systems = systems
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        env = None if src is None else {**os.environ, "PYTHONPATH": src}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+        )
 
     def ask(self, command: str) -> dict:
         assert self.proc.stdin and self.proc.stdout
@@ -431,14 +534,21 @@ class Worker:
 SETTLE_S = 0.2
 
 
-def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, float], dict]:
+def measure(
+    task: str,
+    rounds: int,
+    min_sample_s: float,
+    layout: list[tuple[tuple[str, ...], str | None]] | None = None,
+) -> tuple[dict[str, float], dict]:
     """Median seconds per run of each system, and each one's peak memory during its first run.
 
     Every system warms up once (that run gives its memory), then each round times every
     system in turn, in an order that rotates; one sample repeats the run until it lasts
-    about ``min_sample_s``.
+    about ``min_sample_s``. ``layout``: the workers' systems and the source tree each
+    imports neurocloud from (``None``: this process's), instead of ``TASKS[task]``.
     """
-    workers = [Worker(task, systems) for systems in TASKS[task]]
+    layout = layout or [(systems, None) for systems in TASKS[task]]
+    workers = [Worker(task, systems, src) for systems, src in layout]
     try:
         for w in workers:
             w.wait_ready()
@@ -461,13 +571,24 @@ def measure(task: str, rounds: int, min_sample_s: float) -> tuple[dict[str, floa
 
 
 # --- report -----------------------------------------------------------------------------------
+def _torch_blas(config: str) -> str:
+    """PyTorch's BLAS from ``torch.__config__.show()`` (``BLAS_INFO=mkl``, ``=open``...)."""
+    for item in config.replace("\n", ",").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "BLAS_INFO":
+            return {"mkl": "MKL", "open": "OpenBLAS"}.get(value, value)
+    return "MKL" if "Intel(R) oneAPI Math Kernel Library" in config else "unknown"
+
+
 def describe_machine() -> list[str]:
+    import onnxruntime
     import torch
     from threadpoolctl import threadpool_info
 
     lines = [
         f"python {platform.python_version()}, numpy {np.__version__}, "
-        f"torch {torch.__version__}, sklearn {__import__('sklearn').__version__}"
+        f"torch {torch.__version__}, sklearn {__import__('sklearn').__version__}, "
+        f"onnxruntime {onnxruntime.__version__}"
     ]
     try:
         cpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -478,18 +599,102 @@ def describe_machine() -> list[str]:
     for lib in threadpool_info():
         if lib["user_api"] == "blas":
             lines.append(
-                f"BLAS {lib['internal_api']} {lib['version']} kernel "
-                f"{lib.get('architecture')} threads {lib['num_threads']} "
-                f"({os.path.basename(os.path.dirname(lib['filepath']))})"
+                f"NumPy BLAS: internal_api {lib['internal_api']} {lib['version']}, "
+                f"architecture {lib.get('architecture')}, num_threads {lib['num_threads']} "
+                f"({os.path.basename(lib['filepath'])})"
             )
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(
-        f"OPENBLAS_CORETYPE={coretype or '(unset)'}; torch BLAS: "
-        f"{'MKL' if torch.backends.mkl.is_available() else 'other'}, "
-        f"torch threads {torch.get_num_threads()}"
+        f"OPENBLAS_CORETYPE={coretype or '(unset)'}; PyTorch BLAS: "
+        f"{_torch_blas(torch.__config__.show())}, torch threads {torch.get_num_threads()}"
     )
+    lines.append(f"NEUROCLOUD_COMPILED={os.environ['NEUROCLOUD_COMPILED']}")
     lines.append(f"load average at start: {os.getloadavg()}")
     return lines
+
+
+def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list[str]:
+    rows = [
+        "| inference | neurocloud | PyTorch (best threads) | onnxruntime 1t / 2t | "
+        "GEMM floor | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for network, label in (("article", "article network"), ("mnist", "mnist-shape")):
+        if f"predict-row-{network}" not in args.tasks:
+            continue
+        t, _ = measure(f"predict-row-{network}", max(rounds, 3), min_sample)
+        nc_, torch_best = t["neurocloud-2t"], min(t["torch-1t"], t["torch-2t"])
+        onnx = min(t["onnx-1t"], t["onnx-2t"])
+        rows.append(
+            f"| single-row predict, {label} | {nc_ * 1e6:.1f} us | {torch_best * 1e6:.1f} us | "
+            f"{t['onnx-1t'] * 1e6:.1f} / {t['onnx-2t'] * 1e6:.1f} us | - | "
+            f"{nc_ / onnx:.2f}x onnxruntime (faster of 1t/2t), {nc_ / torch_best:.2f}x PyTorch |"
+        )
+        print(rows[-1], flush=True)
+    if "predict-batch" in args.tasks:
+        t, _ = measure("predict-batch", rounds, min_sample)
+        torch_best = min(t["torch-1t"], t["torch-2t"])
+        floor, nc_ = t["gemm-floor-2t"], t["neurocloud-2t"]
+        rows.append(
+            f"| mnist-shape predict, 60,000 rows (2t) | {nc_:.4f} s | {torch_best:.4f} s | "
+            f"{t['onnx-1t']:.4f} / {t['onnx-2t']:.4f} s | {floor:.4f} s | "
+            f"{nc_ / floor:.2f}x floor, {nc_ / torch_best:.2f}x PyTorch, "
+            f"{nc_ / t['onnx-2t']:.2f}x onnxruntime 2t |"
+        )
+        rows.append(
+            f"| same, NumPy's BLAS on 1 thread | {t['neurocloud-1t']:.4f} s | - | - | "
+            f"{t['gemm-floor-1t']:.4f} s | {t['neurocloud-1t'] / t['gemm-floor-1t']:.2f}x floor, "
+            f"{t['neurocloud-1t'] / t['onnx-1t']:.2f}x onnxruntime 1t |"
+        )
+        check = t["input-check"]
+        rows.append(
+            f"| lower bound: GEMM floor + input check alone ({check:.4f} s) | - | - | - | "
+            f"{floor + check:.4f} s | {(floor + check) / floor:.2f}x floor |"
+        )
+        print("\n".join(rows[-3:]), flush=True)
+    if "predict-sweep" in args.tasks:
+        t, _ = measure("predict-sweep", rounds, min_sample)
+        for n in SWEEP_ROWS:
+            one, two = t[f"neurocloud-1t@{n}"], t[f"neurocloud-2t@{n}"]
+            o1, o2 = t[f"onnx-1t@{n}"], t[f"onnx-2t@{n}"]
+            rows.append(
+                f"| mnist-shape predict, {n} rows: 1t / 2t | {one * 1e3:.3f} / {two * 1e3:.3f} ms "
+                f"| - | {o1 * 1e3:.3f} / {o2 * 1e3:.3f} ms | - | "
+                f"{one / o1:.2f}x / {two / o2:.2f}x onnxruntime (same threads) |"
+            )
+            print(rows[-1], flush=True)
+    return rows if len(rows) > 2 else []
+
+
+#: suffix of the systems that run from the ``--against`` source tree
+AGAINST = "+against"
+
+#: what ``--against`` compares in each task: neurocloud, and its GEMM floor as a control
+#: (the same NumPy in both processes, so its ratio shows how fair the pairing was)
+COMPARED = {
+    **{name: ("neurocloud", "gemm-floor") for name in WORKLOADS},
+    "predict-row-article": ("neurocloud-2t",),
+    "predict-row-mnist": ("neurocloud-2t",),
+    "predict-batch": ("neurocloud-2t", "gemm-floor-2t"),
+    "predict-sweep": tuple(f"neurocloud-2t@{rows}" for rows in SWEEP_ROWS),
+}
+
+
+def compare(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
+    """This checkout's neurocloud against the one in ``args.against``, interleaved."""
+    src = os.path.abspath(args.against)
+    print(f"this checkout: {os.path.dirname(os.path.dirname(nc.__file__))}; against: {src}\n")
+    print("| task | system | against (s) | this checkout (s) | this / against |")
+    print("|---|---|---|---|---|")
+    for task in args.tasks:
+        systems = COMPARED[task]
+        layout = [(systems, None), (tuple(name + AGAINST for name in systems), src)]
+        t, _ = measure(task, rounds, min_sample, layout)
+        for name in systems:
+            before, now = t[name + AGAINST], t[name]
+            print(
+                f"| {task} | {name} | {before:.6f} | {now:.6f} | {now / before:.3f} |", flush=True
+            )
 
 
 def main() -> None:
@@ -497,6 +702,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one round, short samples")
     parser.add_argument("--rounds", type=int, help="timed rounds per system (default 5; quick 1)")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument(
+        "--against",
+        metavar="SRC",
+        help="compare neurocloud alone with the one imported from SRC (a checkout's src/)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("TASK", "SYSTEMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -504,14 +714,25 @@ def main() -> None:
         return
     rounds = args.rounds or (1 if args.quick else 5)
     min_sample = 0.05 if args.quick else 0.25
+    # Steady state: Adam's compiled kernel (where numba is installed) from the first large
+    # update, in the warm-up, instead of after about a second of NumPy updates.
+    os.environ.setdefault("NEUROCLOUD_COMPILED", "always")
     started = time.perf_counter()
     print("\n".join(describe_machine()))
     print(f"rounds: {rounds}; command: {' '.join(sys.argv)}\n")
+    if args.against:
+        compare(args, rounds, min_sample)
+    else:
+        report(args, rounds, min_sample)
+    print(f"\nload average at end: {os.getloadavg()}; took {time.perf_counter() - started:.0f} s")
 
+
+def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
+    """The tables: training against the peers and the bounds, then inference."""
     rows = [
         "| workload | neurocloud | PyTorch (best threads) | scikit-learn | GEMM floor | "
-        "vs fastest peer | x GEMM floor | peak MiB: neurocloud / PyTorch / sklearn |",
-        "|" + "---|" * 8,
+        "vs fastest peer | vs PyTorch | x GEMM floor | peak MiB: neurocloud / PyTorch / sklearn |",
+        "|" + "---|" * 9,
     ]
     bounds = [
         "| workload | GEMM floor | Adam alone: neurocloud | Adam alone: PyTorch fused | "
@@ -533,49 +754,23 @@ def main() -> None:
         rows.append(
             f"| {task} | {t['neurocloud']:.4f} | {torch_best:.4f} ({threads}) | "
             f"{t['sklearn']:.4f} | {t['gemm-floor']:.4f} | "
-            f"{t['neurocloud'] / peer:.2f}x | {t['neurocloud'] / t['gemm-floor']:.2f}x | "
-            f"{peaks} |"
+            f"{t['neurocloud'] / peer:.2f}x | {t['neurocloud'] / torch_best:.2f}x | "
+            f"{t['neurocloud'] / t['gemm-floor']:.2f}x | {peaks} |"
         )
         print(rows[-1], flush=True)
-    print("\nTraining, median seconds per epoch (tiny: per 1000 full-batch steps):")
-    print("\n".join(rows))
+    if len(rows) > 2:
+        print("\nTraining, median seconds per epoch (tiny: per 1000 full-batch steps):")
+        print("\n".join(rows))
     if len(bounds) > 2:
         print(
             "\nLower bounds, seconds per epoch: the GEMMs plus the optimizer's update alone "
             "(x GEMM floor; no activations, loss or batch gathering):"
         )
         print("\n".join(bounds))
-
-    inference = [
-        "| inference | neurocloud | PyTorch (best threads) | GEMM floor | ratio |",
-        "|---|---|---|---|---|",
-    ]
-    if "predict-row" in args.tasks:
-        t, _ = measure("predict-row", max(rounds, 3), min_sample)
-        torch_best = min(t["torch-1t"], t["torch-2t"])
-        inference.append(
-            f"| single-row predict, article network | {t['neurocloud'] * 1e6:.1f} us | "
-            f"{torch_best * 1e6:.1f} us | - | "
-            f"{t['neurocloud'] / torch_best:.2f}x PyTorch |"
-        )
-    if "predict-batch" in args.tasks:
-        t, _ = measure("predict-batch", rounds, min_sample)
-        torch_best = min(t["torch-1t"], t["torch-2t"])
-        inference.append(
-            f"| mnist-shape predict, 60,000 rows | {t['neurocloud']:.4f} s | "
-            f"{torch_best:.4f} s | {t['gemm-floor']:.4f} s | "
-            f"{t['neurocloud'] / t['gemm-floor']:.2f}x floor, "
-            f"{t['neurocloud'] / torch_best:.2f}x PyTorch |"
-        )
-        check = t["input-check"]
-        inference.append(
-            f"| lower bound: GEMM floor + input check alone ({check:.4f} s) | - | - | "
-            f"{t['gemm-floor'] + check:.4f} s | "
-            f"{(t['gemm-floor'] + check) / t['gemm-floor']:.2f}x floor |"
-        )
-    if len(inference) > 2:
-        print("\n" + "\n".join(inference))
-    print(f"\nload average at end: {os.getloadavg()}; took {time.perf_counter() - started:.0f} s")
+    inference = _inference(args, rounds, min_sample)
+    if inference:
+        print("\nInference, median per call:")
+        print("\n".join(inference))
 
 
 if __name__ == "__main__":

@@ -107,3 +107,19 @@ def test_bad_arguments_are_usage_errors_not_tracebacks(tmp_path):
             assert out.exit_code == 2, (command, name, out.output)
             assert "not a readable numeric .npy array" in out.output
             assert "Traceback" not in out.output
+
+
+def test_predict_takes_a_uri_only_with_ray(tmp_path, monkeypatch):
+    import neurocloud.cli.ray_predict as ray_predict
+
+    calls = []
+    monkeypatch.setattr(ray_predict, "predict_on_ray", lambda *args: calls.append(args))
+    runner = CliRunner()
+    local = runner.invoke(main, ["predict", "s3://models/seed", "--row", "1"])
+    assert local.exit_code == 2 and "'s3://models/seed' does not exist" in local.output
+    missing = runner.invoke(main, ["predict", str(tmp_path / "nowhere"), "--ray"])
+    assert missing.exit_code == 2 and "does not exist" in missing.output and not calls
+    args = ["predict", "s3://models/seed", "--ray", "--input", str(tmp_path), "--output", "o"]
+    on_ray = runner.invoke(main, args)
+    assert on_ray.exit_code == 0, on_ray.output
+    assert calls == [("s3://models/seed", str(tmp_path), "o", None)]

@@ -61,7 +61,7 @@ def _read_input(path: str | None, rows: tuple[str, ...], option: str = "--input"
 
 
 @click.command()
-@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("model_dir")
 @click.option("--row", "rows", multiple=True, help='One input row, e.g. --row "4.5". Repeatable.')
 @click.option(
     "--input",
@@ -91,10 +91,14 @@ def predict(
     Example: neurocloud predict models/seed --row 4.5
 
     A large data set, on Ray: neurocloud predict models/seed --ray --input rows.parquet
-    --output scored/
+    --output scored/ (with --ray, MODEL_DIR may be a URI that every node reads, s3://...)
     """
     from neurocloud.artifact import ArtifactError, load_artifact
 
+    if not (use_ray and "://" in model_dir):  # with --ray, a URI every node reads (s3://...)
+        click.Path(exists=True, file_okay=False).convert(
+            model_dir, click.get_current_context().command.params[0], click.get_current_context()
+        )
     if use_ray:
         from neurocloud.cli.ray_predict import predict_on_ray
 

@@ -152,7 +152,14 @@ class Dense(Layer):
     def output_dim(self, input_dim: int) -> int:
         return self.units
 
-    def build(self, input_dim, dtype, rng, params, grads) -> None:
+    def build(
+        self,
+        input_dim: int,
+        dtype: np.dtype,
+        rng: np.random.Generator,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+    ) -> None:
         super().build(input_dim, dtype, rng, params, grads)
         kernel = params["kernel"]
         kernel[...] = initializers.get(self.kernel_initializer)(rng, kernel.shape, kernel.dtype)
@@ -168,7 +175,9 @@ class Dense(Layer):
         # Nothing is kept for a backward pass, so the activation may overwrite z.
         return self.activation.forward(z, out=z) if activate else z
 
-    def forward_record(self, x, training=False, activate=True):
+    def forward_record(
+        self, x: np.ndarray, training: bool = False, activate: bool = True
+    ) -> tuple[np.ndarray, Any]:
         z = x.dot(self.params["kernel"])
         if self.use_bias:
             z += self.params["bias"]
@@ -182,7 +191,9 @@ class Dense(Layer):
         a = act.forward(z, out=z)
         return a, (x, a, a)
 
-    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+    def backward(
+        self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
         x, z, a = record
         if z is not None:  # None: recorded with activate=False, grad is dL/dz already
             grad = self.activation.backward(grad, z, a)
@@ -220,16 +231,20 @@ class Activation(Layer):
         super().__init__()
         self.activation = activations.get(activation)
 
-    def forward(self, x, training=False, activate=True):
+    def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
         return self.activation.forward(x) if activate else x
 
-    def forward_record(self, x, training=False, activate=True):
+    def forward_record(
+        self, x: np.ndarray, training: bool = False, activate: bool = True
+    ) -> tuple[np.ndarray, Any]:
         if not activate:
             return x, None
         a = self.activation.forward(x)
         return a, (x, a)
 
-    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+    def backward(
+        self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
         if record is None:
             return grad
         return self.activation.backward(grad.copy(), *record)
@@ -248,7 +263,9 @@ class Dropout(Layer):
         super().__init__()
         self.rate = check_number(rate, "rate", low=0, high=1, high_open=True)
 
-    def forward_record(self, x, training=False, activate=True):
+    def forward_record(
+        self, x: np.ndarray, training: bool = False, activate: bool = True
+    ) -> tuple[np.ndarray, Any]:
         if not training or self.rate == 0:
             return x, None
         keep = 1.0 - self.rate
@@ -256,7 +273,9 @@ class Dropout(Layer):
         mask *= x.dtype.type(1.0 / keep)
         return x * mask, mask
 
-    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+    def backward(
+        self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
         return grad if record is None else grad * record
 
     def get_config(self) -> dict[str, Any]:
@@ -303,7 +322,14 @@ class Normalization(Layer):
             self._cast()
         return self
 
-    def build(self, input_dim, dtype, rng, params, grads) -> None:
+    def build(
+        self,
+        input_dim: int,
+        dtype: np.dtype,
+        rng: np.random.Generator,
+        params: dict[str, np.ndarray],
+        grads: dict[str, np.ndarray],
+    ) -> None:
         super().build(input_dim, dtype, rng, params, grads)
         if self.mean is None:
             self.mean, self.scale = np.zeros(input_dim), np.ones(input_dim)
@@ -329,10 +355,14 @@ class Normalization(Layer):
         self.scale = np.asarray(buffers["scale"], dtype=np.float64)
         self._cast()
 
-    def forward_record(self, x, training=False, activate=True):
+    def forward_record(
+        self, x: np.ndarray, training: bool = False, activate: bool = True
+    ) -> tuple[np.ndarray, Any]:
         return (x - self._mean) * self._inv_scale, None
 
-    def backward(self, grad, record, input_grad=True, parameter_grads=True):
+    def backward(
+        self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
+    ) -> np.ndarray | None:
         return grad * self._inv_scale
 
     def get_config(self) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn import kernels
 from neurocloud.nn.lbfgs import LBFGS
+from neurocloud.nn.parallel import run_split
 from neurocloud.nn.registry import Registry
 from neurocloud.nn.validation import check_number
 
@@ -30,6 +32,15 @@ __all__ = ["LBFGS", "METHODS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "
 #: gradient, state, scratch) then stay in the L2 cache between its operations, instead of
 #: streaming from memory once per operation on large models.
 BLOCK = 1 << 16
+
+#: Elements from which an update runs its blocks on several threads (``nn.parallel``): the
+#: same operations on disjoint blocks, so the same bits; below it a thread's hand-off costs
+#: more than it saves.
+PARALLEL_MIN = 2 * BLOCK
+
+#: The same for the compiled one-pass update, ten times cheaper per element: threads pay
+#: off on larger updates only.
+COMPILED_PARALLEL_MIN = 1 << 20
 
 
 def _blocks(shape: tuple[int, ...]) -> list[slice]:
@@ -69,6 +80,8 @@ class Optimizer:
         self._scratch: list[np.ndarray] = []
         self._shapes: list[tuple[int, ...]] = []
         self._block_views: list[list[tuple[slice, dict[str, np.ndarray], np.ndarray]]] = []
+        self._size = 0
+        self._work = 0  # element updates done, to decide when a compiled kernel pays off
         self._restored = False  # state came from load_state_dict: parameters must match it
 
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
@@ -79,6 +92,7 @@ class Optimizer:
             [(b, {k: a[b] for k, a in slots.items()}, tmp[b]) for b in _blocks(p.shape)]
             for p, slots, tmp in zip(like, state, self._scratch)
         ]
+        self._size = sum(p.size for p in like)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads`` (``grads`` may be overwritten)."""
@@ -102,15 +116,32 @@ class Optimizer:
         self._restored = False
         self.t += 1
         scalars = self._scalars()
-        for p, g, views in zip(params, grads, self._block_views):
-            if self.weight_decay and not self.decoupled:
-                g += self.weight_decay * p
-            for block, state, tmp in views:
-                self._update(p[block], g[block], state, tmp, scalars)
+        coupled_decay = self.weight_decay if not self.decoupled else 0.0
+        parts = [
+            (p[block], g[block], state, tmp)
+            for p, g, views in zip(params, grads, self._block_views)
+            for block, state, tmp in views
+        ]
+
+        def update(part: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]):
+            p, g, state, tmp = part
+            if coupled_decay:
+                g += coupled_decay * p
+            self._update(p, g, state, tmp, scalars)
+
+        if self._size >= self._parallel_min(scalars):
+            run_split(update, parts)
+        else:
+            for part in parts:
+                update(part)
 
     def _scalars(self) -> Any:
         """Per-step constants shared by every block (none by default)."""
         return None
+
+    def _parallel_min(self, scalars: Any) -> int:
+        """Elements from which this step's blocks are spread over threads."""
+        return PARALLEL_MIN
 
     def _update(
         self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], tmp: np.ndarray, scalars
@@ -250,16 +281,33 @@ class Adam(Optimizer):
         self.eps = check_number(eps, "eps", low=0)
         super().__init__(lr, weight_decay)
 
-    def _scalars(self) -> tuple[float, float]:
+    def _scalars(self) -> tuple[float, float, Any]:
         # With step = lr (1 - beta1) / bias1 the update is step * m~ / (sqrt(v~ (1 - beta2)
         # / bias2) + eps); dividing numerator and denominator by step leaves
         # m~ / (sqrt(v~) * scale + shift).
         step = self.lr * (1.0 - self.beta1) / (1.0 - self.beta1**self.t)
         scale = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t)) / step
-        return scale, self.eps / step
+        # Large updates take the compiled one-pass kernel where numba is installed: the
+        # same operations in the same order, so the same bits (tests/test_kernels.py).
+        kernel = None
+        if self._size >= PARALLEL_MIN:
+            kernel = kernels.adam(self._work)
+            self._work += self._size
+        return scale, self.eps / step, kernel
+
+    def _parallel_min(self, scalars) -> int:
+        return PARALLEL_MIN if scalars[2] is None else COMPILED_PARALLEL_MIN
 
     def _update(self, p, g, state, tmp, scalars):
         m, v = state["m"], state["v"]
+        kernel = scalars[2]
+        if kernel is not None and kernels.accepts(p, g, m, v):
+            if self.decoupled and self.weight_decay:  # decayed before the step, as below
+                p *= 1.0 - self.lr * self.weight_decay
+            t = p.dtype.type
+            flat = (a.reshape(-1) for a in (p, g, m, v))
+            kernel(*flat, t(self.beta1), t(self.beta2), t(scalars[0]), t(scalars[1]))
+            return
         m *= self.beta1
         m += g
         np.multiply(g, g, out=g)

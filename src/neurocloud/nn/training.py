@@ -145,7 +145,14 @@ class Trainer:
                 )
 
     # --- one batch --------------------------------------------------------------------
-    def step(self, model: Sequential, X, y, sample_weight=None, fused_loss: bool = False) -> float:
+    def step(
+        self,
+        model: Sequential,
+        X: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        fused_loss: bool = False,
+    ) -> float:
         """One forward and backward pass on a batch: fills the model's gradients (L2
         included) and returns the batch's mean loss (without the L2 term)."""
         tape = model.record(X, training=True, logits=fused_loss)

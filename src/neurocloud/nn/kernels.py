@@ -1,0 +1,75 @@
+"""Optional compiled kernels: Adam's update in one pass instead of NumPy's ten.
+
+Used only where numba is installed (it comes with the ``explain`` extra, through shap), for
+updates of at least ``optim.PARALLEL_MIN`` elements, and only once an optimizer has done
+enough work for numba's import to pay off (:data:`COMPILE_AFTER` element updates, about a
+second of NumPy updates): ``import neurocloud``, serving, small models and short runs never
+import numba. The kernel does the NumPy reference's operations in the same order, element
+by element, in the array's own dtype, without fast-math (no fused multiply-add, no
+reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
+switching to it in the middle of a run changes nothing but the time.
+
+``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first large update, anything
+else (the default) after :data:`COMPILE_AFTER`.
+
+Cost: numba and llvmlite (about 210 MB installed), and once per process numba's import
+(4.8 s measured on a heavily loaded 2-core machine) plus, the first time on a machine, the
+compilation (``cache=True`` keeps it on disk for later processes).
+
+>>> kernel = adam(work=COMPILE_AFTER)
+>>> kernel is None or callable(kernel)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["COMPILE_AFTER", "DTYPES", "accepts", "adam", "mode"]
+
+#: dtypes the kernels take; other arrays run the NumPy reference
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: element updates an optimizer does with NumPy before it loads the kernel
+COMPILE_AFTER = 1 << 30
+
+_lock = threading.Lock()
+_adam: Callable[..., None] | None = None
+_tried = False
+
+
+def mode() -> str:
+    """``"off"``, ``"always"`` or ``"auto"``, from ``NEUROCLOUD_COMPILED``."""
+    value = os.environ.get("NEUROCLOUD_COMPILED", "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return "off"
+    return "always" if value == "always" else "auto"
+
+
+def accepts(*arrays: np.ndarray) -> bool:
+    """Whether the kernels take these arrays: C-contiguous, of one dtype in :data:`DTYPES`."""
+    dtype = arrays[0].dtype
+    return dtype in DTYPES and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+
+
+def adam(work: int) -> Callable[..., None] | None:
+    """The compiled ``adam_update(p, g, m, v, beta1, beta2, scale, shift)`` (1-D contiguous
+    arrays of one dtype, scalars of that dtype) for an optimizer that has done ``work``
+    element updates so far, or ``None`` (numba missing, turned off, or not yet worth it)."""
+    global _adam, _tried
+    setting = mode()
+    if setting == "off" or (setting == "auto" and work < COMPILE_AFTER and not _tried):
+        return None
+    if not _tried:
+        with _lock:
+            if not _tried:
+                try:
+                    from neurocloud.nn.kernels_numba import adam_update
+                except ImportError:
+                    adam_update = None
+                _adam, _tried = adam_update, True
+    return _adam

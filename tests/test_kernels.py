@@ -1,0 +1,99 @@
+"""``nn.kernels``: the compiled one-pass Adam gives the NumPy reference's bits, and nothing
+imports numba before a large update needs it."""
+
+import os
+import subprocess
+import sys
+
+import numba  # noqa: F401  (the test extra brings it, through shap)
+import numpy as np
+import pytest
+
+import neurocloud as nc
+from neurocloud.nn import kernels, optim
+
+
+def _run(make, start, grads, compiled, monkeypatch):
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always" if compiled else "0")
+    w, opt = start.copy(), make()
+    for g in grads:
+        opt.step([w], [g.copy()])
+    return w, opt.state_dict()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nc.optim.Adam(lr=0.01),
+        lambda: nc.optim.Adam(lr=0.01, weight_decay=0.1),
+        lambda: nc.optim.AdamW(lr=0.01),
+        lambda: nc.optim.Adam(lr=0.3, beta1=0.5, beta2=0.6, eps=1e-3),
+    ],
+)
+def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, monkeypatch):
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
+    rng = np.random.default_rng(6)
+    start = rng.normal(size=(500, 300)).astype(dtype)  # 2-D: blocks of rows
+    assert start.size >= optim.PARALLEL_MIN
+    # gradients over many magnitudes, zeros and signed zeros included
+    grads = [
+        (rng.normal(size=start.shape) * 10.0 ** rng.uniform(-8, 4, start.shape)).astype(dtype)
+        for _ in range(4)
+    ]
+    grads[1][:7] = 0.0
+    grads[2][:7] = -0.0
+    w_ref, state_ref = _run(make, start, grads, False, monkeypatch)
+    w_fast, state_fast = _run(make, start, grads, True, monkeypatch)
+    assert np.array_equal(w_ref, w_fast)
+    assert state_ref.keys() == state_fast.keys()
+    for key in state_ref:
+        assert np.array_equal(state_ref[key], state_fast[key]), key
+
+
+def test_a_fit_with_the_kernel_equals_one_without(monkeypatch):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(256, 300)).astype(np.float32)
+    y = rng.integers(0, 4, 256)
+    weights = []
+    for compiled in ("always", "0"):
+        monkeypatch.setenv("NEUROCLOUD_COMPILED", compiled)
+        model = nc.Sequential(
+            [nc.layers.Dense(512, activation="relu"), nc.layers.Dense(4, activation="softmax")],
+            input_dim=300,
+            seed=0,
+        )
+        assert model.count_params() >= optim.PARALLEL_MIN
+        model.fit(X, y, loss="sparse_categorical_crossentropy", epochs=2, batch_size=64)
+        weights.append(model.flat_parameters().copy())
+    assert np.array_equal(*weights)
+
+
+def test_import_small_models_and_short_runs_never_import_numba():
+    code = (
+        "import sys, numpy as np, neurocloud as nc\n"
+        "m = nc.Sequential([nc.layers.Dense(4)], input_dim=3, seed=0)\n"
+        "m.fit(np.ones((8, 3)), np.ones((8, 4)), epochs=2)\n"
+        "m.predict(np.ones((2, 3)))\n"
+        "big = nc.Sequential([nc.layers.Dense(512)], input_dim=300, seed=0)\n"
+        "big.fit(np.ones((64, 300)), np.ones((64, 512)), epochs=2, batch_size=32)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("NEUROCLOUD_COMPILED", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_auto_mode_loads_the_kernel_once_the_work_pays_for_it(monkeypatch):
+    monkeypatch.delenv("NEUROCLOUD_COMPILED", raising=False)
+    assert kernels.mode() == "auto"
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
+
+
+def test_the_switch_turns_the_kernel_off(monkeypatch):
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "0")
+    assert kernels.adam(work=kernels.COMPILE_AFTER) is None
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    assert kernels.adam(work=0) is not None
