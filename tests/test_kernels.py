@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 
-import numba  # noqa: F401  (the test extra brings it, through shap)
 import numpy as np
 import pytest
 
 import neurocloud as nc
 from neurocloud.nn import kernels, optim
+
+pytest.importorskip("numba")  # the test extra brings it, through shap
 
 
 def _run(make, start, grads, compiled, monkeypatch):
@@ -97,3 +98,23 @@ def test_the_switch_turns_the_kernel_off(monkeypatch):
     assert kernels.adam(work=kernels.COMPILE_AFTER) is None
     monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
     assert kernels.adam(work=0) is not None
+
+
+def test_a_kernel_that_fails_to_build_falls_back_to_numpy_once(monkeypatch):
+    import builtins
+
+    real_import, calls = builtins.__import__, []
+
+    def failing(name, *args, **kwargs):
+        if name == "neurocloud.nn.kernels_numba":
+            calls.append(name)
+            raise RuntimeError("cannot cache function 'adam_update': no locator available")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(kernels, "_tried", False)
+    monkeypatch.setattr(kernels, "_adam", None)
+    monkeypatch.setattr(builtins, "__import__", failing)
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    with pytest.warns(RuntimeWarning, match="no locator available"):
+        assert kernels.adam(work=0) is None
+    assert kernels.adam(work=0) is None and calls == ["neurocloud.nn.kernels_numba"]

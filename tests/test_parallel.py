@@ -93,3 +93,29 @@ def test_a_forked_child_gets_a_pool_of_its_own(two_threads):
     assert queue.get(timeout=60) == [2.0] * 8
     child.join(timeout=60)
     assert child.exitcode == 0
+
+
+def test_callers_of_different_sizes_share_the_pool_without_breaking_each_other():
+    # Two threads splitting into 2 and 3 parts at once: a pool sized for one must never be
+    # shut down under the other ("cannot schedule new futures after shutdown").
+    parallel.set_threads(4)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def loop(parts: int) -> None:
+        start.wait()
+        try:
+            for _ in range(300):
+                parallel.run_split(lambda part: None, list(range(parts)))
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=loop, args=(n,)) for n in (2, 3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        parallel.set_threads(None)
+    assert errors == []

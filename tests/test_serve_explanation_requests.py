@@ -105,6 +105,9 @@ def test_bad_requests_are_value_errors_that_list_the_valid_choices(model, X):
         explain_batch(model, X, {"method": "expected_gradients"})
     with pytest.raises(ValueError, match="steps=0"):
         explain_batch(model, X, {"steps": 0})
+    for huge in (int("9" * 400), "9" * 400):  # too large for a float: a 400, not an overflow
+        with pytest.raises((ValueError, LimitExceeded), match="steps"):
+            explain_batch(model, X, {"method": "ig", "steps": huge})
     with pytest.raises(ValueError, match="logits to be true or false"):
         explain_batch(model, X, {"logits": "maybe"})
     with pytest.raises(ValueError, match="target in"):

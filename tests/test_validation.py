@@ -86,3 +86,14 @@ def test_features_and_targets_shapes_are_checked():
     assert as_targets([1.0, 2.0], 2, 1, np.float64, sparse=False).shape == (2, 1)
     with pytest.raises(ValueError, match="y has 3 rows but X has 2"):
         as_targets([1, 2, 3], 2, 1, np.float64, sparse=False)
+
+
+def test_an_integer_too_large_for_a_float_is_checked_not_crashed():
+    huge = int("9" * 400)  # math.isfinite(huge) raises OverflowError
+    assert check_number(huge, "steps", low=1, integer=True) == huge
+    with pytest.raises(ValueError, match="Expected steps to be an integer >= 1 and <= 1024"):
+        check_number(huge, "steps", low=1, high=1024, integer=True)
+    with pytest.raises(ValueError, match="Expected seed to be an integer >= 0"):
+        check_number(-huge, "seed", low=0, integer=True)
+    with pytest.raises(ValueError, match="Expected lr to be a number > 0"):
+        check_number(huge, "lr", low=0, low_open=True)

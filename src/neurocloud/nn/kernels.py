@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -69,7 +70,23 @@ def adam(work: int) -> Callable[..., None] | None:
             if not _tried:
                 try:
                     from neurocloud.nn.kernels_numba import adam_update
-                except ImportError:
+                except Exception as error:  # missing, or numba failing (no cache locator)
+                    if not isinstance(error, ImportError):
+                        warnings.warn(
+                            f"the compiled Adam update is off ({error!r}); NumPy runs it",
+                            RuntimeWarning,
+                            stacklevel=3,
+                        )
                     adam_update = None
                 _adam, _tried = adam_update, True
     return _adam
+
+
+def _new_lock_after_fork() -> None:
+    # A fork while another thread held the lock (importing numba) must not deadlock the child.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)

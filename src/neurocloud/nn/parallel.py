@@ -69,20 +69,18 @@ def set_threads(count: int | None) -> None:
     1
     >>> set_threads(None)
     """
-    global _threads, _pool
+    global _threads
     with _lock:
         _threads = None if count is None else max(1, int(count))
-        if _pool is not None:
-            _pool.shutdown(wait=False)
-            _pool = None
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    # One pool, only ever grown, never shut down while in use: a caller holding it (another
+    # thread's fit) keeps submitting to it; a larger one replaces it for later callers and
+    # the old one's threads end once their work is done.
     global _pool
     with _lock:
-        if _pool is None or _pool._max_workers != workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
+        if _pool is None or _pool._max_workers < workers:
             _pool = ThreadPoolExecutor(workers, thread_name_prefix="neurocloud-pass")
         return _pool
 

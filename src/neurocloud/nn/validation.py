@@ -45,12 +45,14 @@ def check_number(
     ValueError: Expected alpha to be a number >= 0. Received: alpha=-1
     """
     kind = type(value)
-    if kind is float or kind is int:  # the common case, without the ABC check below
-        ok = math.isfinite(value) and not (integer and kind is float)
+    if kind is int:  # the common cases, without the ABC check below
+        ok = integer or _fits_a_float(value)
+    elif kind is float:
+        ok = math.isfinite(value) and not integer
     else:
         kinds = (int, np.integer) if integer else (numbers.Real,)
         ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
-        ok = ok and math.isfinite(value)
+        ok = ok and (integer or _fits_a_float(value))
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
@@ -65,6 +67,14 @@ def check_number(
         expected = f"{kind} {' and '.join(bounds)}".rstrip()
         raise ValueError(f"Expected {name} to be {expected}. Received: {name}={value!r}")
     return int(value) if integer else float(value)
+
+
+def _fits_a_float(value: Any) -> bool:
+    """Finite as a float (an int too large for one overflows rather than being infinite)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_choice(value: Any, name: str, choices: Sequence[str]) -> str:
