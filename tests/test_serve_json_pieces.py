@@ -33,6 +33,7 @@ def rows_body(shape: str, rows: np.ndarray, space: str) -> bytes:
         "named": b'{"x":' + array.replace(b"[", b"[ ", 1) + b"}",
         "instances": b'{ "instances" : ' + array + b"}",
         "inputs": b'{"inputs": ' + array + b', "parameters": {"a": "[,]"}}',
+        "inputs-named": b'{"inputs": {' + space.encode() + b'"x": ' + array + b"}}",
     }[shape]
 
 
@@ -50,7 +51,7 @@ def exact(body: bytes, signature: Signature = SIG):
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    shape=st.sampled_from(["list", "named", "instances", "inputs"]),
+    shape=st.sampled_from(["list", "named", "instances", "inputs", "inputs-named"]),
     count=st.integers(1, 40),
     space=st.sampled_from(["", " ", "\n  ", "\t"]),
     ints=st.booleans(),
@@ -76,6 +77,8 @@ def test_pieces_give_the_rows_of_one_parse(shape, count, space, ints, monkeypatc
         b'{"instances": [{"x": [1, 2]}, [3, 4]]}',  # objects and rows mixed
         b'{"x": [[1, 2]], "x": [[3, 4]]}',  # the key twice: the last one counts
         b'{"other": [[1, 2]]}',
+        b'{"inputs": {"y": [[1, 2]]}}',  # not the input's name
+        b'{"inputs": {"x": [[1, 2]], "z": 1}}',  # more than the one input
     ],
 )
 def test_anything_unusual_is_left_to_the_exact_parser(body, monkeypatch):
@@ -92,7 +95,7 @@ def test_no_parse_call_holds_the_whole_large_body(monkeypatch):
         return real(data)
 
     monkeypatch.setattr(orjson, "loads", recording)
-    for shape in ("list", "named", "instances"):
+    for shape in ("list", "named", "instances", "inputs-named"):
         body = rows_body(shape, rows, "\n  ")  # not the numbers-only text reader's shape
         assert len(body) > 4 * json_pieces.PIECE_BYTES
         sizes.clear()
@@ -128,3 +131,24 @@ def test_max_json_mb_is_a_setting_and_answers_over_http(tmp_path):
         response = client.post("/invocations", content=odd)
         assert response.status_code == 413 and "max_json_mb" in response.json()["error"]
         assert client.get("/ping").status_code == 200
+
+
+def test_envelopes_and_explain_parameters_over_the_json_limit_are_still_read(tmp_path):
+    # {"inputs": {"x": rows}} is read in pieces; an explanation's parameters beside large
+    # rows are read from the whole (payload-bounded) body, not refused by max_json_mb.
+    path = nc.save(nc.Sequential([nc.layers.Dense(1)], input_dim=2, seed=0), tmp_path / "m")
+    rows = np.random.default_rng(1).normal(size=(30_000, 2))
+    with TestClient(create_app(path, max_json_mb=0.1)) as client:
+        envelope = rows_body("inputs-named", rows, "\n ")
+        assert len(envelope) > 2 * 100_000
+        answer = client.post("/invocations", content=envelope)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["outputs"]) == len(rows)  # the same form as one parse
+    wide = nc.save(nc.Sequential([nc.layers.Dense(1)], input_dim=64, seed=0), tmp_path / "w")
+    many = np.random.default_rng(2).normal(size=(1000, 64))
+    with TestClient(create_app(wide, max_json_mb=0.1)) as client:
+        explain = orjson.dumps({"x": many.tolist(), "parameters": {"method": "saliency"}})
+        assert len(explain) > 0.1 * 2**20
+        answer = client.post("/explain", content=explain)
+        assert answer.status_code == 200, answer.text
+        assert np.asarray(answer.json()["attributions"]).shape == (1000, 64)

@@ -195,6 +195,17 @@ def _json_in_pieces(
         if key not in (name, "instances", "inputs"):
             return None
         start = colon + 1
+        while start < len(body) and body[start] in b" \t\r\n":
+            start += 1
+        if key == "inputs" and body[start : start + 1] == b"{":  # {"inputs": {"x": [...]}}
+            colon = body.find(b":", start)
+            try:
+                inner = orjson.loads(body[start + 1 : colon]) if colon > 0 else None
+            except orjson.JSONDecodeError:
+                return None
+            if inner != name:
+                return None
+            key, start = "inputs/named", colon + 1
     begin = json_pieces.array_start(body, start)
     if begin is None:
         return None
@@ -205,6 +216,12 @@ def _json_in_pieces(
     document, array = found
     if key is None:
         return (signature.rows(array, "body"), "list") if document == json_pieces.HOLE else None
+    if key == "inputs/named":
+        if [k for k in document if k != "parameters"] != ["inputs"]:
+            return None
+        if document["inputs"] != {name: json_pieces.HOLE}:
+            return None
+        return signature.rows(array, "inputs"), "inputs"
     if [k for k in document if k != "parameters"] != [key] or document[key] != json_pieces.HOLE:
         return None
     return signature.rows(array, key), _FORMS.get(key, "named")

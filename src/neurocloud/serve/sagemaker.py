@@ -121,7 +121,9 @@ def routes(state: ServerState) -> list[Route]:
         rows, _ = await rows_of(body, content_type, model)
         parameters: dict[str, Any] = dict(request.query_params)
         if content_type == JSON and b'"parameters"' in body:
-            data = await off_loop(len(body), parse_json, body, "body", config.max_json_bytes)
+            # the rows were read above, in pieces when large; an explanation's body is bounded
+            # by its row limit, so its parameters are read from the whole document
+            data = await off_loop(len(body), parse_json, body, "body", config.max_payload_bytes)
             if isinstance(data, dict) and "parameters" in data:
                 if not isinstance(data["parameters"], dict):
                     raise bad_request("parameters", "an object", repr(data["parameters"]))
