@@ -80,7 +80,8 @@ def test_s3_model_copied_once_per_node_cache(s3, tmp_path, monkeypatch):
     assert local.is_relative_to(tmp_path / "cache")
     got = load_artifact(local).model.predict([[4.5]])
     np.testing.assert_array_equal(got, model.predict([[4.5]]))
-    state = json.loads((local.parent / "synced.json").read_text())
+    assert local.name == "seed"  # served under the name it has at the URI
+    state = json.loads((local.parent.parent / "synced.json").read_text())
     assert list(state) == ["."]
     assert local_path(uri("one/seed")) == local  # a second process of the node reuses it
 
@@ -88,3 +89,36 @@ def test_s3_model_copied_once_per_node_cache(s3, tmp_path, monkeypatch):
 def test_paths_and_drives_are_not_uris():
     assert is_uri("s3://b/p") and is_uri("file:///tmp/m") and is_uri("gs://b/p")
     assert not is_uri("/shared/models") and not is_uri("models/seed") and not is_uri("C:\\m")
+
+
+def test_a_single_model_uri_is_served_under_its_own_name(tmp_path):
+    remote = tmp_path / "remote"
+    nc.save(article_network(seed=0), remote / "digits")
+    nc.save(article_network(seed=0), remote / "seed" / "1")
+    single = Mirror((remote / "digits").as_uri(), cache=tmp_path / "cache").sync()
+    versions = Mirror((remote / "seed").as_uri(), cache=tmp_path / "cache").sync()
+    assert list(discover(single)) == ["digits"] and list(discover(versions)) == ["seed"]
+
+
+def test_an_unreadable_state_file_copies_again_and_the_default_cache_is_private(
+    tmp_path, monkeypatch
+):
+    import os
+
+    remote = tmp_path / "remote"
+    nc.save(article_network(seed=0), remote / "seed" / "1")
+    mirror = Mirror(remote.as_uri(), cache=tmp_path / "cache")
+    mirror.sync()
+    (mirror.home / "synced.json").write_text('{"seed/1": [')  # a crash mid-write, before
+    assert sorted(discover(mirror.sync())["seed"]) == ["1"]
+    assert json.loads((mirror.home / "synced.json").read_text())
+
+    monkeypatch.delenv("NEUROCLOUD_MODEL_CACHE", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    home = Mirror(remote.as_uri()).home.parent
+    assert home.name == f"neurocloud-models-{os.getuid()}"
+    assert home.stat().st_mode & 0o777 == 0o700
+    home.chmod(0o777)  # someone opened it up: refused, naming the way out
+    with pytest.raises(ValueError, match="NEUROCLOUD_MODEL_CACHE"):
+        Mirror(remote.as_uri())

@@ -28,14 +28,15 @@ import re
 import shutil
 import tempfile
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = ["CACHE_VARIABLE", "Mirror", "is_uri", "local_path"]
 
 logger = logging.getLogger("neurocloud.serve")
 
-#: where the local copies go (default: ``<temp dir>/neurocloud-models``)
+#: where the local copies go (default: ``<temp dir>/neurocloud-models-<uid>``, private)
 CACHE_VARIABLE = "NEUROCLOUD_MODEL_CACHE"
 MODEL_FILE = "model.json"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
@@ -67,9 +68,12 @@ class Mirror:
         self.uri = uri
         base = Path(cache or os.environ.get(CACHE_VARIABLE) or tempfile.gettempdir())
         if cache is None and not os.environ.get(CACHE_VARIABLE):
-            base = base / "neurocloud-models"
+            base = _private(base / f"neurocloud-models-{os.getuid()}")
         self.home = base / hashlib.sha256(uri.encode()).hexdigest()[:16]
-        self.tree = self.home / "tree"  # what a server or a predictor reads
+        # what a server or a predictor reads, named as at the URI (a single model's folder
+        # name is the model's name)
+        name = PurePosixPath(urlsplit(uri).path.rstrip("/")).name or urlsplit(uri).netloc
+        self.tree = self.home / "tree" / (name or "models")
 
     def _remote(self) -> tuple[Any, str, dict[str, list[tuple[str, int, int]]]]:
         """(file system, root, {model folder: [(file, size, mtime ns)]}) at the URI."""
@@ -119,7 +123,10 @@ class Mirror:
         with open(self.home / "lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # the node's other replicas and actors wait
             state_file = self.home / "synced.json"
-            synced = json.loads(state_file.read_text()) if state_file.exists() else {}
+            try:
+                synced = json.loads(state_file.read_text()) if state_file.exists() else {}
+            except (OSError, ValueError):  # unreadable: copy everything again
+                synced = {}
             staging = self.home / "staging"
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
@@ -146,8 +153,24 @@ class Mirror:
                 shutil.rmtree(self.tree if unit == "." else self.tree / unit, ignore_errors=True)
                 del synced[unit]
             shutil.rmtree(staging, ignore_errors=True)
-            state_file.write_text(json.dumps(synced))
+            partial = self.home / "synced.json.partial"
+            partial.write_text(json.dumps(synced))
+            os.replace(partial, state_file)  # a crash leaves the old state or the new one
         return self.tree
+
+
+def _private(folder: Path) -> Path:
+    """``folder``, made if missing, readable by its owner only; refused if another user owns
+    it (a shared temporary folder must not let one user serve another's models)."""
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ValueError(
+            f"model cache: expected {folder} to be owned by this user and private (0700); "
+            f"it is owned by uid {info.st_uid} with mode {oct(info.st_mode & 0o777)}. "
+            f"Set {CACHE_VARIABLE} to a folder of your own."
+        )
+    return folder
 
 
 def _valid(folder: Path, unit: str, uri: str) -> bool:
