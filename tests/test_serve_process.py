@@ -16,6 +16,7 @@ from serve_helpers import article_model, server, wide_model
 
 import neurocloud as nc
 from neurocloud.serve import Predictor, PredictorError
+from neurocloud.serve.server import THREAD_VARIABLES
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +141,14 @@ def test_sigterm_drains_in_flight_requests(tmp_path):
         assert code == 0 and time.monotonic() - started < 30
 
 
+# The user's thread settings, as not set (an earlier test's library may have set some in this
+# process's environment: Ray sets OMP_NUM_THREADS for its workers).
+NO_THREAD_SETTINGS = {name: "" for name in THREAD_VARIABLES}
+
+
 def test_several_workers_share_one_port_and_one_metrics_view(tmp_path):
     path = nc.save(article_model(), tmp_path / "seed")
-    with server(path, "--workers", "2") as process:
+    with server(path, "--workers", "2", env=NO_THREAD_SETTINGS) as process:
         predictor = Predictor(process.url)
         for _ in range(6):
             assert "y" in predictor.predict({"x": [1.0]})
@@ -168,7 +174,8 @@ def test_workers_keep_the_users_thread_setting(tmp_path):
     path = nc.save(article_model(), tmp_path / "seed")
     share = max(1, len(os.sched_getaffinity(0)) // 2)
     mine = 1 if share > 1 else 2  # not what the server would choose
-    with server(path, "--workers", "2", env={"OPENBLAS_NUM_THREADS": str(mine)}) as process:
+    env = {**NO_THREAD_SETTINGS, "OPENBLAS_NUM_THREADS": str(mine)}
+    with server(path, "--workers", "2", env=env) as process:
         assert "y" in Predictor(process.url).predict({"x": [1.0]})
     chosen = re.findall(
         rf"thread pools as set by OPENBLAS_NUM_THREADS={mine}: (.*)", process.output()

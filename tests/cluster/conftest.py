@@ -21,10 +21,17 @@ def ray_cluster():
     Ray's HTTP proxy prefers replicas on its own node; the tests turn that off so that
     requests through the one proxy reach replicas on both nodes.
     """
+    before = os.environ.get("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING")
     os.environ["RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING"] = "0"
-    with local_cluster(num_nodes=2, num_cpus=1) as address:
-        yield address
-        assert_loopback_only()
+    try:
+        with local_cluster(num_nodes=2, num_cpus=1) as address:
+            yield address
+            assert_loopback_only()
+    finally:  # later tests see the environment they started with
+        if before is None:
+            os.environ.pop("RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING", None)
+        else:
+            os.environ["RAY_SERVE_PROXY_PREFER_LOCAL_NODE_ROUTING"] = before
 
 
 @pytest.fixture(scope="package")

@@ -141,6 +141,8 @@ def _resumed(ctx: click.Context, directory: str) -> dict[str, Any]:
         path = name in ("output", "plot_path", "checkpoint")
         if path or (name == "data" and value.lower() not in built_in_data_sets()):
             value = _where(value)
+        elif name == "data":
+            value = value.lower()  # built-in names are stored lower-case
         if _json(value) != _json(stored.get(name)):
             conflicts.append(f"{_flag(ctx, name)} {value} (the run's: {stored.get(name)})")
     if conflicts:
