@@ -37,13 +37,15 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from serve_load import BODY, read_response, request_bytes, wait_ready
+from serve_load import load, wait_ready
 
 import neurocloud as nc
 from neurocloud.demo import article_network
 from neurocloud.serve.launcher import free_port
 
 LOOPBACK_PREFIXES = ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]")
+#: a run is bounded by its duration; this only keeps the request count bounded too
+MAX_REQUESTS = 1_000_000
 
 
 def machine() -> str:
@@ -92,39 +94,6 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
-
-
-async def load_path(port: int, path: str, concurrency: int, duration: float) -> dict:
-    """``serve_load.load`` for any path: closed-loop POSTs of the article's body to ``path``
-    on ``concurrency`` connections for ``duration`` seconds."""
-    payload = request_bytes(port, "POST", path, BODY)
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + duration
-
-    async def connection() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                writer.write(payload)
-                status, _ = await read_response(reader)
-                latencies.append(time.perf_counter() - start)
-                errors += status != 200
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    ms = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50": float(np.percentile(ms, 50)),
-        "p99": float(np.percentile(ms, 99)),
-        "errors": errors,
-    }
 
 
 def _no_op_deployments():
@@ -186,7 +155,7 @@ def serving(model_dir: Path, levels: list[int], duration: float, rounds: int) ->
     try:
         wait_ready(server, port, time.perf_counter())
         for c in levels:
-            plain = asyncio.run(load_path(port, "/invocations", c, duration))
+            plain = asyncio.run(load(port, c, duration, MAX_REQUESTS))
             print(f"  neurocloud serve, 1 process, concurrency {c}: {plain['rps']:,.0f} req/s")
     finally:
         server.terminate()
@@ -216,7 +185,9 @@ def serving(model_dir: Path, levels: list[int], duration: float, rounds: int) ->
             for r in range(rounds):
                 order = names[r % 3 :] + names[: r % 3]
                 for name in order:
-                    runs[name].append(asyncio.run(load_path(port, paths[name], c, duration)))
+                    runs[name].append(
+                        asyncio.run(load(port, c, duration, MAX_REQUESTS, paths[name]))
+                    )
             print(f"  concurrency {c}:")
             for name in names:
                 rps = np.array([run["rps"] for run in runs[name]])

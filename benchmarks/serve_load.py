@@ -139,8 +139,12 @@ async def one_request(port: int, method: str, path: str, body: bytes = b"") -> t
         writer.close()
 
 
-async def load(port: int, concurrency: int, duration: float, max_requests: int) -> dict:
-    payload = request_bytes(port, "POST", "/invocations", BODY)
+async def load(
+    port: int, concurrency: int, duration: float, max_requests: int, path: str = "/invocations"
+) -> dict:
+    """Closed-loop POSTs of the article's body to ``path`` on ``concurrency`` keep-alive
+    connections, for ``duration`` seconds or ``max_requests`` requests."""
+    payload = request_bytes(port, "POST", path, BODY)
     latencies: list[float] = []
     errors = 0
     budget = max_requests
