@@ -25,6 +25,7 @@ import numpy as np
 from neurocloud.nn import layers as layers_module
 from neurocloud.nn import losses, serialization, training
 from neurocloud.nn.callbacks import Callback, History
+from neurocloud.nn.inference import InferencePlan
 from neurocloud.nn.layers import Layer
 from neurocloud.nn.optim import LBFGS, Optimizer
 from neurocloud.nn.summary import summary_table
@@ -121,7 +122,8 @@ class Sequential(NamedWeights):
         act = self.layers[-1].activation
         self._fusable = act is not None and act.fuses_with_logits
         self._block_rows = max(64, PREDICT_BLOCK_BYTES // (max(dims) * self.dtype.itemsize))
-        self._body = self.layers[:-1]
+        self._plan = InferencePlan(self.layers)
+        self._logits_plan = InferencePlan(self.layers, logits=True) if self._fusable else self._plan
         self._kernels = [
             (layer.params["kernel"], layer.grads["kernel"])
             for layer in self.layers
@@ -177,12 +179,11 @@ class Sequential(NamedWeights):
             self._last_tape = tape
             return tape.output
         out = np.asarray(X, dtype=self.dtype)
-        if logits and self._fusable:
-            for layer in self._body:
-                out = layer.forward(out)
-            return self.layers[-1].forward(out, activate=False)
-        for layer in self.layers:
-            out = layer.forward(out)
+        if out.ndim == 2:  # the planned pass: the layers' arithmetic in fewer NumPy calls
+            return (self._logits_plan if logits else self._plan).run(out)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            out = layer.forward(out, activate=not (logits and self._fusable and i == last))
         return out
 
     def record(self, X: np.ndarray, training: bool = True, logits: bool = False) -> Tape:
@@ -237,21 +238,29 @@ class Sequential(NamedWeights):
         """
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
-        X = as_features(X, self.input_dim, self.dtype, finite=False)
+        if not (  # the checks as_features makes, for an array that passes them all
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype == self.dtype
+            and X.shape[1] == self.input_dim
+            and X.flags.c_contiguous
+            and len(X)
+        ):
+            X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])
         rows = batch_size or self._block_rows
         if rows >= len(X):
             check_finite(X, "X")
-            out = self.forward(X)
+            out = self._plan.run(X)
             # A model without weights (dropout alone) would hand back the caller's array.
-            return out.copy() if np.shares_memory(out, X) else out
+            return out if self._plan.fresh or not np.shares_memory(out, X) else out.copy()
         out = np.empty((len(X), self._dims[-1]), self.dtype)
         for start in range(0, len(X), rows):
             block = X[start : start + rows]
             if not all_finite(block):
                 check_finite(X, "X")  # the error names the index within X
-            out[start : start + rows] = self.forward(block)
+            out[start : start + rows] = self._plan.run(block)
         return out
 
     def evaluate(self, X: Any, y: Any, loss: str | losses.Loss = "mse") -> float:

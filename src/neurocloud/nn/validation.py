@@ -151,8 +151,8 @@ def all_finite(array: np.ndarray) -> bool:
     """Whether every element is finite (no nan or inf)."""
     if array.size <= 32:  # a request's row: plain Python beats a NumPy call's overhead
         return all(map(math.isfinite, array.ravel().tolist()))
-    if array.size < 4096:
-        return bool(np.logical_and.reduce(np.isfinite(array), axis=None))
+    if array.size < 4096:  # a wide request row: a byte search beats NumPy's reduction
+        return b"\x00" not in np.isfinite(array).tobytes()
     # Large arrays: one pass and no temporary. A sum is finite only when every element is
     # (an inf or nan makes it inf or nan), and row sums by a matrix-vector product (BLAS)
     # read memory twice as fast as NumPy's reduction. A sum that overflows falls back to

@@ -1,0 +1,160 @@
+"""The forward pass at inference, planned once per model: the fewest NumPy calls per layer.
+
+A request's row is a handful of tiny arrays, so NumPy's per-call cost, not arithmetic,
+decides its latency: a ufunc that broadcasts a 1-D bias over a ``(1, n)`` row costs about
+three times one whose operands have the same shape, and a scalar operand costs more than a
+``(1, n)`` one. The plan keeps, for each Dense layer, the kernel, the bias as a ``(1, n)``
+row (a view: training updates it) and an in-place activation with its constants in that
+shape. Every element sees the same operations in the same order as in the layers' own
+``forward``, so the outputs are bitwise theirs (``tests/test_inference_plan.py``).
+
+>>> import numpy as np, neurocloud as nc
+>>> m = nc.Sequential([nc.layers.Dense(3, activation="sigmoid"), nc.layers.Dense(1)],
+...                   input_dim=2, seed=0)
+>>> x = np.ones((1, 2), np.float32)
+>>> by_layers = m.layers[1].forward(m.layers[0].forward(x))
+>>> bool(np.array_equal(InferencePlan(m.layers).run(x), by_layers))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from neurocloud.nn import activations
+from neurocloud.nn.layers import Dense, Layer
+
+__all__ = ["InferencePlan"]
+
+#: an in-place activation: ``act(z)`` overwrites ``z`` with ``f(z)``
+InPlace = Callable[[np.ndarray], object]
+
+
+def _sigmoid(units: int, dtype: np.dtype) -> InPlace:
+    # activations.sigmoid's four passes; for one row the 0.5 is a (1, units) row (same
+    # shape as z: NumPy's fastest loop), for more rows a scalar (its fastest there).
+    half_row = np.full((1, units), 0.5, dtype)
+    half = dtype.type(0.5)
+    mul, add, tanh = np.multiply, np.add, np.tanh
+
+    def sigmoid(z: np.ndarray) -> None:
+        h = half_row if z.shape[0] == 1 else half
+        mul(z, h, out=z)
+        tanh(z, out=z)
+        mul(z, h, out=z)
+        add(z, h, out=z)
+
+    return sigmoid
+
+
+def _relu(units: int, dtype: np.dtype) -> InPlace:
+    zeros = np.zeros((1, units), dtype)
+    maximum = np.maximum
+
+    def relu(z: np.ndarray) -> None:
+        maximum(z, zeros, out=z)
+
+    return relu
+
+
+def _softmax(units: int, dtype: np.dtype) -> InPlace:
+    # Softmax.forward's passes: shift by the row maximum, exp, divide by the row sum (the
+    # sum as a BLAS product with ones, the same call as activations.row_sum's).
+    ones = np.ones(units, dtype)
+    general = activations.Softmax()
+    subtract, exp, divide = np.subtract, np.exp, np.divide
+
+    def softmax(z: np.ndarray) -> None:
+        if z.shape[0] != 1:
+            general.forward(z, out=z)
+            return
+        # A Python float holds a float32 or float64 value exactly, and NumPy's scalar loop
+        # beats broadcasting a (1, 1) array. (A nan that max() skips makes the sum, and so
+        # every output, nan, as in the reference.)
+        subtract(z, max(z.ravel().tolist()), out=z)
+        exp(z, out=z)
+        divide(z, z.dot(ones).item(), out=z)
+
+    return softmax
+
+
+def _tanh(units: int, dtype: np.dtype) -> InPlace:
+    tanh = np.tanh
+
+    def in_place(z: np.ndarray) -> None:
+        tanh(z, out=z)
+
+    return in_place
+
+
+#: activations with a planned form; any other runs its own ``forward(z, out=z)``
+_PLANNED: dict[type, Callable[[int, np.dtype], InPlace]] = {
+    activations.Sigmoid: _sigmoid,
+    activations.ReLU: _relu,
+    activations.Softmax: _softmax,
+    activations.Tanh: _tanh,
+}
+
+
+def _in_place(act: activations.Activation, units: int, dtype: np.dtype) -> InPlace | None:
+    if type(act) is activations.Identity:
+        return None
+    planned = _PLANNED.get(type(act))
+    if planned is not None:
+        return planned(units, dtype)
+
+    def general(z: np.ndarray) -> None:
+        act.forward(z, out=z)
+
+    return general
+
+
+class InferencePlan:
+    """The inference forward pass of ``layers`` (built), optionally without the last
+    layer's activation (``logits=True``).
+
+    ``run`` is reentrant: it keeps nothing between calls, so any number of threads may
+    run one plan at once.
+    """
+
+    def __init__(self, layers: Sequence[Layer], logits: bool = False) -> None:
+        steps: list[tuple[np.ndarray | None, np.ndarray | None, Callable | None]] = []
+        last = len(layers) - 1
+        for i, layer in enumerate(layers):
+            if type(layer) is Dense:
+                kernel = layer.params["kernel"]
+                bias = layer.params["bias"].reshape(1, -1) if layer.use_bias else None
+                skip = logits and i == last
+                act = None if skip else _in_place(layer.activation, layer.units, kernel.dtype)
+                steps.append((kernel, bias, act))
+            else:
+                activate = not (logits and i == last)
+                steps.append((None, None, _layer_step(layer, activate)))
+        self._steps = tuple(steps)
+        #: whether ``run`` always returns a new array (a Dense layer makes one); a plan of
+        #: dropout alone, say, hands back its input
+        self.fresh = any(kernel is not None for kernel, _, _ in steps)
+
+    def run(self, X: np.ndarray) -> np.ndarray:
+        """The outputs for ``X``, a 2-D array of the model's dtype (not checked here)."""
+        out = X
+        add = np.add
+        for kernel, bias, act in self._steps:
+            if kernel is None:
+                out = act(out)
+                continue
+            out = out.dot(kernel)
+            if bias is not None:
+                add(out, bias, out=out)
+            if act is not None:
+                act(out)
+        return out
+
+
+def _layer_step(layer: Layer, activate: bool) -> Callable[[np.ndarray], np.ndarray]:
+    def step(x: np.ndarray) -> np.ndarray:
+        return layer.forward(x, training=False, activate=activate)
+
+    return step
