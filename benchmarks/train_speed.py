@@ -340,6 +340,8 @@ def _row_runs(network: str, systems: tuple[str, ...]) -> dict[str, Callable[[], 
         if kind == "neurocloud":
             model = _inference_model(network)
             runs[system] = lambda model=model: model.predict(x)
+        elif kind == "gemm-floor":
+            runs[system] = _floor_run(_inference_model(network), x)
         elif kind == "onnx":
             runs[system] = _onnx_run(_inference_model(network), int(threads[0]), x)
         elif network == "article":
@@ -358,12 +360,8 @@ def _row_runs(network: str, systems: tuple[str, ...]) -> dict[str, Callable[[], 
     return runs
 
 
-def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
-    """Predict mnist-shape's 60,000 rows; the floor is the same model's forward GEMMs alone."""
-    w = WORKLOADS["mnist-shape"]
-    X, _ = w.data()
-    runs: dict[str, Callable[[], object]] = {}
-    model = _mnist_model()
+def _floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
+    """The model's forward matrix products alone, into preallocated outputs."""
     kernels = [layer.params["kernel"] for layer in model.layers]
     outs = [np.empty((len(X), k.shape[1]), np.float32) for k in kernels]
 
@@ -372,11 +370,20 @@ def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
         for k, out in zip(kernels, outs):
             x = np.matmul(x, k, out=out)
 
+    return floor
+
+
+def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
+    """Predict mnist-shape's 60,000 rows; the floor is the same model's forward GEMMs alone."""
+    w = WORKLOADS["mnist-shape"]
+    X, _ = w.data()
+    runs: dict[str, Callable[[], object]] = {}
+    model = _mnist_model()
     for system in systems:
         if system.startswith("neurocloud"):
             runs[system] = lambda: model.predict(X)
         elif system.startswith("gemm-floor"):
-            runs[system] = floor
+            runs[system] = _floor_run(model, X)
         elif system == "input-check":
             # predict's input check (NaN and infinity are refused), timed alone on the same rows
             runs[system] = lambda: nc.nn.validation.all_finite(X)
@@ -401,6 +408,8 @@ def sweep_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
         xb = X[: int(rows)]
         if system.startswith("neurocloud"):
             runs[name] = lambda xb=xb: model.predict(xb)
+        elif system.startswith("gemm-floor"):
+            runs[name] = _floor_run(model, xb)
         else:
             runs[name] = _onnx_run(model, int(system[-2]), xb)
     return runs
@@ -422,7 +431,8 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     },
     **{
         f"predict-row-{network}": (
-            ("neurocloud-2t",),
+            ("neurocloud-1t", "gemm-floor-1t"),
+            ("neurocloud-2t", "gemm-floor-2t"),
             ("torch-1t",),
             ("torch-2t",),
             ("onnx-1t",),
@@ -439,8 +449,12 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("onnx-2t",),
     ),
     "predict-sweep": (
-        tuple(f"neurocloud-1t@{rows}" for rows in SWEEP_ROWS),
-        tuple(f"neurocloud-2t@{rows}" for rows in SWEEP_ROWS),
+        tuple(
+            f"{system}-1t@{rows}" for system in ("neurocloud", "gemm-floor") for rows in SWEEP_ROWS
+        ),
+        tuple(
+            f"{system}-2t@{rows}" for system in ("neurocloud", "gemm-floor") for rows in SWEEP_ROWS
+        ),
         tuple(f"onnx-1t@{rows}" for rows in SWEEP_ROWS),
         tuple(f"onnx-2t@{rows}" for rows in SWEEP_ROWS),
     ),
@@ -623,12 +637,15 @@ def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list
         if f"predict-row-{network}" not in args.tasks:
             continue
         t, _ = measure(f"predict-row-{network}", max(rounds, 3), min_sample)
-        nc_, torch_best = t["neurocloud-2t"], min(t["torch-1t"], t["torch-2t"])
-        onnx = min(t["onnx-1t"], t["onnx-2t"])
+        one, two = t["neurocloud-1t"], t["neurocloud-2t"]
+        torch_best = min(t["torch-1t"], t["torch-2t"])
+        o1, o2 = t["onnx-1t"], t["onnx-2t"]
+        f1, f2 = t["gemm-floor-1t"], t["gemm-floor-2t"]
         rows.append(
-            f"| single-row predict, {label} | {nc_ * 1e6:.1f} us | {torch_best * 1e6:.1f} us | "
-            f"{t['onnx-1t'] * 1e6:.1f} / {t['onnx-2t'] * 1e6:.1f} us | - | "
-            f"{nc_ / onnx:.2f}x onnxruntime (faster of 1t/2t), {nc_ / torch_best:.2f}x PyTorch |"
+            f"| single-row predict, {label}: 1t / 2t | {one * 1e6:.1f} / {two * 1e6:.1f} us | "
+            f"{torch_best * 1e6:.1f} us | {o1 * 1e6:.1f} / {o2 * 1e6:.1f} us | "
+            f"{f1 * 1e6:.1f} / {f2 * 1e6:.1f} us | {one / o1:.2f}x / {two / o2:.2f}x "
+            f"onnxruntime (same threads), {min(one, two) / torch_best:.2f}x PyTorch |"
         )
         print(rows[-1], flush=True)
     if "predict-batch" in args.tasks:
@@ -657,10 +674,13 @@ def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list
         for n in SWEEP_ROWS:
             one, two = t[f"neurocloud-1t@{n}"], t[f"neurocloud-2t@{n}"]
             o1, o2 = t[f"onnx-1t@{n}"], t[f"onnx-2t@{n}"]
+            f1, f2 = t[f"gemm-floor-1t@{n}"], t[f"gemm-floor-2t@{n}"]
             rows.append(
                 f"| mnist-shape predict, {n} rows: 1t / 2t | {one * 1e3:.3f} / {two * 1e3:.3f} ms "
-                f"| - | {o1 * 1e3:.3f} / {o2 * 1e3:.3f} ms | - | "
-                f"{one / o1:.2f}x / {two / o2:.2f}x onnxruntime (same threads) |"
+                f"| - | {o1 * 1e3:.3f} / {o2 * 1e3:.3f} ms | {f1 * 1e3:.3f} / {f2 * 1e3:.3f} ms | "
+                f"{one / o1:.2f}x / {two / o2:.2f}x onnxruntime (same threads); floor "
+                f"{f1 / o1:.2f}x / {f2 / o2:.2f}x onnxruntime, neurocloud {one / f1:.2f}x / "
+                f"{two / f2:.2f}x floor |"
             )
             print(rows[-1], flush=True)
     return rows if len(rows) > 2 else []
