@@ -22,6 +22,7 @@ def _run(make, start, grads, compiled, monkeypatch):
     return w, opt.state_dict()
 
 
+@pytest.mark.parametrize("shape", [(500, 300), (13,), (96, 100)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "make",
@@ -32,11 +33,10 @@ def _run(make, start, grads, compiled, monkeypatch):
         lambda: nc.optim.Adam(lr=0.3, beta1=0.5, beta2=0.6, eps=1e-3),
     ],
 )
-def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, monkeypatch):
+def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, shape, monkeypatch):
     assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
     rng = np.random.default_rng(6)
-    start = rng.normal(size=(500, 300)).astype(dtype)  # 2-D: blocks of rows
-    assert start.size >= optim.PARALLEL_MIN
+    start = rng.normal(size=shape).astype(dtype)  # large and 2-D: blocks of rows on threads
     # gradients over many magnitudes, zeros and signed zeros included
     grads = [
         (rng.normal(size=start.shape) * 10.0 ** rng.uniform(-8, 4, start.shape)).astype(dtype)
@@ -50,6 +50,21 @@ def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, monkeypat
     assert state_ref.keys() == state_fast.keys()
     for key in state_ref:
         assert np.array_equal(state_ref[key], state_fast[key]), key
+
+
+def test_once_loaded_the_kernel_runs_updates_of_every_size(monkeypatch):
+    kernel, calls = kernels.adam(work=kernels.COMPILE_AFTER), []
+    assert kernel is not None
+
+    def counted(*args):
+        calls.append(args[0].size)
+        kernel(*args)
+
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    monkeypatch.setattr(kernels, "_adam", counted)
+    for size in (1, 13, 9610):
+        nc.optim.Adam().step([np.zeros(size, np.float32)], [np.ones(size, np.float32)])
+    assert calls == [1, 13, 9610]
 
 
 def test_a_fit_with_the_kernel_equals_one_without(monkeypatch):

@@ -1,10 +1,11 @@
 """Optional compiled kernels: Adam's update in one pass instead of NumPy's ten.
 
-Used only where numba is installed (it comes with the ``explain`` extra, through shap), for
-updates of at least ``optim.PARALLEL_MIN`` elements, and only once an optimizer has done
-enough work for numba's import to pay off (:data:`COMPILE_AFTER` element updates, about a
-second of NumPy updates): ``import neurocloud``, serving, small models and short runs never
-import numba. The kernel does the NumPy reference's operations in the same order, element
+Used only where numba is installed (it comes with the ``explain`` extra, through shap), and
+only once an optimizer has done enough work for numba's import to pay off
+(:data:`COMPILE_AFTER` element updates, about a second of NumPy updates): ``import
+neurocloud``, serving and short runs never import numba. Once loaded it runs updates of
+every size (one call instead of ten NumPy passes: 6 against 12 us for 13 weights).
+The kernel does the NumPy reference's operations in the same order, element
 by element, in the array's own dtype, without fast-math (no fused multiply-add, no
 reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
 switching to it in the middle of a run changes nothing but the time.

@@ -287,12 +287,11 @@ class Adam(Optimizer):
         # m~ / (sqrt(v~) * scale + shift).
         step = self.lr * (1.0 - self.beta1) / (1.0 - self.beta1**self.t)
         scale = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t)) / step
-        # Large updates take the compiled one-pass kernel where numba is installed: the
-        # same operations in the same order, so the same bits (tests/test_kernels.py).
-        kernel = None
-        if self._size >= PARALLEL_MIN:
-            kernel = kernels.adam(self._work)
-            self._work += self._size
+        # Where numba is installed and the kernel pays off (kernels.adam), the update is one
+        # compiled pass: the same operations in the same order, so the same bits
+        # (tests/test_kernels.py). Once loaded it is cheaper at every size, even 13 weights.
+        kernel = kernels.adam(self._work)
+        self._work += self._size
         return scale, self.eps / step, kernel
 
     def _parallel_min(self, scalars) -> int:
