@@ -10,7 +10,7 @@ by element, in the array's own dtype, without fast-math (no fused multiply-add, 
 reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
 switching to it in the middle of a run changes nothing but the time.
 
-``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first large update, anything
+``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first update, anything
 else (the default) after :data:`COMPILE_AFTER`.
 
 Cost: numba and llvmlite (about 210 MB installed), and once per process numba's import
