@@ -31,7 +31,6 @@ from neurocloud.nn.optim import LBFGS, Optimizer
 from neurocloud.nn.summary import summary_table
 from neurocloud.nn.tape import Tape
 from neurocloud.nn.validation import (
-    all_finite,
     as_features,
     check_dtype,
     check_finite,
@@ -234,7 +233,7 @@ class Sequential(NamedWeights):
 
         Large inputs run in blocks of rows (``batch_size`` rows when given), so that each
         block's activations stay in the cache and memory stays bounded; each block's
-        finiteness is checked just before it runs, while its rows are in the cache.
+        finiteness is checked as it runs (``InferencePlan.run_blocks``).
         """
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
@@ -255,13 +254,7 @@ class Sequential(NamedWeights):
             out = self._plan.run(X)
             # A model without weights (dropout alone) would hand back the caller's array.
             return out if self._plan.fresh or not np.shares_memory(out, X) else out.copy()
-        out = np.empty((len(X), self._dims[-1]), self.dtype)
-        for start in range(0, len(X), rows):
-            block = X[start : start + rows]
-            if not all_finite(block):
-                check_finite(X, "X")  # the error names the index within X
-            out[start : start + rows] = self._plan.run(block)
-        return out
+        return self._plan.run_blocks(X, rows, self._dims[-1])
 
     def evaluate(self, X: Any, y: Any, loss: str | losses.Loss = "mse") -> float:
         """Mean ``loss`` of the model's predictions on ``(X, y)``."""
