@@ -580,9 +580,11 @@ def measure(
         memory, calls = {}, {}
         for w, system in cells:
             time.sleep(SETTLE_S)
-            first = w.ask(f"warmup {system}")
-            memory[system] = first["peak_mib"]
-            calls[system] = max(1, round(min_sample_s / max(first["seconds"], 1e-7)))
+            memory[system] = w.ask(f"warmup {system}")["peak_mib"]
+            # Sized from a warm run: the first one pays for imports and compilation (numba's
+            # for the compiled Adam), which would leave the samples a single short run each.
+            warm = w.ask(f"time {system} 1")["seconds"]
+            calls[system] = max(1, round(min_sample_s / max(warm, 1e-7)))
         samples: dict[str, list[float]] = {system: [] for _, system in cells}
         for r in range(rounds):
             for w, system in cells[r % len(cells) :] + cells[: r % len(cells)]:
