@@ -10,9 +10,10 @@ process of its own: in one process, PyTorch's OpenMP threads and OpenBLAS's thre
 against each other between calls, which measures their interference, not their speed.
 PyTorch gets its fastest CPU Adam (``fused=True``) and its better of 1 and 2 threads.
 
-Lower bounds: each optimizer's update alone (neurocloud's NumPy Adam, and PyTorch's compiled
-fused Adam) over the model's parameter count for an epoch's steps, added to the GEMM floor;
-for batch inference, ``predict``'s input check alone added to the forward GEMMs.
+Lower bounds: each optimizer's update alone (neurocloud's Adam, compiled where numba is
+installed, and PyTorch's compiled fused Adam) over the model's parameter count for an
+epoch's steps, added to the GEMM floor, and the GEMM floor with neurocloud's update in the
+same loop; for batch inference, ``predict``'s input check alone added to the forward GEMMs.
 
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
@@ -177,18 +178,24 @@ def gemm_floor_system(
     w: Workload, X: np.ndarray, y: np.ndarray, adam: bool = False
 ) -> Callable[[], None]:
     """Only the GEMMs of the training steps, into preallocated arrays; with ``adam``,
-    neurocloud's Adam update of the model's parameter count after each step's GEMMs (so
-    the update finds the cache as the GEMMs leave it, as in training)."""
+    neurocloud's Adam update of the model's parameter count after each step's GEMMs, on
+    the gradient buffer the GEMMs have just written (as in training: the update finds the
+    cache as the GEMMs leave it)."""
     rng = np.random.default_rng(1)
-    if adam:
-        params = [rng.standard_normal(_param_count(w), dtype=np.float32)]
-        unit, opt = [_unit_gradient(params[0].size)], nc.optim.Adam(lr=LR)
     n, batch = len(X), w.batch or len(X)
     kernels = [
         rng.standard_normal((a, b), dtype=np.float32) * 0.01
         for a, b in zip(w.sizes[:-1], w.sizes[1:])
     ]
-    grads = [np.empty_like(k) for k in kernels]
+    # the kernel gradients are views into one flat buffer, as in a model (biases after them)
+    flat_grads = np.zeros(_param_count(w), np.float32)
+    grads, offset = [], 0
+    for k in kernels:
+        grads.append(flat_grads[offset : offset + k.size].reshape(k.shape))
+        offset += k.size
+    if adam:
+        params = [rng.standard_normal(flat_grads.size, dtype=np.float32)]
+        opt = nc.optim.Adam(lr=LR)
 
     def buffers(rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         acts = [np.empty((rows, d), np.float32) for d in w.sizes]
@@ -210,7 +217,7 @@ def gemm_floor_system(
                     if i:
                         np.matmul(deltas[i + 1], kernels[i].T, out=deltas[i])
                 if adam:
-                    opt.step(params, unit)
+                    opt.step(params, [flat_grads])
 
     return epoch
 
@@ -581,9 +588,13 @@ def measure(
         for w, system in cells:
             time.sleep(SETTLE_S)
             memory[system] = w.ask(f"warmup {system}")["peak_mib"]
-            # Sized from a warm run: the first one pays for imports and compilation (numba's
-            # for the compiled Adam), which would leave the samples a single short run each.
+            # Sized from warm runs: the first one pays for imports and compilation (numba's
+            # for the compiled Adam), which would leave the samples a single short run each;
+            # a run of a few microseconds is timed over enough calls to last 10 ms.
             warm = w.ask(f"time {system} 1")["seconds"]
+            if warm < 0.01:
+                probe = round(0.01 / max(warm, 1e-7))
+                warm = w.ask(f"time {system} {probe}")["seconds"]
             calls[system] = max(1, round(min_sample_s / max(warm, 1e-7)))
         samples: dict[str, list[float]] = {system: [] for _, system in cells}
         for r in range(rounds):
@@ -746,8 +757,8 @@ def main() -> None:
         return
     rounds = args.rounds or (1 if args.quick else 5)
     min_sample = 0.05 if args.quick else 0.25
-    # Steady state: Adam's compiled kernel (where numba is installed) from the first large
-    # update, in the warm-up, instead of after about a second of NumPy updates.
+    # Steady state: Adam's compiled kernel (where numba is installed) from the first update,
+    # in the warm-up, instead of after about a second of NumPy updates.
     os.environ.setdefault("NEUROCLOUD_COMPILED", "always")
     started = time.perf_counter()
     print("\n".join(describe_machine()))

@@ -136,3 +136,43 @@ def test_one_plan_runs_in_many_threads_at_once():
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_wide_softmax_rows_match_the_layers_bitwise():
+    # past 32 units the one-row softmax takes NumPy's reduction instead of Python's max
+    for units in (32, 33, 500):
+        model = nc.Sequential([nc.layers.Dense(units, activation="softmax")], input_dim=4, seed=1)
+        X = np.random.default_rng(units).normal(scale=5, size=(1, 4)).astype(np.float32)
+        assert np.array_equal(model.forward(X), reference(model, X))
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 3, 4)])
+def test_inputs_that_are_not_2d_run_the_layers_themselves(shape):
+    model = model_of("sigmoid", "softmax", "float32", True)
+    X = np.random.default_rng(2).normal(size=shape).astype(np.float32)
+    for logits in (False, True):
+        assert np.array_equal(model.forward(X, logits=logits), reference(model, X, logits))
+
+
+def test_a_model_built_on_first_use_plans_its_pass():
+    model = nc.Sequential([nc.layers.Dense(5, activation="relu"), nc.layers.Dense(2)], seed=3)
+    X = np.random.default_rng(3).normal(size=(6, 4)).astype(np.float32)
+    out = model.predict(X)
+    assert model.built and np.array_equal(out, reference(model, X))
+
+
+def test_loaded_set_and_pickled_weights_are_what_the_plan_runs():
+    import pickle
+
+    source, target = (
+        model_of("tanh", "softmax", "float32", True, seed=4),
+        model_of("tanh", "softmax", "float32", True, seed=5),
+    )
+    X = np.random.default_rng(4).normal(size=(3, 4)).astype(np.float32)
+    want = reference(source, X)
+    target.load_state_dict(source.state_dict())
+    assert np.array_equal(target.predict(X), want)
+    other = model_of("tanh", "softmax", "float32", True, seed=6)
+    other.set_weights(source.get_weights())
+    assert np.array_equal(other.predict(X), want)
+    assert np.array_equal(pickle.loads(pickle.dumps(source)).predict(X), want)

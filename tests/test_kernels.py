@@ -36,7 +36,7 @@ def _run(make, start, grads, compiled, monkeypatch):
 def test_compiled_adam_equals_the_numpy_reference_bitwise(make, dtype, shape, monkeypatch):
     assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
     rng = np.random.default_rng(6)
-    start = rng.normal(size=shape).astype(dtype)  # large and 2-D: blocks of rows on threads
+    start = rng.normal(size=shape).astype(dtype)  # 2-D: blocks of rows; 1-D: one block
     # gradients over many magnitudes, zeros and signed zeros included
     grads = [
         (rng.normal(size=start.shape) * 10.0 ** rng.uniform(-8, 4, start.shape)).astype(dtype)
@@ -65,6 +65,15 @@ def test_once_loaded_the_kernel_runs_updates_of_every_size(monkeypatch):
     for size in (1, 13, 9610):
         nc.optim.Adam().step([np.zeros(size, np.float32)], [np.ones(size, np.float32)])
     assert calls == [1, 13, 9610]
+
+
+def test_a_read_only_gradient_gets_numpys_error_not_the_kernels(monkeypatch):
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    grad = np.ones(13, np.float32)
+    grad.flags.writeable = False
+    assert not kernels.accepts(grad)
+    with pytest.raises(ValueError, match="read-only"):
+        nc.optim.Adam().step([np.zeros(13, np.float32)], [grad])
 
 
 def test_a_fit_with_the_kernel_equals_one_without(monkeypatch):

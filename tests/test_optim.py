@@ -55,6 +55,17 @@ def test_updates_equal_pytorch(ours, theirs):
     np.testing.assert_allclose(w, w_t.detach().numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("ours", "theirs"), CASES)
+def test_a_0d_parameter_updates_as_pytorch_does(ours, theirs):
+    w, w_t = np.array(1.5), torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+    opt, opt_t = ours(), theirs([w_t])
+    for g in (0.5, -0.25, 2.0):
+        opt.step([w], [np.array(g)])
+        w_t.grad = torch.tensor(g, dtype=torch.float64)
+        opt_t.step()
+    assert w.shape == () and abs(float(w) - w_t.item()) < 1e-12
+
+
 @pytest.mark.parametrize(("ours", "_"), CASES)
 def test_float32_stays_float32(ours, _):
     w = np.ones((2, 2), dtype=np.float32)

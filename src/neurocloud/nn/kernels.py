@@ -53,9 +53,12 @@ def mode() -> str:
 
 
 def accepts(*arrays: np.ndarray) -> bool:
-    """Whether the kernels take these arrays: C-contiguous, of one dtype in :data:`DTYPES`."""
+    """Whether the kernels take these arrays: C-contiguous, writeable, of one dtype in
+    :data:`DTYPES` (others run the NumPy reference, which names what is wrong)."""
     dtype = arrays[0].dtype
-    return dtype in DTYPES and all(a.dtype == dtype and a.flags.c_contiguous for a in arrays)
+    return dtype in DTYPES and all(
+        a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable for a in arrays
+    )
 
 
 def adam(work: int) -> Callable[..., None] | None:

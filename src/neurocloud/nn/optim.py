@@ -43,10 +43,10 @@ PARALLEL_MIN = 2 * BLOCK
 COMPILED_PARALLEL_MIN = 1 << 20
 
 
-def _blocks(shape: tuple[int, ...]) -> list[slice]:
+def _blocks(shape: tuple[int, ...]) -> list[Any]:
     """Slices along the first axis covering about ``BLOCK`` elements each (views, never copies)."""
-    if not shape:
-        return [slice(None)]
+    if not shape:  # a 0-d parameter is one block: its own view
+        return [Ellipsis]
     row = math.prod(shape[1:]) or 1
     step = max(1, BLOCK // row)
     return [slice(lo, lo + step) for lo in range(0, shape[0], step)] or [slice(None)]
@@ -79,7 +79,7 @@ class Optimizer:
         self.state: list[dict[str, np.ndarray]] = []
         self._scratch: list[np.ndarray] = []
         self._shapes: list[tuple[int, ...]] = []
-        self._block_views: list[list[tuple[slice, dict[str, np.ndarray], np.ndarray]]] = []
+        self._block_views: list[list[tuple[Any, dict[str, np.ndarray], np.ndarray]]] = []
         self._size = 0
         self._work = 0  # element updates done, to decide when a compiled kernel pays off
         self._restored = False  # state came from load_state_dict: parameters must match it
