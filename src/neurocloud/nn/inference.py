@@ -87,21 +87,11 @@ def _softmax(units: int, dtype: np.dtype) -> InPlace:
     return softmax
 
 
-def _tanh(units: int, dtype: np.dtype) -> InPlace:
-    tanh = np.tanh
-
-    def in_place(z: np.ndarray) -> None:
-        tanh(z, out=z)
-
-    return in_place
-
-
 #: activations with a planned form; any other runs its own ``forward(z, out=z)``
 _PLANNED: dict[type, Callable[[int, np.dtype], InPlace]] = {
     activations.Sigmoid: _sigmoid,
     activations.ReLU: _relu,
     activations.Softmax: _softmax,
-    activations.Tanh: _tanh,
 }
 
 

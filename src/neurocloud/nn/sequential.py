@@ -237,15 +237,7 @@ class Sequential(NamedWeights):
         """
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size")
-        if not (  # the checks as_features makes, for an array that passes them all
-            type(X) is np.ndarray
-            and X.ndim == 2
-            and X.dtype == self.dtype
-            and X.shape[1] == self.input_dim
-            and X.flags.c_contiguous
-            and len(X)
-        ):
-            X = as_features(X, self.input_dim, self.dtype, finite=False)
+        X = as_features(X, self.input_dim, self.dtype, finite=False)
         if not self.built:
             self.build(X.shape[1])
         rows = batch_size or self._block_rows

@@ -180,6 +180,17 @@ def as_features(
     """``X`` as a C-contiguous 2-D array of ``dtype``; 1-D is one feature per row when the
     model has one input (the article's ``x = [0.5, 1.5, ...]``). ``finite=False`` leaves
     the finiteness check (:func:`check_finite`) to the caller."""
+    if (  # already as asked (a request's array): only the finiteness check is left
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype == dtype
+        and X.flags.c_contiguous
+        and len(X)
+        and (n_features is None or X.shape[1] == n_features)
+    ):
+        if finite:
+            check_finite(X, name)
+        return X
     X = _numeric(X, name, dtype)
     if X.ndim == 1 and n_features in (None, 1):
         X = X.reshape(-1, 1)
