@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from neurocloud.nn.validation import check_number, positive_int
+from neurocloud.serve.quiet import quiet_context
 
 __all__ = ["BatchTimeout", "BatcherClosed", "MicroBatcher"]
 
@@ -89,6 +90,7 @@ class MicroBatcher:
             inline_below_us = check_number(inline_below_us, "inline_below_us", low=0)
         self._forward = forward
         self._inline_below = inline_below_us / 1e6
+        self._quiet = quiet_context()  # the event loop's inline passes run in it
         self._seconds: dict[int, float] = {}  # row-count bucket -> latest pass time
         self.inline_passes = 0
         self.thread_passes = 0
@@ -154,8 +156,8 @@ class MicroBatcher:
         self._busy = True
         loop.call_soon(self._finish, loop, [], None, None)
         start = time.thread_time()
-        with np.errstate(all="ignore"):  # overflow is reported per request, as by the thread
-            outputs = self._forward(rows)
+        # Overflow is reported per request, as by the thread: no warnings on the loop either.
+        outputs = self._quiet.run(self._forward, rows)
         self._seconds[len(rows).bit_length()] = time.thread_time() - start
         if len(outputs) != len(rows):
             raise RuntimeError(f"the model returned {len(outputs)} rows for {len(rows)} input rows")
@@ -229,8 +231,7 @@ class MicroBatcher:
         if self._cheap(len(inputs)):
             try:
                 start = time.thread_time()
-                with np.errstate(all="ignore"):
-                    result, error = self._forward(inputs), None
+                result, error = self._quiet.run(self._forward, inputs), None
                 self._seconds[len(inputs).bit_length()] = time.thread_time() - start
             except Exception as exc:
                 result, error = None, exc

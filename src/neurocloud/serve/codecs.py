@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from neurocloud.nn.validation import all_finite
 from neurocloud.serve import json_pieces, large_bodies, wire
 from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.large_bodies import is_number
@@ -377,7 +378,7 @@ def encode_response(outputs: np.ndarray, accept: str, form: str, signature: Sign
 
 def check_finite(outputs: np.ndarray, name: str, encoding: str) -> None:
     """JSON cannot carry NaN or infinity: refuse with 422 instead of sending ``null``."""
-    if outputs.dtype.kind == "f" and not np.isfinite(outputs).all():
+    if outputs.dtype.kind == "f" and not all_finite(outputs):
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(outputs))[0])
         raise ServeError(
             422,

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn.validation import all_finite
 from neurocloud.serve.errors import ServeError, bad_request, describe_value
+from neurocloud.serve.quiet import quietly
 
 __all__ = ["DATATYPES", "Signature", "v2_datatype"]
 
@@ -128,9 +130,9 @@ class Signature:
             raise bad_request(field, self.expected_shape(), f"shape {tuple(array.shape)}")
         if array.shape[0] == 0:
             raise bad_request(field, "at least one row", "shape (0, ...)")
-        with np.errstate(over="ignore", invalid="ignore"):
-            rows = np.ascontiguousarray(array, dtype=self.dtype)
-        if not np.isfinite(rows).all():
+        # A value too large for the dtype becomes inf here, refused just below.
+        rows = quietly(np.ascontiguousarray, array, self.dtype)
+        if not all_finite(rows):
             row, col = (int(i) for i in np.argwhere(~np.isfinite(rows))[0])
             raise bad_request(
                 field,
