@@ -385,6 +385,7 @@ def test_both_protocols_get_their_own_rows(served, counts, seed):
 
 
 def batch_passes(metrics) -> float:
+    metrics.flush()  # the tallies since the last render
     return sum(
         sample.value
         for family in metrics.batch_requests.collect()

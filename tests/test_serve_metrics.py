@@ -4,6 +4,7 @@ server's /metrics shows after real requests."""
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from serve_helpers import app_for, article_model
@@ -76,3 +77,60 @@ def test_two_servers_in_one_process_keep_their_own_counts():
     text = second.render()[0].decode()
     assert metric(text, "neurocloud_requests_total", model="m", endpoint="ping") == 0
     assert re.search(r"^neurocloud_requests_total", first.render()[0].decode(), re.M)
+
+
+def samples(metrics: ServeMetrics) -> list[str]:
+    """The rendered samples, without the ``_created`` timestamps that differ per object."""
+    text = metrics.render()[0].decode()
+    return [line for line in text.splitlines() if "_created" not in line]
+
+
+def observe_all(metrics: ServeMetrics) -> None:
+    # on a bucket bound, between bounds, past the last one, zero; several labels and statuses
+    for seconds in (0.0, 0.0005, 0.0007, 0.001, 0.3, 60.0, 75.0):
+        metrics.observe_request("m", "invocations", 200, seconds)
+    metrics.observe_request("m", "invocations", 503, 0.002)
+    metrics.observe_request("n", "v2_infer", 400, 0.0001)
+    for rows, requests in ((1, 1), (3, 2), (4096, 7), (5000, 9)):
+        metrics.observe_batch("m", rows, requests)
+
+
+def test_tallied_observations_render_as_if_written_through(monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "unused")
+    through = ServeMetrics()  # several workers: every observation is written through
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    tallied = ServeMetrics()
+    assert not through._tallies
+    observe_all(through)
+    observe_all(tallied)
+    # 3 (model, endpoint, status) keys: a count and a latency each; 2 error counts; 2 batch
+    assert len(tallied._tallies) == 10
+    assert samples(tallied) == samples(through)
+    observe_all(tallied)  # a second render adds to what the first wrote, once
+    observe_all(through)
+    assert samples(tallied) == samples(through)
+    text = "\n".join(samples(tallied))
+    assert metric(text, "neurocloud_requests_total", model="m", status="200") == 14
+    assert metric(text, "neurocloud_request_duration_seconds_bucket", model="m", le="0.0005") == 4
+    assert metric(text, "neurocloud_batch_rows_bucket", model="m", le="4096.0") == 6
+
+
+def test_tallies_count_every_observation_from_several_threads():
+    metrics = ServeMetrics()
+    barrier = threading.Barrier(4)
+
+    def work():
+        barrier.wait()
+        for _ in range(5000):
+            metrics.observe_request("m", "invocations", 200, 0.001)
+            metrics.observe_batch("m", 2, 1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    text = metrics.render()[0].decode()
+    assert metric(text, "neurocloud_requests_total", model="m") == 20000
+    assert metric(text, "neurocloud_request_duration_seconds_count", model="m") == 20000
+    assert metric(text, "neurocloud_batch_rows_sum", model="m") == 40000
