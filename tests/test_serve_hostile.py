@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import socket
+import time
 
 import numpy as np
 import orjson
@@ -279,6 +280,25 @@ def test_half_sent_headers_get_408_after_the_header_timeout(served):
     status, _, body = raw(served.port, b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     assert status == 408
     assert "within 1 s" in orjson.loads(body)["error"]
+    assert_healthy(served.port)
+
+
+def test_each_kept_alive_request_gets_the_whole_header_timeout(served):
+    # One timer per connection: set for the first head, it must not cut the second one
+    # short. The second head starts 0.6 s into the 1 s timeout of the first and trickles.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        time.sleep(0.6)  # the scenario: the second head begins late in the first's window
+        started = time.monotonic()
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+        waited = time.monotonic() - started
+    assert data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert waited >= 0.95, f"408 after {waited:.2f} s of a 1 s timeout"
     assert_healthy(served.port)
 
 

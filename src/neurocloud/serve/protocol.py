@@ -69,13 +69,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0  # bytes received while the head is incomplete
         self._field_bytes = 0  # bytes of the head's complete header fields
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_deadline = 0.0  # loop time by which the current head must be complete
         self._refused = False
         self._head_timeout_s = header_timeout_s()
 
     # --- timers -------------------------------------------------------------------------
+    # One timer per connection, not one per request: each head moves the deadline, and the
+    # timer, when it fires early (it was set for an earlier head), waits for the new one.
+    # Arming and cancelling a timer per request cost a few microseconds of every request.
     def _arm(self) -> None:
+        self._head_deadline = self.loop.time() + self._head_timeout_s
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self._head_timeout_s, self._head_timeout)
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timeout)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
@@ -84,8 +89,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timeout(self) -> None:
         self._head_timer = None
-        if self._in_head and not self.transport.is_closing():
-            self._refuse(408, f"request head not received within {self._head_timeout_s:g} s")
+        if not self._in_head or self.transport.is_closing():
+            return  # between heads: the next one arms the timer again
+        if self.loop.time() < self._head_deadline:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timeout)
+            return
+        self._refuse(408, f"request head not received within {self._head_timeout_s:g} s")
 
     def _refuse(self, status: int, message: str) -> None:
         self._refused = True
@@ -127,9 +136,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # --- parser callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head = True
+        if not self._in_head:  # a kept-alive connection's next request: its own deadline
+            self._in_head = True
+            self._arm()
         self._head_bytes = self._field_bytes = 0
-        self._arm()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
@@ -142,6 +152,5 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _HeadRefused
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm()
+        self._in_head = False  # the timer stays: when it fires between heads, it stops
         super().on_headers_complete()
