@@ -218,11 +218,17 @@ def test_replica_runs_cheap_passes_on_the_loop_and_still_batches():
         first = micro.submit(np.ones((1, 1)))
         rest = [micro.submit(np.full((2, 1), float(i))) for i in range(3)]
         out = await asyncio.gather(first, *rest)
-        out.append(await micro.submit(np.full((1, 1), 5.0)))  # 1 row: timed cheap by now
+        # 1 row, timed cheap once a warm pass has been timed: a thread's first pass may
+        # exceed the threshold (65-160 us measured on a 2-core machine), its next do not
+        for _ in range(5):
+            out.append(await micro.submit(np.full((1, 1), 5.0)))
+            if micro.inline_passes:
+                break
         await micro.close()
         return out, threading.get_ident()
 
     out, loop_thread = asyncio.run(callers())
-    assert [o.ravel().tolist() for o in out] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [10.0]]
-    assert passes == [1, 6, 1]  # the first alone, the three queued behind it together
+    assert [o.ravel().tolist() for o in out[:4]] == [[2.0], [0.0, 0.0], [2.0, 2.0], [4.0, 4.0]]
+    assert all(o.ravel().tolist() == [10.0] for o in out[4:])
+    assert passes[:2] == [1, 6]  # the first alone, the three queued behind it together
     assert threads[-1] == loop_thread and loop_thread not in threads[:2]
