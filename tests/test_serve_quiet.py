@@ -37,20 +37,28 @@ def test_quiet_context_ignores_every_floating_point_error():
 
 
 def test_each_thread_has_its_own_quiet_context():
-    barrier, errors = threading.Barrier(4), []
+    # One thread is inside quietly() while another calls it: a shared Context would raise
+    # "cannot enter context: ... is already entered" in the second.
+    inside, release, errors = threading.Event(), threading.Event(), []
 
-    def work():
-        barrier.wait()
+    def hold():
+        inside.set()
+        release.wait(timeout=20)  # a failure's bound, not a timing
+        return np.float32(3e38) * np.float32(10)
+
+    def first():
         try:
-            for _ in range(2000):
-                assert quietly(np.multiply, np.float32(3e38), np.float32(10)) == np.inf
-        except Exception as exc:  # a shared context would raise "already entered"
+            assert quietly(hold) == np.inf
+        except Exception as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert inside.wait(timeout=20)
+        assert quietly(np.multiply, np.float32(3e38), np.float32(10)) == np.inf
+    finally:
+        release.set()
         thread.join()
     assert errors == []
 

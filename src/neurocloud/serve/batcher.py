@@ -71,6 +71,7 @@ class MicroBatcher:
             rows is below this many microseconds (0: never; ``math.inf``: every pass).
 
     ``inline_passes`` and ``thread_passes`` count the passes run on the loop and in the thread.
+    A batcher serves one event loop: its futures and its inline passes belong to it.
     """
 
     def __init__(
