@@ -3,6 +3,7 @@ server's /metrics shows after real requests."""
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 
@@ -87,12 +88,13 @@ def samples(metrics: ServeMetrics) -> list[str]:
 
 def observe_all(metrics: ServeMetrics) -> None:
     # on a bucket bound, between bounds, past the last one, zero; several labels and statuses
-    for seconds in (0.0, 0.0005, 0.0007, 0.001, 0.3, 60.0, 75.0):
+    for seconds in (0.0, 0.0005, 0.0007, 0.001, 0.3, 60.0, 75.0, -1.0, math.inf):
         metrics.observe_request("m", "invocations", 200, seconds)
     metrics.observe_request("m", "invocations", 503, 0.002)
     metrics.observe_request("n", "v2_infer", 400, 0.0001)
     for rows, requests in ((1, 1), (3, 2), (4096, 7), (5000, 9)):
         metrics.observe_batch("m", rows, requests)
+    metrics.observe_request("n", "nan", 200, math.nan)  # no bucket; the sum becomes nan
 
 
 def test_tallied_observations_render_as_if_written_through(monkeypatch):
@@ -103,15 +105,15 @@ def test_tallied_observations_render_as_if_written_through(monkeypatch):
     assert not through._tallies
     observe_all(through)
     observe_all(tallied)
-    # 3 (model, endpoint, status) keys: a count and a latency each; 2 error counts; 2 batch
-    assert len(tallied._tallies) == 10
+    # 4 (model, endpoint, status) keys: a count and a latency each; 2 error counts; 2 batch
+    assert len(tallied._tallies) == 12
     assert samples(tallied) == samples(through)
     observe_all(tallied)  # a second render adds to what the first wrote, once
     observe_all(through)
     assert samples(tallied) == samples(through)
     text = "\n".join(samples(tallied))
-    assert metric(text, "neurocloud_requests_total", model="m", status="200") == 14
-    assert metric(text, "neurocloud_request_duration_seconds_bucket", model="m", le="0.0005") == 4
+    assert metric(text, "neurocloud_requests_total", model="m", status="200") == 18
+    assert metric(text, "neurocloud_request_duration_seconds_bucket", model="m", le="0.0005") == 6
     assert metric(text, "neurocloud_batch_rows_bucket", model="m", le="4096.0") == 6
 
 
@@ -132,5 +134,8 @@ def test_tallies_count_every_observation_from_several_threads():
         thread.join()
     text = metrics.render()[0].decode()
     assert metric(text, "neurocloud_requests_total", model="m") == 20000
+    labels = {"model": "m", "endpoint": "invocations", "status": "200"}
+    metrics.observe_request("m", "invocations", 200, 0.001)  # collecting flushes too
+    assert metrics.registry.get_sample_value("neurocloud_requests_total", labels) == 20001
     assert metric(text, "neurocloud_request_duration_seconds_count", model="m") == 20000
     assert metric(text, "neurocloud_batch_rows_sum", model="m") == 40000

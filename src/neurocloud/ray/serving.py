@@ -118,8 +118,7 @@ class _ReplicaApp:
         self.app = app
         self.hub = hub
         self.replica = replica
-        self.metrics = app.state.neurocloud.metrics
-        self.registry: CollectorRegistry = self.metrics.registry
+        self.registry: CollectorRegistry = app.state.neurocloud.metrics.registry
         self.pusher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,7 +134,6 @@ class _ReplicaApp:
         await self.app(scope, receive, send)
 
     async def _merged_metrics(self, send: Send) -> None:
-        self.metrics.flush()  # this replica's tallies since the last push
         body, replicas = await self.hub.merged.remote(self.replica, snapshot(self.registry))
         headers = [
             (b"content-type", CONTENT_TYPE_LATEST.encode()),
@@ -149,7 +147,6 @@ class _ReplicaApp:
         last: Families | None = None
         while True:
             await asyncio.sleep(PUSH_INTERVAL_S)
-            self.metrics.flush()
             current = snapshot(self.registry)
             if current != last:
                 with contextlib.suppress(Exception):  # the hub is back on the next change
