@@ -302,6 +302,17 @@ def test_each_kept_alive_request_gets_the_whole_header_timeout(served):
     assert_healthy(served.port)
 
 
+def test_a_connection_idle_past_the_header_timeout_still_serves_its_next_request(served):
+    # The connection's timer fires between heads (1 s timeout, 1.3 s idle): it must stop
+    # there, not refuse the next head, which arms a timer of its own.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(1.3)  # the scenario: idle past the timeout (uvicorn keeps it 5 s)
+        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def test_many_half_sent_heads_are_all_released(served):
     socks = [socket.create_connection(("127.0.0.1", served.port), timeout=30) for _ in range(50)]
     try:

@@ -70,6 +70,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._field_bytes = 0  # bytes of the head's complete header fields
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_deadline = 0.0  # loop time by which the current head must be complete
+        self._timer_deadline = 0.0  # the deadline the pending timer was set for
         self._refused = False
         self._head_timeout_s = header_timeout_s()
 
@@ -80,7 +81,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _arm(self) -> None:
         self._head_deadline = self.loop.time() + self._head_timeout_s
         if self._head_timer is None:
-            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timeout)
+            self._set_timer()
+
+    def _set_timer(self) -> None:
+        self._timer_deadline = self._head_deadline
+        self._head_timer = self.loop.call_at(self._head_deadline, self._head_timeout)
 
     def _disarm(self) -> None:
         if self._head_timer is not None:
@@ -91,8 +96,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None
         if not self._in_head or self.transport.is_closing():
             return  # between heads: the next one arms the timer again
-        if self.loop.time() < self._head_deadline:
-            self._head_timer = self.loop.call_at(self._head_deadline, self._head_timeout)
+        if self._head_deadline > self._timer_deadline:  # set for an earlier head
+            # (not loop.time() < deadline: uvloop's millisecond clock can fire a timer a
+            # hair early, and re-arming for the same deadline would spin)
+            self._set_timer()
             return
         self._refuse(408, f"request head not received within {self._head_timeout_s:g} s")
 
