@@ -105,8 +105,8 @@ class ServeMetrics:
         self._lock = threading.Lock()
 
     def _child(self, child: Any, histogram: bool = False) -> Any:
-        """``child``, or a tally that stands for it until the next :meth:`render` (several
-        tallies may stand for one child: each adds its own observations)."""
+        """``child``, or a tally that stands for it until the registry is next collected
+        (several tallies may stand for one child: each adds its own observations)."""
         if not self._tallied:
             return child
         if histogram:

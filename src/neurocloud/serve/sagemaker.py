@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from neurocloud.serve import wire
-from neurocloud.serve.body import INLINE_BYTES, off_loop, read_body
+from neurocloud.serve.body import off_loop, read_body
 from neurocloud.serve.codecs import (
     CONTENT_TYPES,
     JSON,
@@ -74,10 +74,15 @@ def routes(state: ServerState) -> list[Route]:
     max_rows = config.max_request_rows
 
     async def rows_of(body: bytes, content_type: str, model: ModelVersion) -> tuple[Any, str]:
-        args = (body, content_type, model.signature, max_rows, config.max_json_bytes)
-        if len(body) <= INLINE_BYTES:  # the common case without a coroutine for off_loop
-            return decode_request(*args)
-        return await off_loop(len(body), decode_request, *args)
+        return await off_loop(
+            len(body),
+            decode_request,
+            body,
+            content_type,
+            model.signature,
+            max_rows,
+            config.max_json_bytes,
+        )
 
     async def ping(request: Request, call: Call) -> Response:
         if not state.repository.ready:
@@ -96,12 +101,9 @@ def routes(state: ServerState) -> list[Route]:
         call.model = model.name
         rows, form = await rows_of(body, content_type, model)
         outputs = await model.predict(rows)
-        if outputs.nbytes <= INLINE_BYTES:
-            payload = encode_response(outputs, accept, form, model.signature)
-        else:
-            payload = await off_loop(
-                outputs.nbytes, encode_response, outputs, accept, form, model.signature
-            )
+        payload = await off_loop(
+            outputs.nbytes, encode_response, outputs, accept, form, model.signature
+        )
         return Response(payload, media_type=accept)
 
     async def explain_route(request: Request, call: Call) -> Response:
