@@ -102,6 +102,9 @@ def test_import_small_models_and_short_runs_never_import_numba():
         "m.predict(np.ones((2, 3)))\n"
         "big = nc.Sequential([nc.layers.Dense(512)], input_dim=300, seed=0)\n"
         "big.fit(np.ones((64, 300)), np.ones((64, 512)), epochs=2, batch_size=32)\n"
+        "relu = nc.Sequential([nc.layers.Dense(512, activation='relu')], input_dim=300, seed=0)\n"
+        "relu.fit(np.ones((64, 300)), np.ones((64, 512)), epochs=2, batch_size=32)\n"
+        "relu.predict(np.ones((4096, 300)))\n"
         "print('numba' in sys.modules)\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -137,8 +140,10 @@ def test_a_kernel_that_fails_to_build_falls_back_to_numpy_once(monkeypatch):
 
     monkeypatch.setattr(kernels, "_tried", False)
     monkeypatch.setattr(kernels, "_adam", None)
+    monkeypatch.setattr(kernels, "_passes", None)
     monkeypatch.setattr(builtins, "__import__", failing)
     monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
     with pytest.warns(RuntimeWarning, match="no locator available"):
         assert kernels.adam(work=0) is None
     assert kernels.adam(work=0) is None and calls == ["neurocloud.nn.kernels_numba"]
+    assert kernels.passes() is None

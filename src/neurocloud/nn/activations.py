@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from neurocloud.nn import kernels
 from neurocloud.nn.registry import Registry
 from neurocloud.nn.validation import check_number
 
@@ -57,6 +58,11 @@ class Activation:
         if out is not z:
             out[...] = z
         return out
+
+    def forward_biased(self, z: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """``f(z + bias)``, written into ``z`` (a layer's fresh pre-activation)."""
+        z += bias
+        return self.forward(z, out=z)
 
     def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """Return ``dL/dz`` from ``dL/da``; may overwrite ``grad`` in place."""
@@ -111,9 +117,32 @@ class ReLU(Activation):
             zeros = self._zeros = np.zeros(z.shape[-1:], z.dtype)
         return np.maximum(z, zeros, out=out)
 
+    def forward_biased(self, z: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        # Where the compiled passes are loaded, one pass instead of two (the same bits).
+        fused = _passes(z, bias) if z.ndim == 2 and bias.shape == z.shape[1:] else None
+        if fused is not None:
+            fused.bias_relu(z, bias)
+            return z
+        z += bias
+        return self.forward(z, out=z)
+
     def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # The subgradient at 0 is 0, as in PyTorch and Keras.
+        fused = _passes(grad, a) if grad.shape == a.shape else None
+        if fused is not None:
+            t = grad.dtype.type
+            fused.relu_backward(grad, a, t(0), t(1))
+            return grad
         return np.multiply(grad, a > 0, out=grad)
+
+
+def _passes(out: np.ndarray, other: np.ndarray):
+    # The compiled passes where they are loaded and take these arrays (sizes first: a
+    # request's row never asks).
+    if out.size < kernels.PASSES_MIN:
+        return None
+    fused = kernels.passes()
+    return fused if fused is not None and kernels.accepts(out, other) else None
 
 
 class LeakyReLU(Activation):

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from neurocloud.nn import activations
+from neurocloud.nn import activations, kernels
 from neurocloud.nn.layers import Dense, Layer
 from neurocloud.nn.validation import all_finite, check_finite
 
@@ -56,6 +56,23 @@ def _relu(units: int, dtype: np.dtype) -> InPlace:
     maximum = np.maximum
 
     def relu(z: np.ndarray) -> None:
+        maximum(z, zeros, out=z)
+
+    return relu
+
+
+def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
+    # The bias and ReLU; where the compiled passes are loaded and the block is large
+    # enough, in one pass (kernels.passes: the same bits).
+    row, zeros = bias.reshape(1, -1), np.zeros((1, bias.shape[0]), dtype)
+    add, maximum, least = np.add, np.maximum, kernels.PASSES_MIN
+
+    def relu(z: np.ndarray) -> None:
+        fused = kernels.passes() if z.size >= least else None
+        if fused is not None:
+            fused.bias_relu(z, bias)
+            return
+        add(z, row, out=z)
         maximum(z, zeros, out=z)
 
     return relu
@@ -125,6 +142,8 @@ class InferencePlan:
                 bias = layer.params["bias"].reshape(1, -1) if layer.use_bias else None
                 skip = logits and i == last
                 act = None if skip else _in_place(layer.activation, layer.units, kernel.dtype)
+                if bias is not None and type(layer.activation) is activations.ReLU and not skip:
+                    bias, act = None, _biased_relu(layer.params["bias"], kernel.dtype)
                 steps.append((kernel, bias, act))
             else:
                 activate = not (logits and i == last)

@@ -10,6 +10,11 @@ by element, in the array's own dtype, without fast-math (no fused multiply-add, 
 reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
 switching to it in the middle of a run changes nothing but the time.
 
+The same module holds fused element-wise passes for the training step and batch
+predicts (:func:`passes`: bias and ReLU in one pass, ReLU's backward mask in one). They
+run only where the kernels are already loaded, by an optimizer or by ``always``, so
+serving and ``import neurocloud`` never load numba for them.
+
 ``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first update, anything
 else (the default) after :data:`COMPILE_AFTER`.
 
@@ -28,10 +33,11 @@ import os
 import threading
 import warnings
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
-__all__ = ["COMPILE_AFTER", "DTYPES", "accepts", "adam", "mode"]
+__all__ = ["COMPILE_AFTER", "DTYPES", "PASSES_MIN", "accepts", "adam", "mode", "passes"]
 
 #: dtypes the kernels take; other arrays run the NumPy reference
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -39,8 +45,13 @@ DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: element updates an optimizer does with NumPy before it loads the kernel
 COMPILE_AFTER = 1 << 30
 
+#: elements from which a fused pass beats NumPy's two (a numba call's own cost is about
+#: 0.3 us; a (1, 256) bias and ReLU is 1.2 us in NumPy)
+PASSES_MIN = 1024
+
 _lock = threading.Lock()
 _adam: Callable[..., None] | None = None
+_passes: ModuleType | None = None
 _tried = False
 
 
@@ -65,7 +76,7 @@ def adam(work: int) -> Callable[..., None] | None:
     """The compiled ``adam_update(p, g, m, v, beta1, beta2, scale, shift)`` (1-D contiguous
     arrays of one dtype, scalars of that dtype) for an optimizer that has done ``work``
     element updates so far, or ``None`` (numba missing, turned off, or not yet worth it)."""
-    global _adam, _tried
+    global _adam, _passes, _tried
     setting = mode()
     if setting == "off" or (setting == "auto" and work < COMPILE_AFTER and not _tried):
         return None
@@ -73,7 +84,7 @@ def adam(work: int) -> Callable[..., None] | None:
         with _lock:
             if not _tried:
                 try:
-                    from neurocloud.nn.kernels_numba import adam_update
+                    import neurocloud.nn.kernels_numba as compiled
                 except Exception as error:  # missing, or numba failing (no cache locator)
                     if not isinstance(error, ImportError):
                         warnings.warn(
@@ -81,9 +92,21 @@ def adam(work: int) -> Callable[..., None] | None:
                             RuntimeWarning,
                             stacklevel=3,
                         )
-                    adam_update = None
-                _adam, _tried = adam_update, True
+                    compiled = None
+                _adam = None if compiled is None else compiled.adam_update
+                _passes, _tried = compiled, True
     return _adam
+
+
+def passes() -> ModuleType | None:
+    """The compiled element-wise passes (``bias_relu``, ``relu_backward``), or ``None``
+    where numba is missing, turned off, or not loaded yet: unlike :func:`adam` this never
+    loads it, except with ``NEUROCLOUD_COMPILED=always``."""
+    if _passes is not None:
+        return None if mode() == "off" else _passes
+    if not _tried and mode() == "always":
+        adam(work=0)
+    return _passes
 
 
 def _new_lock_after_fork() -> None:

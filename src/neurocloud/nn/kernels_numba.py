@@ -7,7 +7,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["adam_update"]
+__all__ = ["adam_update", "bias_relu", "relu_backward"]
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -31,3 +31,25 @@ def adam_update(
         vi = v[i] * b2 + gi
         v[i] = vi
         p[i] = p[i] - mi / (np.sqrt(vi) * scale + shift)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def bias_relu(z: np.ndarray, b: np.ndarray) -> None:
+    """``np.add(z, b, out=z)`` then ``np.maximum(z, 0, out=z)`` in one pass over a 2-D
+    ``z``. NumPy's maximum keeps a nan (its bits too) and makes -0.0 into +0.0; so does
+    this."""
+    rows, cols = z.shape
+    for i in range(rows):
+        for j in range(cols):
+            v = z[i, j] + b[j]
+            z[i, j] = v if (v > 0 or v != v) else 0.0
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def relu_backward(g: np.ndarray, a: np.ndarray, zero: float, one: float) -> None:
+    """``np.multiply(g, a > 0, out=g)`` in one pass: ``g`` times 1 or 0 of its own dtype
+    (``zero``, ``one``), NumPy's product exactly (a negative ``g`` gives -0.0, inf gives
+    nan)."""
+    gf, af = g.reshape(-1), a.reshape(-1)
+    for i in range(gf.size):
+        gf[i] = gf[i] * (one if af[i] > 0 else zero)

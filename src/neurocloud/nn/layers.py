@@ -170,26 +170,26 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
         """``activate=False`` returns the pre-activation (logits) for fused losses."""
         z = x.dot(self.params["kernel"])
+        if activate and self.use_bias:  # nothing is kept for a backward pass: z is overwritten
+            return self.activation.forward_biased(z, self.params["bias"])
         if self.use_bias:
             z += self.params["bias"]
-        # Nothing is kept for a backward pass, so the activation may overwrite z.
         return self.activation.forward(z, out=z) if activate else z
 
     def forward_record(
         self, x: np.ndarray, training: bool = False, activate: bool = True
     ) -> tuple[np.ndarray, Any]:
-        z = x.dot(self.params["kernel"])
+        z, act = x.dot(self.params["kernel"]), self.activation
+        if activate and not act.backward_uses_input:
+            # The derivative needs only the output, so the activation overwrites z.
+            a = act.forward_biased(z, self.params["bias"]) if self.use_bias else act.forward(z, z)
+            return a, (x, a, a)
         if self.use_bias:
             z += self.params["bias"]
         if not activate:
             return z, (x, None, None)
-        act = self.activation
-        if act.backward_uses_input:
-            a = act.forward(z)
-            return a, (x, z, a)
-        # The derivative needs only the output, so the activation overwrites z.
-        a = act.forward(z, out=z)
-        return a, (x, a, a)
+        a = act.forward(z)
+        return a, (x, z, a)
 
     def backward(
         self, grad: np.ndarray, record: Any, input_grad: bool = True, parameter_grads: bool = True
