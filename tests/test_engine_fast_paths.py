@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import neurocloud as nc
-from neurocloud.nn import optim
+from neurocloud.nn import optimizer
 from neurocloud.nn.training import Trainer
 from neurocloud.nn.validation import all_finite
 
@@ -86,10 +86,10 @@ def test_blocked_updates_equal_one_block(make, monkeypatch):
     rng = np.random.default_rng(4)
     start = rng.normal(size=(300, 400)).astype(np.float32)
     grads = [rng.normal(size=start.shape).astype(np.float32) for _ in range(3)]
-    assert len(optim._blocks(start.shape)) > 1  # the default splits this array
+    assert len(optimizer._blocks(start.shape)) > 1  # the default splits this array
     results = []
-    for block in (optim.BLOCK, start.size):
-        monkeypatch.setattr(optim, "BLOCK", block)
+    for block in (optimizer.BLOCK, start.size):
+        monkeypatch.setattr(optimizer, "BLOCK", block)
         w, opt = start.copy(), make()
         for g in grads:
             opt.step([w], [g.copy()])

@@ -147,3 +147,22 @@ def test_a_kernel_that_fails_to_build_falls_back_to_numpy_once(monkeypatch):
         assert kernels.adam(work=0) is None
     assert kernels.adam(work=0) is None and calls == ["neurocloud.nn.kernels_numba"]
     assert kernels.passes() is None
+
+
+def test_the_one_call_step_takes_lists_of_dtypes_and_follows_new_arrays(monkeypatch):
+    rng = np.random.default_rng(11)
+    starts = [rng.normal(size=13).astype(np.float32), rng.normal(size=(50, 3))]
+    grads = [[rng.normal(size=s.shape).astype(s.dtype) for s in starts] for _ in range(3)]
+    results = []
+    for compiled in ("always", "0"):
+        monkeypatch.setenv("NEUROCLOUD_COMPILED", compiled)
+        opt = nc.optim.Adam(lr=0.01, weight_decay=0.1)
+        params = [s.copy() for s in starts]
+        for g in grads[:2]:
+            opt.step(params, [a.copy() for a in g])
+        params = [p.copy() for p in params]  # new arrays, same state: the views follow
+        opt.step(params, [a.copy() for a in grads[2]])
+        results.append((params, opt.state_dict()))
+    (fast, fast_state), (reference, reference_state) = results
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(fast, reference))
+    assert all(fast_state[k].tobytes() == reference_state[k].tobytes() for k in fast_state)
