@@ -15,6 +15,7 @@ pytest.importorskip("numba")  # the test extra brings it, through shap
 @pytest.fixture
 def compiled(monkeypatch):
     monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    assert kernels.adam(work=0) is not None  # an optimizer loads them; passes() never does
     passes = kernels.passes()
     assert passes is not None
     return passes
@@ -108,6 +109,7 @@ def test_fit_and_predict_with_the_passes_equal_numpys(dtype, monkeypatch):
     results = []
     for setting in ("always", "0"):
         monkeypatch.setenv("NEUROCLOUD_COMPILED", setting)
+        kernels.adam(work=0)
         model = _model(dtype)
         model.fit(X, y, loss="sparse_categorical_crossentropy", epochs=3, batch_size=64)
         tape = model.record(X, training=True)
@@ -134,3 +136,27 @@ def test_the_plan_sees_bias_updates_on_the_fused_path(compiled):
     after = plan.run(X)
     assert not np.array_equal(before, after)
     assert after.tobytes() == model.forward(X).tobytes()
+
+
+def test_a_relu_subclass_keeps_its_own_forward(compiled):
+    class Capped(activations.ReLU):
+        def forward(self, z, out=None):
+            return np.minimum(np.maximum(z, 0, out=out), 6.0, out=out)
+
+    z = np.full((64, 64), 10.0, np.float32)
+    out = Capped().forward_biased(z, np.ones(64, np.float32))
+    assert np.all(out == 6.0)
+
+
+def test_fresh_gradient_views_each_step_equal_numpys(monkeypatch):
+    rng = np.random.default_rng(12)
+    start = rng.normal(size=300).astype(np.float32)
+    grads = [rng.normal(size=(30, 10)).astype(np.float32) for _ in range(6)]
+    results = []
+    for setting in ("always", "0"):
+        monkeypatch.setenv("NEUROCLOUD_COMPILED", setting)
+        w, opt = start.copy(), nc.optim.Adam(lr=0.01)
+        for g in grads:
+            opt.step([w], [g.copy().reshape(-1)])  # a new view, freed after the step
+        results.append(w)
+    assert results[0].tobytes() == results[1].tobytes()

@@ -119,7 +119,9 @@ class ReLU(Activation):
 
     def forward_biased(self, z: np.ndarray, bias: np.ndarray) -> np.ndarray:
         # Where the compiled passes are loaded, one pass instead of two (the same bits).
-        fused = _passes(z, bias) if z.ndim == 2 and bias.shape == z.shape[1:] else None
+        # (ReLU itself only: a subclass's own forward must run)
+        fit = type(self) is ReLU and z.ndim == 2 and bias.shape == z.shape[1:]
+        fused = _passes(z, bias) if fit else None
         if fused is not None:
             fused.bias_relu(z, bias)
             return z
@@ -128,7 +130,7 @@ class ReLU(Activation):
 
     def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # The subgradient at 0 is 0, as in PyTorch and Keras.
-        fused = _passes(grad, a) if grad.shape == a.shape else None
+        fused = _passes(grad, a) if type(self) is ReLU and grad.shape == a.shape else None
         if fused is not None:
             t = grad.dtype.type
             fused.relu_backward(grad, a, t(0), t(1))

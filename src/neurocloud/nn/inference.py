@@ -69,7 +69,12 @@ def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
 
     def relu(z: np.ndarray) -> None:
         fused = kernels.passes() if z.size >= least else None
-        if fused is not None:
+        if (
+            fused is not None
+            and z.ndim == 2
+            and z.shape[1:] == bias.shape
+            and kernels.accepts(z, bias)
+        ):
             fused.bias_relu(z, bias)
             return
         add(z, row, out=z)

@@ -12,7 +12,8 @@ switching to it in the middle of a run changes nothing but the time.
 
 The same module holds fused element-wise passes for the training step and batch
 predicts (:func:`passes`: bias and ReLU in one pass, ReLU's backward mask in one). They
-run only where the kernels are already loaded, by an optimizer or by ``always``, so
+run only where an optimizer has already loaded the kernels (with ``always``, from its first
+update), so
 serving and ``import neurocloud`` never load numba for them.
 
 ``NEUROCLOUD_COMPILED``: ``0`` never, ``always`` from the first update, anything
@@ -100,13 +101,11 @@ def adam(work: int) -> Callable[..., None] | None:
 
 def passes() -> ModuleType | None:
     """The compiled element-wise passes (``bias_relu``, ``relu_backward``), or ``None``
-    where numba is missing, turned off, or not loaded yet: unlike :func:`adam` this never
-    loads it, except with ``NEUROCLOUD_COMPILED=always``."""
+    where numba is missing, turned off, or not loaded yet by an optimizer: unlike
+    :func:`adam` this never loads it, so a process that only predicts never imports numba."""
     if _passes is not None:
         return None if mode() == "off" else _passes
-    if not _tried and mode() == "always":
-        adam(work=0)
-    return _passes
+    return None
 
 
 def _new_lock_after_fork() -> None:

@@ -81,7 +81,7 @@ class Optimizer:
         self._size = 0
         self._work = 0  # element updates done, to decide when a compiled kernel pays off
         self._restored = False  # state came from load_state_dict: parameters must match it
-        self._whole_key: tuple[int, ...] | None = None  # _step_whole's arrays, by identity
+        self._whole_key: tuple[np.ndarray, ...] | None = None  # _step_whole's arrays
         self._whole: Any = None
 
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
