@@ -247,7 +247,7 @@ def step_floor_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[],
         biases.append(flat[offset + a * b : offset + a * b + b])
         bias_grads.append(flat_grads[offset + a * b : offset + a * b + b])
         offset += (a + 1) * b
-    act = nc.activations.get(w.activation)
+    acts_fns = [nc.activations.get(w.activation) for _ in dims]  # one per layer, as in a model
     params = [flat]
     opt = nc.optim.Adam(lr=LR)
     x_buf = np.empty((batch, X.shape[1]), X.dtype)
@@ -276,13 +276,13 @@ def step_floor_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[],
                 acts = [xb]
                 for i, k in enumerate(kernels):
                     z = acts[i].dot(k)
-                    acts.append(act.forward_biased(z, biases[i]) if i < last else z)
+                    acts.append(acts_fns[i].forward_biased(z, biases[i]) if i < last else z)
                     if i == last:
                         z += biases[i]
                 grad, ones = by_rows[len(xb)]
                 for i in range(last, -1, -1):
                     if i < last:
-                        grad = act.backward(grad, acts[i + 1], acts[i + 1])
+                        grad = acts_fns[i].backward(grad, acts[i + 1], acts[i + 1])
                     np.matmul(acts[i].T, grad, out=kernel_grads[i])
                     np.matmul(ones, grad, out=bias_grads[i])
                     if i:

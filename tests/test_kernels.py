@@ -114,6 +114,20 @@ def test_import_small_models_and_short_runs_never_import_numba():
     assert out.stdout.strip() == "False"
 
 
+def test_a_process_that_only_predicts_never_imports_numba_even_with_always():
+    code = (
+        "import sys, numpy as np, neurocloud as nc\n"
+        "m = nc.Sequential([nc.layers.Dense(512, activation='relu'), nc.layers.Dense(3)],\n"
+        "                  input_dim=300, seed=0)\n"
+        "m.predict(np.ones((4096, 300)))\n"
+        "print('numba' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "NEUROCLOUD_COMPILED": "always"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
 def test_auto_mode_loads_the_kernel_once_the_work_pays_for_it(monkeypatch):
     monkeypatch.delenv("NEUROCLOUD_COMPILED", raising=False)
     assert kernels.mode() == "auto"
@@ -150,19 +164,32 @@ def test_a_kernel_that_fails_to_build_falls_back_to_numpy_once(monkeypatch):
 
 
 def test_the_one_call_step_takes_lists_of_dtypes_and_follows_new_arrays(monkeypatch):
+    kernel, calls = kernels.adam(work=kernels.COMPILE_AFTER), []
+    assert kernel is not None
+
+    def counted(*args):
+        calls.append(args[0].size)
+        kernel(*args)
+
     rng = np.random.default_rng(11)
-    starts = [rng.normal(size=13).astype(np.float32), rng.normal(size=(50, 3))]
-    grads = [[rng.normal(size=s.shape).astype(s.dtype) for s in starts] for _ in range(3)]
+    # (300, 400) is two blocks for the block path: one call each step says it was not taken
+    starts = [rng.normal(size=(300, 400)).astype(np.float32), rng.normal(size=(50, 3))]
+    grads = [[rng.normal(size=s.shape).astype(s.dtype) for s in starts] for _ in range(4)]
     results = []
     for compiled in ("always", "0"):
         monkeypatch.setenv("NEUROCLOUD_COMPILED", compiled)
+        monkeypatch.setattr(kernels, "_adam", counted)
         opt = nc.optim.Adam(lr=0.01, weight_decay=0.1)
         params = [s.copy() for s in starts]
-        for g in grads[:2]:
-            opt.step(params, [a.copy() for a in g])
+        buffers = [np.empty_like(s) for s in starts]  # the same arrays each step: cached
+        for g in grads[:3]:
+            for buffer, value in zip(buffers, g):
+                np.copyto(buffer, value)
+            opt.step(params, buffers)
         params = [p.copy() for p in params]  # new arrays, same state: the views follow
-        opt.step(params, [a.copy() for a in grads[2]])
+        opt.step(params, [a.copy() for a in grads[3]])
         results.append((params, opt.state_dict()))
+    assert calls == [120_000, 150] * 4  # all from the compiled run, one call a parameter
     (fast, fast_state), (reference, reference_state) = results
     assert all(a.tobytes() == b.tobytes() for a, b in zip(fast, reference))
     assert all(fast_state[k].tobytes() == reference_state[k].tobytes() for k in fast_state)

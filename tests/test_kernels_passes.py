@@ -73,6 +73,8 @@ def test_the_activation_takes_the_pass_only_where_it_fits(compiled, monkeypatch)
     relu.backward(np.ones((64, 64), np.float32), z, z)
     relu.backward(np.ones((64, 64), np.float32).T, z, z)  # not C-contiguous
     assert calls == ["bias_relu", "relu_backward"]
+    assert not kernels.bias_relu(np.ones((64, 64), np.float32), np.ones(65, np.float32))
+    assert calls == ["bias_relu", "relu_backward"]
     monkeypatch.setenv("NEUROCLOUD_COMPILED", "0")
     relu.forward_biased(z, np.ones(64, np.float32))
     assert calls == ["bias_relu", "relu_backward"]

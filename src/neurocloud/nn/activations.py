@@ -118,33 +118,18 @@ class ReLU(Activation):
         return np.maximum(z, zeros, out=out)
 
     def forward_biased(self, z: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        # Where the compiled passes are loaded, one pass instead of two (the same bits).
-        # (ReLU itself only: a subclass's own forward must run)
-        fit = type(self) is ReLU and z.ndim == 2 and bias.shape == z.shape[1:]
-        fused = _passes(z, bias) if fit else None
-        if fused is not None:
-            fused.bias_relu(z, bias)
+        # Where the compiled passes are loaded, one pass instead of two (the same bits);
+        # ReLU itself only: a subclass's own forward must run.
+        if type(self) is ReLU and kernels.bias_relu(z, bias):
             return z
         z += bias
         return self.forward(z, out=z)
 
     def backward(self, grad: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         # The subgradient at 0 is 0, as in PyTorch and Keras.
-        fused = _passes(grad, a) if type(self) is ReLU and grad.shape == a.shape else None
-        if fused is not None:
-            t = grad.dtype.type
-            fused.relu_backward(grad, a, t(0), t(1))
+        if type(self) is ReLU and kernels.relu_backward(grad, a):
             return grad
         return np.multiply(grad, a > 0, out=grad)
-
-
-def _passes(out: np.ndarray, other: np.ndarray):
-    # The compiled passes where they are loaded and take these arrays (sizes first: a
-    # request's row never asks).
-    if out.size < kernels.PASSES_MIN:
-        return None
-    fused = kernels.passes()
-    return fused if fused is not None and kernels.accepts(out, other) else None
 
 
 class LeakyReLU(Activation):

@@ -65,20 +65,12 @@ def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
     # The bias and ReLU; where the compiled passes are loaded and the block is large
     # enough, in one pass (kernels.passes: the same bits).
     row, zeros = bias.reshape(1, -1), np.zeros((1, bias.shape[0]), dtype)
-    add, maximum, least = np.add, np.maximum, kernels.PASSES_MIN
+    add, maximum, fused = np.add, np.maximum, kernels.bias_relu
 
     def relu(z: np.ndarray) -> None:
-        fused = kernels.passes() if z.size >= least else None
-        if (
-            fused is not None
-            and z.ndim == 2
-            and z.shape[1:] == bias.shape
-            and kernels.accepts(z, bias)
-        ):
-            fused.bias_relu(z, bias)
-            return
-        add(z, row, out=z)
-        maximum(z, zeros, out=z)
+        if not fused(z, bias):
+            add(z, row, out=z)
+            maximum(z, zeros, out=z)
 
     return relu
 

@@ -37,7 +37,8 @@ def adam_update(
 def bias_relu(z: np.ndarray, b: np.ndarray) -> None:
     """``np.add(z, b, out=z)`` then ``np.maximum(z, 0, out=z)`` in one pass over a 2-D
     ``z``. NumPy's maximum keeps a nan (its bits too) and makes -0.0 into +0.0; so does
-    this."""
+    this. (That is NumPy 2's SIMD loop on x86; ``tests/test_kernels_passes.py`` compares
+    with the NumPy installed.)"""
     rows, cols = z.shape
     for i in range(rows):
         for j in range(cols):

@@ -182,7 +182,8 @@ class Dense(Layer):
         z, act = x.dot(self.params["kernel"]), self.activation
         if activate and not act.backward_uses_input:
             # The derivative needs only the output, so the activation overwrites z.
-            a = act.forward_biased(z, self.params["bias"]) if self.use_bias else act.forward(z, z)
+            bias = self.params["bias"] if self.use_bias else None
+            a = act.forward(z, out=z) if bias is None else act.forward_biased(z, bias)
             return a, (x, a, a)
         if self.use_bias:
             z += self.params["bias"]

@@ -127,6 +127,14 @@ class Adam(Optimizer):
     def _parallel_min(self, scalars) -> int:
         return PARALLEL_MIN if scalars[2] is None else COMPILED_PARALLEL_MIN
 
+    #: _step_whole's arrays (the key, kept alive, compared by identity) and their flat views
+    _whole_key: tuple[np.ndarray, ...] | None = None
+    _whole: list[tuple[np.ndarray, ...]] | None = None
+
+    def _adopt_state(self, state, like) -> None:
+        super()._adopt_state(state, like)
+        self._whole_key = self._whole = None  # views of the old state
+
     def _step_whole(self, params, grads, scalars) -> bool:
         # The compiled pass reads each element once, so blocks sized for the cache buy it
         # nothing: one call per parameter, up to the size where threads share the blocks.

@@ -81,11 +81,9 @@ class Optimizer:
         self._size = 0
         self._work = 0  # element updates done, to decide when a compiled kernel pays off
         self._restored = False  # state came from load_state_dict: parameters must match it
-        self._whole_key: tuple[np.ndarray, ...] | None = None  # _step_whole's arrays
-        self._whole: Any = None
 
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
-        self.state, self._whole_key, self._whole = state, None, None
+        self.state = state
         self._shapes = [p.shape for p in like]
         self._scratch = [np.empty_like(p) for p in like]
         self._block_views = [
