@@ -141,3 +141,15 @@ def test_threads_each_use_their_own_buffers():
     for t in threads:
         t.join()
     assert wrong == []
+
+
+def test_every_product_of_a_predict_block_fits_a_buffer():
+    from neurocloud.nn import sequential
+
+    assert inference.SCRATCH_MAX_BYTES >= sequential.PREDICT_BLOCK_BYTES
+    model = mlp(("relu", "relu"), units=2048)  # blocks of 512 rows: 4 MiB products
+    inference._scratch.__dict__.clear()
+    X = data(1500, seed=5)
+    want = np.concatenate([reference(model, X[i : i + 512]) for i in range(0, 1500, 512)])
+    assert np.array_equal(model.predict(X), want)
+    assert max(b.size * b.itemsize for b in buffers()) == 512 * 2048 * 4

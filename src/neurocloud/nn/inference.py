@@ -39,9 +39,10 @@ InPlace = Callable[[np.ndarray], object]
 #: (malloc hands freed ones back), and each page's first write is a fault: on a 2-core VM
 #: a 1,024-row mnist-shape predict took 363 faults and 3.9 ms, against 1.3 ms without.
 SCRATCH_MIN_BYTES = 1 << 16
-#: the largest buffer a thread keeps; a larger product (a forward pass over many rows
-#: without predict's blocks) is allocated per call, as before
-SCRATCH_MAX_BYTES = 1 << 24
+#: the largest buffer a thread keeps (so at most 8 MiB a thread): every product of one of
+#: ``predict``'s blocks (``sequential.PREDICT_BLOCK_BYTES``) fits; a larger one (a forward
+#: pass over many rows, as ``evaluate`` runs) is allocated per call, as before
+SCRATCH_MAX_BYTES = 1 << 22
 
 _scratch = threading.local()
 
