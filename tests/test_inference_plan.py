@@ -1,6 +1,7 @@
 """The planned inference pass computes, bit for bit, what the layers' own forward does."""
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -176,3 +177,37 @@ def test_loaded_set_and_pickled_weights_are_what_the_plan_runs():
     other.set_weights(source.get_weights())
     assert np.array_equal(other.predict(X), want)
     assert np.array_equal(pickle.loads(pickle.dumps(source)).predict(X), want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden", ["sigmoid", "relu", "identity"])
+def test_one_unit_layers_match_the_layers_bitwise(hidden, dtype):
+    # a one-unit layer adds its bias to a single row in Python floats, not NumPy's ufunc
+    model = nc.Sequential(
+        [
+            nc.layers.Dense(1, activation=hidden),
+            nc.layers.Dense(2, activation="tanh"),
+            nc.layers.Dense(1),
+        ],
+        input_dim=3,
+        seed=0,
+        dtype=dtype,
+    )
+    rng = np.random.default_rng(7)
+    huge = np.finfo(dtype).max / 2
+    for bias in (0.3, -0.0, 0.0, huge, np.inf):
+        for layer in model.layers:
+            layer.params["bias"][...] = bias * rng.choice([-1, 1], size=layer.params["bias"].shape)
+        for rows in (1, 2, 5):
+            for scale in (1e-30, 1.0, 1e19, float(huge)):
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # overflow, in casts and in sums
+                    X = (rng.normal(size=(rows, 3)) * scale).astype(dtype)
+                    X[0, 0] = -0.0
+                    got, want = model.forward(X), reference(model, X)
+                assert got.dtype == want.dtype
+                assert np.array_equal(got, want, equal_nan=True), (bias, rows, scale)
+                assert np.array_equal(np.signbit(got), np.signbit(want)) or np.isnan(want).any()
+    X = np.array([[np.nan, 1, 2]], dtype)
+    with np.errstate(all="ignore"):
+        assert np.isnan(model.forward(X)).all() and np.isnan(reference(model, X)).all()
