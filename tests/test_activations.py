@@ -110,3 +110,22 @@ def test_a_negative_slope_or_alpha_is_refused(name, setting):
     with pytest.raises(ValueError, match=rf"Expected {setting} to be a number >= 0\. Received"):
         activations.get({"name": name, "config": {setting: -0.5}})
     assert activations.get({"name": name, "config": {setting: 0.0}}).get_config() == {setting: 0.0}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5,), (1, 7), (33, 64), (3, 4, 5), (300, 300)])
+def test_relu_against_a_zero_block_gives_maximums_bits(shape, dtype, monkeypatch):
+    # ReLU compares with zeros of z's own shape up to ZERO_BLOCK_MAX elements, a row past it
+    monkeypatch.setattr(activations, "ZERO_BLOCK_MAX", 10_000)
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=3, size=shape).astype(dtype)
+    flat = z.reshape(-1)
+    flat[: min(6, flat.size)] = [np.nan, -np.nan, -0.0, np.inf, -np.inf, 0.0][: flat.size]
+    want = np.maximum(z, np.zeros(shape[-1:], dtype))  # the row that ReLU used before
+    relu = activations.get("relu")
+    for got in (relu.forward(z), relu.forward(z.copy(), out=np.empty_like(z))):
+        assert got.dtype == z.dtype and got.shape == z.shape
+        assert np.array_equal(got.view(f"u{z.itemsize}"), want.view(f"u{z.itemsize}"))
+    block = activations.zeros_like(z)
+    assert not block.flags.writeable and not block.any()
+    assert block.shape == (shape if z.size <= 10_000 else shape[-1:])

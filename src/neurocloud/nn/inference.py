@@ -81,11 +81,11 @@ def _sigmoid(units: int, dtype: np.dtype) -> InPlace:
 
 
 def _relu(units: int, dtype: np.dtype) -> InPlace:
-    zeros = np.zeros((1, units), dtype)
-    maximum = np.maximum
+    # For one row, zeros of its shape; for more, activations.zeros_like's (the same bits).
+    zeros, zeros_like, maximum = np.zeros((1, units), dtype), activations.zeros_like, np.maximum
 
     def relu(z: np.ndarray) -> None:
-        maximum(z, zeros, out=z)
+        maximum(z, zeros if z.shape[0] == 1 else zeros_like(z), out=z)
 
     return relu
 
@@ -94,12 +94,12 @@ def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
     # The bias and ReLU; where the compiled passes are loaded and the block is large
     # enough, in one pass (kernels.passes: the same bits).
     row, zeros = bias.reshape(1, -1), np.zeros((1, bias.shape[0]), dtype)
-    add, maximum, fused = np.add, np.maximum, kernels.bias_relu
+    add, maximum, fused, zeros_like = np.add, np.maximum, kernels.bias_relu, activations.zeros_like
 
     def relu(z: np.ndarray) -> None:
         if not fused(z, bias):
             add(z, row, out=z)
-            maximum(z, zeros, out=z)
+            maximum(z, zeros if z.shape[0] == 1 else zeros_like(z), out=z)
 
     return relu
 
