@@ -16,7 +16,8 @@ epoch's steps, added to the GEMM floor, and the GEMM floor with neurocloud's upd
 same loop; then a whole step on NumPy without the engine, its gathering, bias, activation
 and bias-gradient passes, and Adam updating the weights the next products read
 (``step_floor_system``); for batch inference, ``predict``'s input check alone added to the
-forward GEMMs.
+forward GEMMs; for a single row, the GEMMs and one NumPy call for each element-wise pass
+(``_calls_floor_run``).
 
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -430,6 +432,8 @@ def _row_runs(network: str, systems: tuple[str, ...]) -> dict[str, Callable[[], 
             runs[system] = lambda model=model: model.predict(x)
         elif kind == "gemm-floor":
             runs[system] = _floor_run(_inference_model(network), x)
+        elif kind == "calls-floor":
+            runs[system] = _calls_floor_run(_inference_model(network), x)
         elif kind == "onnx":
             runs[system] = _onnx_run(_inference_model(network), int(threads[0]), x)
         elif network == "article":
@@ -459,6 +463,52 @@ def _floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
             x = np.matmul(x, k, out=out)
 
     return floor
+
+
+def _calls_floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
+    """A bound for a one-row forward pass of NumPy calls: the GEMM floor plus one call for
+    each element-wise pass, each into a preallocated array of its own (NumPy runs an
+    in-place ufunc on one element through a slower path), and an input check of one BLAS
+    call. A ReLU is one ``maximum`` against zeros of its shape, a sigmoid one
+    ``scipy.special.expit``, a softmax an exp, a row sum and a divide (no shift by the row
+    maximum, no check of the results). (For many rows it is no bound: the passes in place
+    and predict's blocks of rows cost less memory traffic.)"""
+    from scipy.special import expit
+
+    from neurocloud.nn import activations as acts
+
+    flat, ones = X.reshape(-1), np.ones(X.size, X.dtype)
+    layers = []
+    for layer in model.layers:
+        kernel = layer.params["kernel"]
+        shape = (len(X), kernel.shape[1])
+        bufs = tuple(np.empty(shape, X.dtype) for _ in range(3))
+        extra = (
+            np.zeros(shape, X.dtype),
+            np.empty((len(X), 1), X.dtype),
+            np.ones((shape[1], 1), X.dtype),
+        )
+        bias = layer.params["bias"].reshape(1, -1)
+        layers.append((kernel, bias, type(layer.activation), bufs, extra))
+    maximum, add, exp, divide, matmul = np.maximum, np.add, np.exp, np.divide, np.matmul
+
+    def run() -> None:
+        math.isfinite(flat.dot(ones))
+        x = X
+        for kernel, bias, act, (p, q, r), (zeros, sums, column) in layers:
+            matmul(x, kernel, out=p)
+            add(p, bias, out=q)
+            x = q
+            if act is acts.ReLU:
+                x = maximum(q, zeros, out=r)
+            elif act is acts.Sigmoid:
+                x = expit(q, out=r)
+            elif act is acts.Softmax:
+                exp(q, out=r)
+                matmul(r, column, out=sums)
+                x = divide(r, sums, out=p)
+
+    return run
 
 
 def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
@@ -519,8 +569,8 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     },
     **{
         f"predict-row-{network}": (
-            ("neurocloud-1t", "gemm-floor-1t"),
-            ("neurocloud-2t", "gemm-floor-2t"),
+            ("neurocloud-1t", "gemm-floor-1t", "calls-floor-1t"),
+            ("neurocloud-2t", "gemm-floor-2t", "calls-floor-2t"),
             ("torch-1t",),
             ("torch-2t",),
             ("onnx-1t",),
@@ -735,11 +785,14 @@ def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list
         torch_best = min(t["torch-1t"], t["torch-2t"])
         o1, o2 = t["onnx-1t"], t["onnx-2t"]
         f1, f2 = t["gemm-floor-1t"], t["gemm-floor-2t"]
+        c1, c2 = t["calls-floor-1t"], t["calls-floor-2t"]
         rows.append(
             f"| single-row predict, {label}: 1t / 2t | {one * 1e6:.1f} / {two * 1e6:.1f} us | "
             f"{torch_best * 1e6:.1f} us | {o1 * 1e6:.1f} / {o2 * 1e6:.1f} us | "
             f"{f1 * 1e6:.1f} / {f2 * 1e6:.1f} us | {one / o1:.2f}x / {two / o2:.2f}x "
-            f"onnxruntime (same threads), {min(one, two) / torch_best:.2f}x PyTorch |"
+            f"onnxruntime (same threads), {min(one, two) / torch_best:.2f}x PyTorch; "
+            f"calls floor {c1 * 1e6:.1f} / {c2 * 1e6:.1f} us = {c1 / o1:.2f}x / {c2 / o2:.2f}x "
+            "onnxruntime |"
         )
         print(rows[-1], flush=True)
     if "predict-batch" in args.tasks:
