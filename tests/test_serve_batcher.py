@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import threading
 import time
 
@@ -392,3 +393,28 @@ def batch_passes(metrics) -> float:
         for sample in family.samples
         if sample.name.endswith("_count")
     )
+
+
+@pytest.fixture
+def switch_interval():
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # the interpreter's default
+    yield
+    sys.setswitchinterval(saved)
+
+
+def test_the_switch_interval_shortens_only_once_a_pass_runs_in_the_thread(switch_interval):
+    from neurocloud.serve import batcher as batching
+
+    async def main(inline_below_us):
+        batcher = MicroBatcher(lambda X: X + 1, inline_below_us=inline_below_us)
+        for _ in range(3):
+            await batcher.submit(np.ones((1, 1)))
+        interval = sys.getswitchinterval()
+        await batcher.close()
+        return interval
+
+    assert asyncio.run(main(math.inf)) == 0.005  # every pass inline: no thread waits
+    assert asyncio.run(main(0)) == batching.THREAD_SWITCH_INTERVAL_S
+    sys.setswitchinterval(0.0001)  # shorter already (set by the user): left as it is
+    assert asyncio.run(main(0)) == pytest.approx(0.0001)

@@ -64,9 +64,6 @@ def serve(
     }
     if announce:
         threading.Thread(target=_announce, args=(path, host, port), daemon=True).start()
-    # The forward threads get the GIL within 0.5 ms while the event loop is busy (the
-    # default, 5 ms, adds that much latency to every batch under load).
-    sys.setswitchinterval(0.0005)
     if threading.current_thread() is threading.main_thread():
         # uvicorn drains, then re-raises SIGTERM to the handler it found: exit cleanly.
         signal.signal(signal.SIGTERM, _exit_cleanly)
