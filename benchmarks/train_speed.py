@@ -471,7 +471,8 @@ def _calls_floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
     in-place ufunc on one element through a slower path), and an input check of one BLAS
     call. A ReLU is one ``maximum`` against zeros of its shape, a sigmoid one
     ``scipy.special.expit``, a softmax an exp, a row sum and a divide (no shift by the row
-    maximum, no check of the results). (For many rows it is no bound: the passes in place
+    maximum, no check of the results). A one-unit bias is one out-of-place add, which costs
+    what the plan's Python floats do. (For many rows it is no bound: the passes in place
     and predict's blocks of rows cost less memory traffic.)"""
     from scipy.special import expit
 
@@ -488,25 +489,28 @@ def _calls_floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
             np.empty((len(X), 1), X.dtype),
             np.ones((shape[1], 1), X.dtype),
         )
-        bias = layer.params["bias"].reshape(1, -1)
-        layers.append((kernel, bias, type(layer.activation), bufs, extra))
+        act = type(layer.activation)
+        if act not in (acts.ReLU, acts.Sigmoid, acts.Softmax, acts.Identity):
+            raise ValueError(f"the calls floor has no form for {act.__name__}")
+        bias = layer.params["bias"].reshape(1, -1) if layer.use_bias else None
+        layers.append((kernel, bias, act, bufs, extra))
     maximum, add, exp, divide, matmul = np.maximum, np.add, np.exp, np.divide, np.matmul
 
     def run() -> None:
         math.isfinite(flat.dot(ones))
         x = X
         for kernel, bias, act, (p, q, r), (zeros, sums, column) in layers:
-            matmul(x, kernel, out=p)
-            add(p, bias, out=q)
-            x = q
+            x = matmul(x, kernel, out=p)
+            if bias is not None:
+                x = add(p, bias, out=q)
             if act is acts.ReLU:
-                x = maximum(q, zeros, out=r)
+                x = maximum(x, zeros, out=r)
             elif act is acts.Sigmoid:
-                x = expit(q, out=r)
+                x = expit(x, out=r)
             elif act is acts.Softmax:
-                exp(q, out=r)
+                exp(x, out=r)
                 matmul(r, column, out=sums)
-                x = divide(r, sums, out=p)
+                x = divide(r, sums, out=p if x is q else q)
 
     return run
 

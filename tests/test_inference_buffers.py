@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import neurocloud as nc
-from neurocloud.nn import inference
+from neurocloud.nn import activations, inference
 from neurocloud.nn.inference import InferencePlan
 
 
@@ -37,7 +37,7 @@ def mlp(hidden, dtype="float32", seed=0, out="softmax", units=64, outputs=5):
 
 
 def buffers():
-    return getattr(inference._scratch, "buffers", None) or []
+    return list((getattr(inference._scratch, "buffers", None) or {}).values())
 
 
 def data(rows, dtype="float32", seed=1):
@@ -153,3 +153,38 @@ def test_every_product_of_a_predict_block_fits_a_buffer():
     want = np.concatenate([reference(model, X[i : i + 512]) for i in range(0, 1500, 512)])
     assert np.array_equal(model.predict(X), want)
     assert max(b.size * b.itemsize for b in buffers()) == 512 * 2048 * 4
+
+
+def test_models_of_both_dtypes_keep_their_own_buffers():
+    inference._scratch.__dict__.clear()
+    single, double = mlp(("relu", "relu"), "float32"), mlp(("relu", "relu"), "float64")
+    X32, X64 = data(ROWS), data(ROWS, "float64")
+    for _ in range(2):
+        assert np.array_equal(single.predict(X32), reference(single, X32))
+        assert np.array_equal(double.predict(X64), reference(double, X64))
+    kept = inference._scratch.buffers
+    assert {key[1] for key in kept} == {np.dtype("float32"), np.dtype("float64")}
+    before = {key: id(b) for key, b in kept.items()}
+    single.predict(X32), double.predict(X64)
+    assert {key: id(b) for key, b in inference._scratch.buffers.items()} == before  # reused
+
+
+def test_a_predict_inside_a_custom_activation_sees_and_leaves_the_right_bits():
+    inner = mlp(("relu", "sigmoid"), seed=5)
+    inner_X = data(ROWS, seed=6)
+    inner_want = reference(inner, inner_X)
+    calls = []
+
+    class Nested(activations.Activation):
+        name = "nested"
+
+        def forward(self, z, out=None):
+            calls.append(np.array_equal(inner.predict(inner_X), inner_want))
+            return np.tanh(z, out=out)
+
+    outer = mlp(("relu", "relu", "relu"), seed=7)
+    outer.layers[1].activation = Nested()
+    outer.build(6)  # plans again, with the new activation
+    X = data(ROWS, seed=8)
+    assert np.array_equal(outer.predict(X), reference(outer, X))
+    assert calls and all(calls)  # the inner predicts ran inside the outer one, and were right

@@ -403,8 +403,8 @@ def switch_interval():
     sys.setswitchinterval(saved)
 
 
-def test_the_switch_interval_shortens_only_once_a_pass_runs_in_the_thread(switch_interval):
-    from neurocloud.serve import batcher as batching
+def test_the_switch_interval_shortens_only_once_work_runs_beside_the_loop(switch_interval):
+    from neurocloud.serve import body, switching
 
     async def main(inline_below_us):
         batcher = MicroBatcher(lambda X: X + 1, inline_below_us=inline_below_us)
@@ -415,6 +415,11 @@ def test_the_switch_interval_shortens_only_once_a_pass_runs_in_the_thread(switch
         return interval
 
     assert asyncio.run(main(math.inf)) == 0.005  # every pass inline: no thread waits
-    assert asyncio.run(main(0)) == batching.THREAD_SWITCH_INTERVAL_S
+    # a small body is decoded on the loop; a large one in a decoding thread
+    assert asyncio.run(body.off_loop(100, len, b"x")) == 1 and sys.getswitchinterval() == 0.005
+    assert asyncio.run(main(0)) == switching.THREAD_SWITCH_INTERVAL_S
+    sys.setswitchinterval(0.005)
+    assert asyncio.run(body.off_loop(body.INLINE_BYTES + 1, len, b"xy")) == 2
+    assert sys.getswitchinterval() == switching.THREAD_SWITCH_INTERVAL_S
     sys.setswitchinterval(0.0001)  # shorter already (set by the user): left as it is
     assert asyncio.run(main(0)) == pytest.approx(0.0001)

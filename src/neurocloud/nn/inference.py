@@ -37,11 +37,12 @@ InPlace = Callable[[np.ndarray], object]
 #: hidden products from which the plan writes into its thread's two reused buffers instead
 #: of new arrays. A fresh array that large is fresh pages from the kernel as often as not
 #: (malloc hands freed ones back), and each page's first write is a fault: on a 2-core VM
-#: a 1,024-row mnist-shape predict took 363 faults and 3.9 ms, against 1.3 ms without.
+#: a 1,024-row mnist-shape predict took 363 faults and 3.9 ms, and 1.3 ms with the buffers.
 SCRATCH_MIN_BYTES = 1 << 16
-#: the largest buffer a thread keeps (so at most 8 MiB a thread): every product of one of
-#: ``predict``'s blocks (``sequential.PREDICT_BLOCK_BYTES``) fits; a larger one (a forward
-#: pass over many rows, as ``evaluate`` runs) is allocated per call, as before
+#: the largest buffer a thread keeps (two per dtype, so 8 MiB a thread for one dtype): the
+#: products of one of ``predict``'s blocks fit (``sequential.PREDICT_BLOCK_BYTES``), unless
+#: a layer is so wide that 64 rows of it take more; a larger product (a forward pass over
+#: many rows, as ``evaluate`` runs) is allocated per call, as before
 SCRATCH_MAX_BYTES = 1 << 22
 
 _scratch = threading.local()
@@ -56,10 +57,12 @@ def _product(x: np.ndarray, kernel: np.ndarray, slot: int) -> np.ndarray:
         return x.dot(kernel)
     buffers = getattr(_scratch, "buffers", None)
     if buffers is None:
-        buffers = _scratch.buffers = [np.empty(0, dtype), np.empty(0, dtype)]
-    flat = buffers[slot]
-    if flat.size < size or flat.dtype != dtype:
-        flat = buffers[slot] = np.empty(size, dtype)
+        buffers = _scratch.buffers = {}
+    flat = buffers.get((slot, dtype))
+    if flat is None or flat.size < size:  # grown by doubling, up to the largest kept
+        grown = 0 if flat is None else 2 * flat.size
+        largest = SCRATCH_MAX_BYTES // dtype.itemsize
+        flat = buffers[slot, dtype] = np.empty(max(size, min(grown, largest)), dtype)
     return np.dot(x, kernel, out=flat[:size].reshape(len(x), kernel.shape[1]))
 
 
@@ -106,14 +109,20 @@ def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
 
 def _biased_unit(bias: np.ndarray, act: InPlace | None) -> InPlace:
     # A layer of one unit (the article's output): for one row the bias is added in Python
-    # floats, since NumPy's ufuncs take a slower path on a single element (0.83 against
-    # 0.30 us for two, NumPy 2.4). A float32 sum done in double and rounded once to float32
-    # is the float32 sum (53 >= 2 * 24 + 2 bits): NumPy's bits, overflow warning aside.
-    row, add = bias.reshape(1, 1), np.add
+    # floats, since NumPy's ufuncs take a slower path in place on a single element (0.83
+    # against 0.30 us for two, NumPy 2.4). A float32 sum done in double and rounded once to
+    # float32 is the float32 sum (53 >= 2 * 24 + 2 bits): NumPy's bits. A sum that is not
+    # finite in the dtype (a nan, an infinity, an overflow) takes NumPy's add instead, with
+    # its nan bits, its warnings and np.errstate's rules.
+    row, add, limit = bias.reshape(1, 1), np.add, float(np.finfo(bias.dtype).max)
 
     def biased(z: np.ndarray) -> None:
         if z.shape[0] == 1:
-            z[0, 0] = z.item() + row.item()
+            total = z.item() + row.item()
+            if -limit <= total <= limit:
+                z[0, 0] = total
+            else:
+                add(z, row, out=z)
         else:
             add(z, row, out=z)
         if act is not None:
@@ -175,7 +184,7 @@ class InferencePlan:
 
     ``run`` is reentrant: any number of threads may run one plan at once. Large hidden
     products go to buffers of the calling thread (:data:`SCRATCH_MIN_BYTES`), shared by
-    every plan that thread runs; what ``run`` returns is always an array of its own.
+    every plan that thread runs; what ``run`` returns is never one of them.
     """
 
     def __init__(self, layers: Sequence[Layer], logits: bool = False) -> None:

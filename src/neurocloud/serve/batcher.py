@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import math
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -39,15 +38,9 @@ import numpy as np
 
 from neurocloud.nn.validation import check_number, positive_int
 from neurocloud.serve.quiet import quiet_context
+from neurocloud.serve.switching import share_the_gil
 
-__all__ = ["THREAD_SWITCH_INTERVAL_S", "BatchTimeout", "BatcherClosed", "MicroBatcher"]
-
-#: the interpreter's switch interval from a forward thread's first pass: the thread gets
-#: the GIL within 0.5 ms while the event loop is busy (the default 5 ms adds that much to a
-#: batch's latency under load). A server whose passes all run inline keeps the default: no
-#: thread waits for the GIL there, and the shorter interval measured 3-8% fewer requests/s
-#: at 1 and 8 connections (``serve_load.py``'s article model)
-THREAD_SWITCH_INTERVAL_S = 0.0005
+__all__ = ["BatchTimeout", "BatcherClosed", "MicroBatcher"]
 
 
 class BatcherClosed(RuntimeError):
@@ -324,8 +317,7 @@ class _ForwardThread:
         if not self._started:
             with self._lock:
                 if not self._started:
-                    if sys.getswitchinterval() > THREAD_SWITCH_INTERVAL_S:
-                        sys.setswitchinterval(THREAD_SWITCH_INTERVAL_S)
+                    share_the_gil()
                     self._thread.start()
                     self._started = True
         self._jobs.put((loop, rows, done, batch))

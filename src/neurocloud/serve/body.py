@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from neurocloud.serve.errors import ServeError, bad_request
+from neurocloud.serve.switching import share_the_gil
 
 __all__ = ["INLINE_BYTES", "decompress", "off_loop", "read_body"]
 
@@ -35,6 +36,7 @@ async def off_loop(size: int, function: Callable[..., T], *args: Any) -> T:
     else in a decoding thread while the event loop goes on serving."""
     if size <= INLINE_BYTES:
         return function(*args)
+    share_the_gil()
     return await asyncio.get_running_loop().run_in_executor(_DECODERS, function, *args)
 
 
@@ -75,6 +77,7 @@ async def read_body(request: Request, headers: dict[str, str], limit: int) -> by
         return body
     inflater = Inflater(body, encoding.strip().lower(), limit)
     if not inflater.run(INLINE_BYTES):
+        share_the_gil()
         await asyncio.get_running_loop().run_in_executor(_DECODERS, inflater.run)
     return inflater.result()
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from neurocloud.serve.errors import ServeError, bad_request, describe_value
 from neurocloud.serve.repository import ModelVersion
+from neurocloud.serve.switching import share_the_gil
 
 __all__ = ["MAX_PARAMETER_DEPTH", "STOPPING", "explain"]
 
@@ -91,6 +92,7 @@ async def explain(
         try:
             if stopping.is_set():
                 raise DeadlineExceeded("the server is shutting down")
+            share_the_gil()
             future = asyncio.ensure_future(asyncio.to_thread(run))
         except BaseException:
             slot.release()

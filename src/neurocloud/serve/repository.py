@@ -40,6 +40,7 @@ from neurocloud.serve.errors import ServeError
 from neurocloud.serve.metrics import ServeMetrics
 from neurocloud.serve.model_folders import Fingerprint, discover, fingerprint, scan
 from neurocloud.serve.signature import Signature
+from neurocloud.serve.switching import share_the_gil
 from neurocloud.serve.wire import TARGET_MODEL_HEADER
 
 __all__ = ["ModelRepository", "ModelVersion", "discover"]
@@ -310,6 +311,7 @@ class ModelRepository:
                 ):
                     continue
                 try:
+                    share_the_gil()  # a reload beside the requests being served
                     loaded = await loop.run_in_executor(None, self._load, name, version, path)
                 except Exception as exc:
                     delay = RETRY_FIRST_S
