@@ -9,9 +9,11 @@ over in about half the time of an executor), except a cheap one: with ``inline_b
 set, a pass whose measured time for that many rows is below it runs on the event loop, where
 the hand-off to the thread and back would cost more than the pass itself. A request that
 finds the queue empty (and no delay set) is then answered within :meth:`MicroBatcher.submit`.
-Passes are timed per row-count bucket (1, 2-3, 4-7, ... rows) in CPU time of the thread that
-ran them, so waits for the GIL or for a core do not count; a bucket never timed goes to the
-thread, so a costly pass never blocks the loop.
+Passes are timed per row-count bucket (1, 2-3, 4-7, ... rows): in the thread in its CPU
+time, so waits for the GIL or for a core do not count, and on the loop by the wall clock
+(cheaper to read; a wait there makes a pass look costly once, and the thread's next timing
+corrects it). A bucket never timed goes to the thread, so a costly pass never blocks the
+loop.
 
 >>> import asyncio, numpy as np
 >>> batcher = MicroBatcher(lambda X: X * 2, max_batch_rows=8)
