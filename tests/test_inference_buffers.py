@@ -1,14 +1,11 @@
 """The inference plan's reused per-thread buffers: the same bits, and never a result that a
 later call overwrites."""
 
-import threading
-
 import numpy as np
 import pytest
 
 import neurocloud as nc
 from neurocloud.nn import activations, inference
-from neurocloud.nn.inference import InferencePlan
 
 
 def reference(model, X, logits=False):
@@ -120,27 +117,6 @@ def test_blocks_and_odd_sizes_use_the_buffers_with_the_same_bits():
         assert np.array_equal(model.predict(X, batch_size=rows), want)
     for rows in (255, 256, 257, 1000, 700):  # the buffers grow and are taken by fewer rows
         assert np.array_equal(model.predict(X[:rows]), reference(model, X[:rows]))
-
-
-def test_threads_each_use_their_own_buffers():
-    model = mlp(("relu", "relu"), units=128)
-    plan = InferencePlan(model.layers)
-    inputs = [data(ROWS + 50 * i, seed=i) for i in range(4)]
-    want = [reference(model, X) for X in inputs]
-    start, wrong = threading.Barrier(4), []
-
-    def worker(i):
-        start.wait()
-        for _ in range(40):
-            if not np.array_equal(plan.run(inputs[i]), want[i]):
-                wrong.append(i)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert wrong == []
 
 
 def test_every_product_of_a_predict_block_fits_a_buffer():

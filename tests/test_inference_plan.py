@@ -117,17 +117,21 @@ def test_predict_of_lists_and_of_arrays_agree():
     assert np.array_equal(as_list, as_array) and np.array_equal(as_f64, as_array)
 
 
-def test_one_plan_runs_in_many_threads_at_once():
+@pytest.mark.parametrize(
+    ("rows", "calls"),
+    [(1, 300), (2400, 20)],  # 2,400 rows of 7 units: past SCRATCH_MIN_BYTES, each thread's buffers
+)
+def test_one_plan_runs_in_many_threads_at_once(rows, calls):
     model = model_of("sigmoid", "softmax", "float32", True)
     plan = InferencePlan(model.layers)
     rng = np.random.default_rng(0)
-    inputs = [rng.normal(size=(1 + i % 3, 4)).astype(np.float32) for i in range(8)]
+    inputs = [rng.normal(size=(rows + i % 3, 4)).astype(np.float32) for i in range(8)]
     want = [reference(model, X) for X in inputs]
     start, wrong = threading.Barrier(8), []
 
     def worker(i):
         start.wait()
-        for _ in range(300):
+        for _ in range(calls):
             if not np.array_equal(plan.run(inputs[i]), want[i]):
                 wrong.append(i)
 

@@ -96,15 +96,14 @@ def _relu(units: int, dtype: np.dtype) -> InPlace:
 def _biased_relu(bias: np.ndarray, dtype: np.dtype) -> InPlace:
     # The bias and ReLU; where the compiled passes are loaded and the block is large
     # enough, in one pass (kernels.passes: the same bits).
-    row, zeros = bias.reshape(1, -1), np.zeros((1, bias.shape[0]), dtype)
-    add, maximum, fused, zeros_like = np.add, np.maximum, kernels.bias_relu, activations.zeros_like
+    row, add, fused, relu = bias.reshape(1, -1), np.add, kernels.bias_relu, _relu(len(bias), dtype)
 
-    def relu(z: np.ndarray) -> None:
+    def biased_relu(z: np.ndarray) -> None:
         if not fused(z, bias):
             add(z, row, out=z)
-            maximum(z, zeros if z.shape[0] == 1 else zeros_like(z), out=z)
+            relu(z)
 
-    return relu
+    return biased_relu
 
 
 def _biased_unit(bias: np.ndarray, act: InPlace | None) -> InPlace:
@@ -117,12 +116,8 @@ def _biased_unit(bias: np.ndarray, act: InPlace | None) -> InPlace:
     row, add, limit = bias.reshape(1, 1), np.add, float(np.finfo(bias.dtype).max)
 
     def biased(z: np.ndarray) -> None:
-        if z.shape[0] == 1:
-            total = z.item() + row.item()
-            if -limit <= total <= limit:
-                z[0, 0] = total
-            else:
-                add(z, row, out=z)
+        if z.shape[0] == 1 and -limit <= (total := z.item() + row.item()) <= limit:
+            z[0, 0] = total
         else:
             add(z, row, out=z)
         if act is not None:
