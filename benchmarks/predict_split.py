@@ -1,73 +1,88 @@
-"""Batch predicts with the rows split between threads (each running the BLAS on one
-thread) and without, alternating in one process: where the split starts to pay.
+"""Why ``predict`` does not split a large input's rows between threads: the split, timed
+with the BLAS's idle workers asleep and awake.
 
-``InferencePlan.run_blocks`` splits a predict's rows when its products take at least
-``neurocloud.nn.inference.SPLIT_MIN_MACS`` multiply-adds. This script times the mnist-shape
-network (784-256-128-10) at several row counts both ways, in alternating rounds, and
-prints each count's medians (best round) and their ratio, with the machine's BLAS.
+The experiment: the rows in two halves, each on its own thread with the BLAS limited to one
+thread per call (threadpoolctl), so that the bias and activation passes run on both cores
+as well as the products. Against ``predict`` (the BLAS's own threads for each product),
+with the mnist-shape network (784-256-128-10), alternating in rounds:
 
-    python benchmarks/predict_split.py [--rows 1024,1337,1536,2048,4096,60000] [--rounds 3]
+- "asleep": the predicts run back to back, nothing else calls the BLAS;
+- "awake": a multi-threaded 512x512 product runs just before each predict. OpenBLAS's
+  workers then spin for a while (its ``OPENBLAS_THREAD_TIMEOUT``) before they sleep, and
+  compete with the split's second thread for the cores.
+
+    python benchmarks/predict_split.py [--rows 2048,4096,60000] [--rounds 3]
+
+Run it with ``OPENBLAS_THREAD_TIMEOUT=4`` to see the split without the spinning.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import threading
 import time
-
-
-def median_seconds(predict, X, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predict(X)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[repeats // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="1024,1337,1536,2048,4096,60000")
+    parser.add_argument("--rows", default="2048,4096,60000")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     import numpy as np
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     import neurocloud as nc
-    from neurocloud.nn import inference, parallel
 
-    threshold = inference.SPLIT_MIN_MACS
     hidden = [nc.layers.Dense(u, activation="relu") for u in (256, 128)]
     model = nc.Sequential([*hidden, nc.layers.Dense(10, activation="softmax")], input_dim=784)
+    rng = np.random.default_rng(4)
+    square = rng.standard_normal((512, 512)).astype(np.float32)
+
+    def split_predict(X: np.ndarray) -> np.ndarray:
+        half, out = len(X) // 2, np.empty((len(X), 10), np.float32)
+
+        def part(a: int, b: int) -> None:
+            out[a:b] = model.predict(X[a:b])
+
+        with threadpool_limits(1, user_api="blas"):
+            other = threading.Thread(target=part, args=(half, len(X)))
+            other.start()
+            part(0, half)
+            other.join()
+        return out
+
     blas = [
-        f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')} "
+        f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}, "
         f"{lib['num_threads']} threads"
         for lib in threadpool_info()
         if lib["user_api"] == "blas"
     ]
-    print(f"BLAS: {'; '.join(blas)}; engine threads {parallel.threads()}")
-    print(f"load average at start: {os.getloadavg()}; SPLIT_MIN_MACS {threshold:,}")
-    print("| rows | split (default threshold)? | not split | split | split / not split |")
+    timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "(unset)")
+    print(f"BLAS: {'; '.join(blas)}; OPENBLAS_THREAD_TIMEOUT={timeout}")
+    print(f"load average at start: {os.getloadavg()}")
+    print("| rows | workers | predict | split | split / predict |")
     print("|---|---|---|---|---|")
-    X = np.random.default_rng(4).standard_normal((max(map(int, args.rows.split(","))), 784))
-    X = X.astype(np.float32)
     for rows in map(int, args.rows.split(",")):
-        xb = X[:rows]
-        repeats = max(7, min(200, 400_000 // rows))
-        model.predict(xb)
-        whole, split = [], []
-        for _ in range(args.rounds):
-            inference.SPLIT_MIN_MACS = 1 << 62
-            whole.append(median_seconds(model.predict, xb, repeats))
-            inference.SPLIT_MIN_MACS = 1
-            split.append(median_seconds(model.predict, xb, repeats))
-        inference.SPLIT_MIN_MACS = threshold
-        a, b = min(whole), min(split)
-        print(
-            f"| {rows:,} | {'yes' if model._plan.splits(rows) else 'no'} | {a * 1e3:.3f} ms "
-            f"| {b * 1e3:.3f} ms | {b / a:.2f}x |"
-        )
+        X = rng.standard_normal((rows, 784)).astype(np.float32)
+        repeats = max(5, min(60, 200_000 // rows))
+        for workers in ("asleep", "awake"):
+
+            def timed(run, X=X, workers=workers) -> float:
+                if workers == "awake":
+                    square @ square
+                start = time.perf_counter()
+                run(X)
+                return time.perf_counter() - start
+
+            best: dict[str, float] = {}
+            for _ in range(args.rounds):
+                for name, run in (("predict", model.predict), ("split", split_predict)):
+                    median = sorted(timed(run) for _ in range(repeats))[repeats // 2]
+                    best[name] = min(best.get(name, median), median)
+            a, b = best["predict"], best["split"]
+            print(f"| {rows:,} | {workers} | {a * 1e3:.2f} ms | {b * 1e3:.2f} ms | {b / a:.2f}x |")
     print(f"load average at end: {os.getloadavg()}")
 
 

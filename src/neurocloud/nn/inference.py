@@ -20,13 +20,12 @@ True
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from neurocloud.nn import activations, kernels, parallel
+from neurocloud.nn import activations, kernels
 from neurocloud.nn.layers import Dense, Layer
 from neurocloud.nn.validation import all_finite, check_finite
 
@@ -45,13 +44,6 @@ SCRATCH_MIN_BYTES = 1 << 16
 #: a layer is so wide that 64 rows of it take more; a larger product (a forward pass over
 #: many rows, as ``evaluate`` runs) is allocated per call, as before
 SCRATCH_MAX_BYTES = 1 << 22
-
-#: multiply-adds from which ``run_blocks`` splits its rows between threads, each running
-#: NumPy's BLAS on one thread (``parallel.one_blas_thread``), so that the bias and
-#: activation passes run on every core as well: about 2 ms of one core's products. On a
-#: 2-core VM, mnist-shape's 60,000 rows took 0.86x the time, 4,096 rows 0.90x, 2,048 rows
-#: 0.95x, and 1,024 rows 1.04x (the hand-off to the other thread costs about 0.1 ms).
-SPLIT_MIN_MACS = 400_000_000
 
 _scratch = threading.local()
 
@@ -219,8 +211,6 @@ class InferencePlan:
                 activate = not (logits and i == last)
                 steps.append((None, None, _layer_step(layer, activate), None))
         self._steps = tuple(steps)
-        #: multiply-adds per row in the Dense layers' products
-        self._macs = sum(step[0].size for step in steps if step[0] is not None)
         self._plain = tuple((k, b, a, None) for k, b, a, _ in steps)
         #: whether ``run`` always returns a new array (a Dense layer makes one, and the
         #: last one's is never a reused buffer); a plan of dropout alone, say, hands back
@@ -245,19 +235,10 @@ class InferencePlan:
                 act(out)
         return out
 
-    def splits(self, rows: int) -> bool:
-        """Whether ``run_blocks`` may split ``rows`` rows between threads
-        (:data:`SPLIT_MIN_MACS`)."""
-        return rows * self._macs >= SPLIT_MIN_MACS
-
     def run_blocks(self, X: np.ndarray, rows: int, width: int, name: str = "X") -> np.ndarray:
         """``run`` over ``X`` in blocks of ``rows`` rows into a new ``(len(X), width)``
         array. Each block is checked for non-finite values just before it runs, while its
         rows are in the cache; the ValueError names the element's index in ``X``.
-
-        Where :meth:`splits` says so, ``X``'s rows are split evenly between
-        ``parallel.one_blas_thread``'s threads, each running its blocks with the BLAS on
-        one thread: the bits of a run on one BLAS thread.
 
         (Checking the first product instead, narrower and already in the cache, is exact
         when every row of the first kernel has a non-zero weight, but measured no faster:
@@ -265,21 +246,11 @@ class InferencePlan:
         """
         out = np.empty((len(X), width), X.dtype)
         steps = self._steps if rows >= self._scratch_rows else self._plain
-
-        def fill(part: tuple[int, int]) -> None:
-            for start in range(part[0], part[1], rows):
-                stop = min(start + rows, part[1])
-                block = X[start:stop]
-                if not all_finite(block):
-                    check_finite(X, name)
-                out[start:stop] = self._run(steps, block)
-
-        if not self.splits(len(X)):
-            fill((0, len(X)))
-            return out
-        with parallel.one_blas_thread() as count:
-            bounds = [len(X) * i // count for i in range(count + 1)]
-            parallel.run_split(fill, list(itertools.pairwise(bounds)))
+        for start in range(0, len(X), rows):
+            block = X[start : start + rows]
+            if not all_finite(block):
+                check_finite(X, name)
+            out[start : start + rows] = self._run(steps, block)
         return out
 
 

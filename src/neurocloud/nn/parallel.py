@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["one_blas_thread", "run_split", "set_threads", "threads"]
+__all__ = ["run_split", "set_threads", "threads"]
 
 T = TypeVar("T")
 
@@ -88,61 +87,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
 
 def _forget_pool_after_fork() -> None:
     # A forked child has none of the parent's threads: a new pool is made on next use.
-    global _pool, _lock, _limit_lock, _limit_users, _limiter
+    global _pool, _lock
     _pool, _lock = None, threading.Lock()
-    _limit_lock, _limit_users, _limiter = threading.Lock(), 0, None
-
-
-_limit_lock = threading.Lock()
-_limit_users = 0  # callers inside one_blas_thread
-_limiter: Any = None  # threadpoolctl's limiter while some caller is inside, if it limited
-_split = 1  # what the first of them was told
-_controller: Any = None
-
-
-def _blas_controller() -> Any:
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _controller = ThreadpoolController().select(user_api="blas")
-    return _controller
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[int]:
-    """Yield how many threads the caller may run BLAS calls on at once: :func:`threads`, at
-    most the BLAS's own thread count. Where that is more than one, the BLAS libraries
-    loaded (threadpoolctl's "blas" ones, NumPy's among them) run each call on one thread
-    inside, in every thread of this process.
-
-    Several threads of products on one BLAS thread each beat one product on several BLAS
-    threads where element-wise passes follow each product: the passes run on every core
-    too. Callers may nest and overlap; the first one in decides and sets the limit, the
-    last one out restores what was there. (A product's bits may depend on the BLAS's
-    thread count: a product elsewhere in the process meanwhile gets the one-thread bits.)
-
-    >>> with one_blas_thread() as count:
-    ...     count >= 1
-    True
-    """
-    global _limit_users, _limiter, _split
-    with _limit_lock:
-        if _limit_users == 0:
-            libraries = _blas_controller().lib_controllers
-            allowed = min((lib.num_threads for lib in libraries), default=1)
-            _split = min(threads(), allowed)
-            _limiter = _blas_controller().limit(limits=1) if _split > 1 else None
-        _limit_users += 1
-        count = _split
-    try:
-        yield count
-    finally:
-        with _limit_lock:
-            _limit_users -= 1
-            if _limit_users == 0 and _limiter is not None:
-                _limiter.restore_original_limits()
-                _limiter = None
 
 
 if hasattr(os, "register_at_fork"):

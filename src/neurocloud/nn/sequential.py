@@ -241,7 +241,7 @@ class Sequential(NamedWeights):
         if not self.built:
             self.build(X.shape[1])
         rows = batch_size or self._block_rows
-        if rows >= len(X) and not self._plan.splits(len(X)):
+        if rows >= len(X):
             check_finite(X, "X")
             out = self._plan.run(X)
             # A model without weights (dropout alone) would hand back the caller's array.
