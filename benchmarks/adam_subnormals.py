@@ -2,13 +2,12 @@
 
 A weight whose gradient is zero in most batches (a digits pixel that is rarely lit) has its
 first moment ``m`` multiplied by beta1 at every step until it passes through the
-subnormal range on its way to zero, and x86 processors take a slow microcode path for
-each operation on a subnormal. This script trains the digits workload of ``train_speed.py``
+subnormal range on its way to zero, where x86 processors take a slow path for operations
+whose results or inputs are subnormal. This script trains the digits workload of ``train_speed.py``
 (64-128-10, batch 64, Adam) for some epochs, counts the subnormal moments, then times
 one update of the same state as it is and with those moments set to zero: the NumPy
 reference's passes (``Adam._update``), and the compiled kernel where numba is installed.
-Flushing them would change the results' bits, so the engine does not: this measures a
-cost the engine shares with every IEEE implementation of Adam.
+Flushing them would change the results' bits, so the engine does not.
 
     python benchmarks/adam_subnormals.py [--epochs 50] [--calls 2000]
 """
@@ -41,6 +40,7 @@ def main() -> None:
     )
     opt = nc.optim.Adam(lr=1e-3)
     loss = "sparse_categorical_crossentropy"
+    print(f"load average at start: {os.getloadavg()}")
     start = time.perf_counter()
     model.fit(X, y, loss=loss, optimizer=opt, epochs=args.epochs, batch_size=64)
     seconds = time.perf_counter() - start
@@ -49,7 +49,6 @@ def main() -> None:
     p0, g0 = model.flat_parameters().copy(), model.flat_gradients().copy()
     subnormal = (np.abs(m0) < tiny) & (m0 != 0)
     flushed = np.where(subnormal, np.float32(0), m0).astype(np.float32)
-    print(f"load average at start: {os.getloadavg()}")
     print(
         f"{args.epochs} epochs in {seconds:.2f} s; subnormal first moments: "
         f"{int(subnormal.sum())} of {m0.size}; in v: {int(((v0 < tiny) & (v0 != 0)).sum())}"
@@ -58,7 +57,8 @@ def main() -> None:
     scalars = opt._scalars()
     compiled = kernels.adam(work=kernels.COMPILE_AFTER)
     updates = {"NumPy reference": None}
-    if compiled is not None:
+    assert len(opt.state) == 1  # one flat buffer: every weight
+    if compiled is not None and kernels.accepts(p0, g0, m0, v0):
         updates["compiled kernel"] = compiled
 
     def one_call(kernel, m_start) -> float:
