@@ -3,10 +3,11 @@
 A weight whose gradient is zero in most batches (a digits pixel that is rarely lit) has its
 first moment ``m`` multiplied by beta1 at every step until it passes through the
 subnormal range on its way to zero, where x86 processors take a slow path for operations
-whose results or inputs are subnormal. This script trains the digits workload of ``train_speed.py``
-(64-128-10, batch 64, Adam) for some epochs, counts the subnormal moments, then times
-one update of the same state as it is and with those moments set to zero: the NumPy
-reference's passes (``Adam._update``), and the compiled kernel where numba is installed.
+whose results or inputs are subnormal. This script trains the digits workload of
+``train_speed.py`` (64-128-10, batch 64, Adam) for some epochs, counts the subnormal
+moments, then times one update of the same state as it is and with those moments set to
+zero: the NumPy reference's passes (``Adam._update``), and the compiled kernel where numba
+is installed.
 Flushing them would change the results' bits, so the engine does not.
 
     python benchmarks/adam_subnormals.py [--epochs 50] [--calls 2000]

@@ -6,7 +6,8 @@ thread per call (threadpoolctl), so that the bias and activation passes run on b
 as well as the products. Against ``predict`` (the BLAS's own threads for each product),
 with the mnist-shape network (784-256-128-10), alternating in rounds:
 
-- "asleep": the predicts run back to back, nothing else calls the BLAS;
+- "asleep": each group of calls starts 0.3 s after the last, and nothing else calls the
+  BLAS, so its workers have gone to sleep;
 - "awake": a multi-threaded 512x512 product runs just before each predict. OpenBLAS's
   workers then spin for a while (its ``OPENBLAS_THREAD_TIMEOUT``) before they sleep, and
   compete with the split's second thread for the cores.
