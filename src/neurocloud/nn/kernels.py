@@ -7,8 +7,17 @@ neurocloud``, serving and short runs never import numba. Once loaded it runs upd
 every size (one call instead of ten NumPy passes: 6 against 12 us for 13 weights).
 The kernel does the NumPy reference's operations in the same order, element
 by element, in the array's own dtype, without fast-math (no fused multiply-add, no
-reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``);
-switching to it in the middle of a run changes nothing but the time.
+reassociation), so its results are bitwise the reference's (``tests/test_kernels.py``;
+of two NaNs added, which one is passed on is the compiler's choice); switching to it in
+the middle of a run changes nothing but the time.
+
+A float32 weight whose gradient stays zero (a digits pixel that is rarely lit) has its
+first moment decay through the subnormal numbers, where x86 processors take a slow path
+for products and quotients: on digits, 163 such moments of 9,610 made an update 11.9
+instead of 3.9 us. Every :data:`NEAR_EVERY` steps ``Adam`` looks for them; while there are
+some, :func:`adam_float32` does those elements in float64, rounded as float32 rounds (the
+same bits, ``tests/test_kernels_subnormal.py``): 6.1 us
+(``benchmarks/adam_subnormals.py``).
 
 The same module holds fused element-wise passes for the training step and batch
 predicts (:func:`bias_relu`, :func:`relu_backward`: bias and ReLU in one pass, ReLU's
@@ -41,9 +50,12 @@ import numpy as np
 __all__ = [
     "COMPILE_AFTER",
     "DTYPES",
+    "NEAR_EVERY",
+    "NEAR_MIN",
     "PASSES_MIN",
     "accepts",
     "adam",
+    "adam_float32",
     "bias_relu",
     "mode",
     "passes",
@@ -59,6 +71,13 @@ COMPILE_AFTER = 1 << 30
 #: elements from which the fused passes run: a training batch or a predict block (a
 #: 128x128 block 13.0 -> 2.7 us), while a request's row never looks for numba at all
 PASSES_MIN = 1024
+
+#: steps between looks for first moments near the subnormals (:func:`adam_float32`): a look
+#: costs up to a plain update; until the next one, those found take the exact path
+NEAR_EVERY = 16
+#: the smallest float32 parameter whose first moments are looked at: below it the slow
+#: path costs less than the looks
+NEAR_MIN = 1024
 
 _lock = threading.Lock()
 _adam: Callable[..., None] | None = None
@@ -109,6 +128,15 @@ def adam(work: int) -> Callable[..., None] | None:
     return _adam
 
 
+def adam_float32() -> tuple[Callable[..., None], Callable[[np.ndarray], np.ndarray]] | None:
+    """``(update, near)``: the compiled float32 update that keeps the first moments at the
+    indices it is given off the processor's slow path for subnormal numbers (:func:`adam`'s
+    bits, ``update(p, g, m, v, beta1, beta2, scale, shift, indices)``), and ``near(m)``,
+    which finds them; ``None`` where :func:`adam` has not loaded the kernels or they are off."""
+    compiled = passes()
+    return None if compiled is None else (compiled.adam_float32, compiled.near_subnormal)
+
+
 def passes() -> ModuleType | None:
     """The compiled element-wise passes (``bias_relu``, ``relu_backward``), or ``None``
     where numba is missing, turned off, or not loaded yet by an optimizer: unlike
@@ -145,7 +173,16 @@ def relu_backward(grad: np.ndarray, a: np.ndarray) -> bool:
 def _new_lock_after_fork() -> None:
     # A fork while another thread held the lock (importing numba) must not deadlock the child.
     global _lock
-    _lock = threading.Lock()
+    #: steps between looks for first moments near the subnormals (:func:`adam_float32`): a look
+
+
+#: costs about half a plain update; until the next one, those found take the exact path
+NEAR_EVERY = 8
+#: the smallest float32 parameter whose first moments are looked at: below it the slow
+#: path costs less than the looks
+NEAR_MIN = 1024
+
+_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,13 +1,19 @@
 """The compiled kernels themselves; imported by ``nn.kernels`` only when one is needed
-(importing this module imports numba). Each is the NumPy reference's operations, element by
-element and in their order, without fast-math: the same bits."""
+(importing this module imports numba). Each gives the NumPy reference's bits: its operations,
+element by element and in their order, without fast-math (and in :func:`adam_float32`, where
+a subnormal number would be slow, operations proven to round to the same bits)."""
 
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
 
-__all__ = ["adam_update", "bias_relu", "relu_backward"]
+__all__ = ["adam_float32", "adam_update", "bias_relu", "near_subnormal", "relu_backward"]
+
+_NEAR = (127 - 120) << 23  # the bits of 2**-120: a first moment below it nears the subnormals
+_UP, _DOWN, _HALF_DOWN = 2.0**200, 2.0**-200, 2.0**-100
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -31,6 +37,102 @@ def adam_update(
         vi = v[i] * b2 + gi
         v[i] = vi
         p[i] = p[i] - mi / (np.sqrt(vi) * scale + shift)
+
+
+@numba.njit(inline="always")
+def _round(y):
+    # A float64 rounded to float32 and back: one rounding, half to even, subnormals too
+    # (conversions take no slow path for them: products, quotients and roots do).
+    return np.float64(np.float32(y))
+
+
+# LLVM turns a float64 product, quotient or root of two widened float32 numbers, rounded to
+# float32, back into the float32 operation (the same bits, and the slow path again). These
+# scale an operand by 2**200, which no float32 holds, and the result back: exact in float64.
+@numba.njit(inline="always")
+def _times(a, b):
+    return a * _UP * b * _DOWN
+
+
+@numba.njit(inline="always")
+def _over(a, b):
+    return a * _UP / b * _DOWN
+
+
+@numba.njit(inline="always")
+def _root(a):
+    return math.sqrt(a * _UP) * _HALF_DOWN
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def near_subnormal(m: np.ndarray) -> np.ndarray:
+    """The indices of a float32 array's numbers near the subnormal range (nonzero, of
+    magnitude below 2**-120): the first moments :func:`adam_float32` keeps off the slow
+    path."""
+    bits = m.view(np.uint32)
+    count = 0
+    for i in range(bits.size):  # integers only: no float operation sees a subnormal
+        count += np.uint32((bits[i] & 0x7FFFFFFF) - 1) < np.uint32(_NEAR - 1)
+    found = np.empty(count + 1, np.int64)
+    if count:
+        k = 0
+        for i in range(bits.size):  # without a branch: each index written, kept if near
+            found[k] = i
+            k += np.uint32((bits[i] & 0x7FFFFFFF) - 1) < np.uint32(_NEAR - 1)
+    return found[:count]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def adam_float32(
+    p: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    v: np.ndarray,
+    b1: float,
+    b2: float,
+    scale: float,
+    shift: float,
+    near: np.ndarray,
+) -> None:
+    """:func:`adam_update` on float32 arrays, the same bits, with the elements at the
+    indices ``near`` (distinct, from :func:`near_subnormal`) kept off the slow path x86
+    processors take for a product or quotient of a subnormal number: a weight whose
+    gradient stays zero has its first moment decay through them."""
+    n, k = p.size, near.size
+    saved = np.empty((4, k), np.float32)
+    for j in range(k):  # set aside, and zeroed for the pass below: no subnormal in it
+        i = near[j]
+        if i < 0 or i >= n:
+            raise IndexError("adam_float32: an index in near is outside the arrays")
+        saved[0, j], saved[1, j], saved[2, j], saved[3, j] = m[i], g[i], v[i], p[i]
+        m[i], g[i] = 0, 0
+    adam_update(p, g, m, v, b1, b2, scale, shift)
+    # Then each of them with every operation in float64, rounded to float32 as the
+    # reference rounds: +, -, *, / and sqrt of float32 numbers done in float64 and rounded
+    # to float32 give the float32 result (53 >= 2 * 24 + 2 bits; where the result is
+    # subnormal the grid is coarser and the argument holds). An element with a number
+    # that is not finite runs the reference's own operations.
+    w1, w2, ws, wt = np.float64(b1), np.float64(b2), np.float64(scale), np.float64(shift)
+    for j in range(k):
+        i = near[j]
+        mo, go, vo, po = saved[0, j], saved[1, j], saved[2, j], saved[3, j]
+        mf, gf, vf, pf = np.float64(mo), np.float64(go), np.float64(vo), np.float64(po)
+        if abs(mf) < math.inf and abs(gf) < math.inf and abs(vf) < math.inf:
+            mi = _round(_round(_times(mf, w1)) + gf)
+            gi = _round(_times(gf, gf))
+            vi = _round(_round(_times(vf, w2)) + gi)
+            d = _round(_round(_times(_round(_root(vi)), ws)) + wt)
+            pi = _round(pf - _round(_over(mi, d))) if d != 0 else math.inf
+            if abs(mi) < math.inf and abs(vi) < math.inf and abs(pi) < math.inf:
+                m[i], g[i], v[i], p[i] = mi, gi, vi, pi
+                continue
+        mi = mo * b1 + go
+        m[i] = mi
+        gi = go * go
+        g[i] = gi
+        vi = vo * b2 + gi
+        v[i] = vi
+        p[i] = po - mi / (np.sqrt(vi) * scale + shift)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")

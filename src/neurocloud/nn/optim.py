@@ -130,6 +130,12 @@ class Adam(Optimizer):
     #: _step_whole's arrays (the key, kept alive, compared by identity) and their flat views
     _whole_key: tuple[np.ndarray, ...] | None = None
     _whole: list[tuple[np.ndarray, ...]] | None = None
+    #: per flat view: steps to the next look for first moments near the subnormals
+    #: (kernels.adam_float32) and the indices the last look found, or None: never looked
+    #: for (not float32, or under kernels.NEAR_MIN elements). Kept while new arrays of the
+    #: same kinds come back (a loop with fresh gradients); indices out of date cost time.
+    _near: list[tuple[int, np.ndarray | None] | None] | None = None
+    _near_sizes: list[int] | None = None
 
     def _adopt_state(self, state, like) -> None:
         super()._adopt_state(state, like)
@@ -156,16 +162,40 @@ class Adam(Optimizer):
             ok = all(kernels.accepts(*a) for a in arrays)
             flats = [tuple(a.reshape(-1) for a in group) for group in arrays] if ok else None
             self._whole_key, self._whole = key, flats
+            sizes = [
+                p.size if p.dtype == np.float32 and p.size >= kernels.NEAR_MIN else 0
+                for p, *_ in arrays
+            ]
+            if sizes != self._near_sizes:  # indices found are indices into these sizes
+                self._near_sizes = sizes
+                self._near = [(0, None) if size else None for size in sizes]
         if self._whole is None:
             return False
         decay, lr, coupled = self.weight_decay, self.lr, not self.decoupled
-        for p, g, m, v in self._whole:
+        near = kernels.adam_float32() if any(self._near) else None
+        for k, (p, g, m, v) in enumerate(self._whole):
             if decay and coupled:
                 g += decay * p
             elif decay:
                 p *= 1.0 - lr * decay
             t = p.dtype.type
-            kernel(p, g, m, v, t(self.beta1), t(self.beta2), t(scalars[0]), t(scalars[1]))
+            args = (p, g, m, v, t(self.beta1), t(self.beta2), t(scalars[0]), t(scalars[1]))
+            looked = self._near[k] if near is not None else None
+            if looked is None:
+                kernel(*args)
+                continue
+            # First moments decaying through the subnormals (weights whose gradient stays
+            # zero) are looked for every few steps and kept off the slow path until the
+            # next look; a list out of date costs time, not bits.
+            wait, found = looked
+            if wait <= 0:
+                found = near[1](m)
+                wait, found = kernels.NEAR_EVERY, found if found.size else None
+            self._near[k] = (wait - 1, found)
+            if found is None:
+                kernel(*args)
+            else:
+                near[0](*args, found)
         return True
 
     def _update(self, p, g, state, tmp, scalars):
