@@ -82,11 +82,9 @@ def _decay(compiled_mode, monkeypatch, steps=1100):
 
 def test_a_decay_through_the_subnormals_keeps_the_references_bits(monkeypatch):
     looks, listed = [], []
-    real = kernels.adam_float32()
-    if real is None:  # loaded by an earlier test or here
-        assert kernels.adam(work=kernels.COMPILE_AFTER) is not None
-        real = kernels.adam_float32()
-    update, near = real
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    assert kernels.adam(work=0) is not None
+    update, near = kernels.adam_float32()
 
     def counted_near(m):
         found = near(m)
@@ -123,3 +121,40 @@ def test_small_or_float64_parameters_are_never_looked_at(monkeypatch):
     for _ in range(3):  # fresh gradients each step: the looks' schedule carries on
         opt.step([small, double, large], [np.ones_like(a) for a in (small, double, large)])
     assert looks == [kernels.NEAR_MIN]  # the large float32 one, at its first step
+
+
+def test_bad_indices_or_sizes_are_refused_before_anything_is_written():
+    p, g, m, v = (np.full(8, 1e-40, np.float32) for _ in range(4))
+    before = [a.copy() for a in (p, g, m, v)]
+    scalars = tuple(np.float32(s) for s in SCALARS[0])
+    for near in ([1, 8], [2, 2], [3, 1], [-1, 2]):  # outside, repeated, not increasing
+        with pytest.raises(IndexError, match="increasing indices"):
+            compiled.adam_float32(p, g, m, v, *scalars, np.array(near, np.int64))
+    with pytest.raises(ValueError, match="one size"):
+        compiled.adam_float32(p, g[:4], m, v, *scalars, np.array([1], np.int64))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip((p, g, m, v), before))
+
+
+def test_a_gradient_of_another_shape_gets_numpys_error_not_the_kernels(monkeypatch):
+    monkeypatch.setenv("NEUROCLOUD_COMPILED", "always")
+    opt, w = nc.optim.Adam(), np.ones(2048, np.float32)
+    opt.step([w], [np.ones_like(w)])  # the compiled path, state for 2,048 weights
+    with pytest.raises(ValueError):
+        opt.step([w], [np.ones(4, np.float32)])
+
+
+def test_the_look_runs_every_sixteen_steps_as_the_notes_say():
+    assert kernels.NEAR_EVERY == 16 and kernels.NEAR_MIN == 1024
+
+
+def test_a_child_forked_while_the_lock_is_held_gets_a_free_lock():
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    with kernels._lock:
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if its lock is free
+            os._exit(0 if not kernels._lock.locked() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

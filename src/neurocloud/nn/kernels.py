@@ -175,16 +175,7 @@ def relu_backward(grad: np.ndarray, a: np.ndarray) -> bool:
 def _new_lock_after_fork() -> None:
     # A fork while another thread held the lock (importing numba) must not deadlock the child.
     global _lock
-    #: steps between looks for first moments near the subnormals (:func:`adam_float32`): a look
-
-
-#: costs about half a plain update; until the next one, those found take the exact path
-NEAR_EVERY = 8
-#: the smallest float32 parameter whose first moments are looked at: below it the slow
-#: path costs less than the looks
-NEAR_MIN = 1024
-
-_lock = threading.Lock()
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -79,6 +79,8 @@ def near_subnormal(m: np.ndarray) -> np.ndarray:
         for i in range(bits.size):  # without a branch: each index written, kept if near
             found[k] = i
             k += np.uint32((bits[i] & 0x7FFFFFFF) - 1) < np.uint32(_NEAR - 1)
+            if k == count:  # the last one (and m changed by another thread cannot overrun)
+                break
     return found[:count]
 
 
@@ -94,18 +96,21 @@ def adam_float32(
     shift: float,
     near: np.ndarray,
 ) -> None:
-    """:func:`adam_update` on float32 arrays, the same bits, with the elements at the
-    indices ``near`` (distinct, from :func:`near_subnormal`) kept off the slow path x86
-    processors take for a product or quotient of a subnormal number: a weight whose
-    gradient stays zero has its first moment decay through them."""
+    """:func:`adam_update` on float32 arrays and float32 scalars, the same bits, with the
+    elements at the increasing indices ``near`` (from :func:`near_subnormal`) kept off the
+    slow path x86 processors take for a product or quotient of a subnormal number: a
+    weight whose gradient stays zero has its first moment decay through them."""
     n, k = p.size, near.size
+    if g.size != n or m.size != n or v.size != n:
+        raise ValueError("adam_float32: p, g, m and v must have one size")
+    for j in range(k):  # checked before anything is written
+        if near[j] < (near[j - 1] + 1 if j else 0) or near[j] >= n:
+            raise IndexError("adam_float32: near must be increasing indices into the arrays")
     saved = np.empty((4, k), np.float32)
     for j in range(k):  # set aside, and zeroed for the pass below: no subnormal in it
         i = near[j]
-        if i < 0 or i >= n:
-            raise IndexError("adam_float32: an index in near is outside the arrays")
         saved[0, j], saved[1, j], saved[2, j], saved[3, j] = m[i], g[i], v[i], p[i]
-        m[i], g[i] = 0, 0
+        m[i], g[i], v[i] = 0, 0, 0
     adam_update(p, g, m, v, b1, b2, scale, shift)
     # Then each of them with every operation in float64, rounded to float32 as the
     # reference rounds: +, -, *, / and sqrt of float32 numbers done in float64 and rounded

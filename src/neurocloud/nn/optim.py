@@ -81,6 +81,11 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+def _compiled_takes(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> bool:
+    # The kernels index all four arrays alike: a gradient of another shape gets NumPy's error.
+    return kernels.accepts(p, g, m, v) and p.shape == g.shape == m.shape == v.shape
+
+
 class Adam(Optimizer):
     """Adam (Kingma and Ba); ``weight_decay`` adds an L2 term to the gradient.
 
@@ -159,7 +164,7 @@ class Adam(Optimizer):
         ):
             key = (*params, *grads)
             arrays = [(p, g, s["m"], s["v"]) for p, g, s in zip(params, grads, self.state)]
-            ok = all(kernels.accepts(*a) for a in arrays)
+            ok = all(_compiled_takes(*a) for a in arrays)
             flats = [tuple(a.reshape(-1) for a in group) for group in arrays] if ok else None
             self._whole_key, self._whole = key, flats
             sizes = [
@@ -201,7 +206,7 @@ class Adam(Optimizer):
     def _update(self, p, g, state, tmp, scalars):
         m, v = state["m"], state["v"]
         kernel = scalars[2]
-        if kernel is not None and kernels.accepts(p, g, m, v):
+        if kernel is not None and _compiled_takes(p, g, m, v):
             if self.decoupled and self.weight_decay:  # decayed before the step, as below
                 p *= 1.0 - self.lr * self.weight_decay
             t = p.dtype.type
