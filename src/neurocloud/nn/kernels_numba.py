@@ -131,13 +131,9 @@ def adam_float32(
             if abs(mi) < math.inf and abs(vi) < math.inf and abs(pi) < math.inf:
                 m[i], g[i], v[i], p[i] = mi, gi, vi, pi
                 continue
-        mi = mo * b1 + go
-        m[i] = mi
-        gi = go * go
-        g[i] = gi
-        vi = vo * b2 + gi
-        v[i] = vi
-        p[i] = po - mi / (np.sqrt(vi) * scale + shift)
+        m[i], g[i], v[i], p[i] = mo, go, vo, po  # the reference's own operations, here
+        j1 = i + 1
+        adam_update(p[i:j1], g[i:j1], m[i:j1], v[i:j1], b1, b2, scale, shift)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
