@@ -13,8 +13,10 @@ PyTorch gets its fastest CPU Adam (``fused=True``) and its better of 1 and 2 thr
 Lower bounds: each optimizer's update alone (neurocloud's Adam, compiled where numba is
 installed, and PyTorch's compiled fused Adam) over the model's parameter count for an
 epoch's steps, added to the GEMM floor, and the GEMM floor with neurocloud's update in the
-same loop; then a whole step on NumPy without the engine, its gathering, bias, activation
-and bias-gradient passes, and Adam updating the weights the next products read
+same loop, without and with the gathering of each shuffled batch into a buffer (the work
+every shuffled minibatch step must do before a bias, activation or loss pass); then a
+whole step on NumPy without the engine, its gathering, bias, activation and
+bias-gradient passes, and Adam updating the weights the next products read
 (``step_floor_system``); for batch inference, ``predict``'s input check alone added to the
 forward GEMMs; for a single row, the GEMMs and one NumPy call for each element-wise pass
 (``_calls_floor_run``).
@@ -180,14 +182,21 @@ def sklearn_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], No
 
 
 def gemm_floor_system(
-    w: Workload, X: np.ndarray, y: np.ndarray, adam: bool = False
+    w: Workload, X: np.ndarray, y: np.ndarray, adam: bool = False, gather: bool = False
 ) -> Callable[[], None]:
     """Only the GEMMs of the training steps, into preallocated arrays; with ``adam``,
     neurocloud's Adam update of the model's parameter count after each step's GEMMs, on
     the gradient buffer the GEMMs have just written (as in training: the update finds the
-    cache as the GEMMs leave it)."""
+    cache as the GEMMs leave it); with ``gather`` too, each epoch's shuffled batches are
+    gathered into one buffer as ``fit`` gathers them (rows and labels), and the products
+    read it: the work every shuffled minibatch step does before any bias, activation or
+    loss pass."""
     rng = np.random.default_rng(1)
     n, batch = len(X), w.batch or len(X)
+    gather = gather and batch < n
+    if gather:
+        x_buf = np.empty((batch, X.shape[1]), X.dtype)
+        y_buf = np.empty((batch, *y.shape[1:]), y.dtype)
     kernels = [
         rng.standard_normal((a, b), dtype=np.float32) * 0.01
         for a, b in zip(w.sizes[:-1], w.sizes[1:])
@@ -211,8 +220,14 @@ def gemm_floor_system(
 
     def epoch() -> None:
         for _ in range(w.epochs):
+            perm = rng.permutation(n) if gather else None
             for start in range(0, n, batch):
-                xb = X[start : start + batch]
+                if perm is None:
+                    xb = X[start : start + batch]
+                else:
+                    rows = perm[start : start + batch]
+                    xb = X.take(rows, axis=0, out=x_buf[: len(rows)], mode="clip")
+                    y.take(rows, axis=0, out=y_buf[: len(rows)], mode="clip")
                 acts, deltas = by_rows[len(xb)]
                 acts[0] = xb
                 for i, k in enumerate(kernels):
@@ -348,6 +363,7 @@ SYSTEMS: dict[str, Callable] = {
     "sklearn": sklearn_system,
     "gemm-floor": gemm_floor_system,
     "floor-adam": lambda w, X, y: gemm_floor_system(w, X, y, adam=True),
+    "floor-gather-adam": lambda w, X, y: gemm_floor_system(w, X, y, adam=True, gather=True),
     "floor-step": step_floor_system,
     "adam-alone": adam_alone_system,
     "torch-1t-adam": torch_adam_alone_system(1),
@@ -564,7 +580,14 @@ def sweep_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
 TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     **{
         name: (
-            ("neurocloud", "gemm-floor", "adam-alone", "floor-adam", "floor-step"),
+            (
+                "neurocloud",
+                "gemm-floor",
+                "adam-alone",
+                "floor-adam",
+                "floor-gather-adam",
+                "floor-step",
+            ),
             ("torch-1t", "torch-1t-adam"),
             ("torch-2t", "torch-2t-adam"),
             ("sklearn",),
@@ -908,21 +931,24 @@ def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
     bounds = [
         "| workload | GEMM floor | Adam alone: neurocloud | Adam alone: PyTorch fused | "
         "floor + neurocloud Adam | floor + fused Adam | floor and Adam in one loop | "
+        "floor, batch gathering and Adam in one loop (x floor; x PyTorch) | "
         "a step on NumPy without the engine | neurocloud |",
-        "|" + "---|" * 9,
+        "|" + "---|" * 10,
     ]
     for task in [t for t in args.tasks if t in WORKLOADS]:
         t, mem = measure(task, rounds, min_sample)
         floor, fused = t["gemm-floor"], min(t["torch-1t-adam"], t["torch-2t-adam"])
+        threads = "1t" if t["torch-1t"] <= t["torch-2t"] else "2t"
+        torch_best = t["torch-" + threads]
+        gathered = t["floor-gather-adam"]
         bounds.append(
             f"| {task} | {floor:.4f} | {t['adam-alone']:.4f} | {fused:.4f} | "
             f"{(floor + t['adam-alone']) / floor:.2f}x | {(floor + fused) / floor:.2f}x | "
             f"{t['floor-adam']:.4f} s = {t['floor-adam'] / floor:.2f}x | "
+            f"{gathered:.4f} s = {gathered / floor:.2f}x; {gathered / torch_best:.2f}x | "
             f"{t['floor-step']:.4f} s = {t['floor-step'] / floor:.2f}x | "
             f"{t['neurocloud'] / floor:.2f}x |"
         )
-        threads = "1t" if t["torch-1t"] <= t["torch-2t"] else "2t"
-        torch_best = t["torch-" + threads]
         peer = min(torch_best, t["sklearn"])
         peaks = " / ".join(f"{mem[s]:.0f}" for s in ("neurocloud", "torch-" + threads, "sklearn"))
         rows.append(
@@ -939,7 +965,8 @@ def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
         print(
             "\nLower bounds, seconds per epoch: the GEMMs plus the optimizer's update, timed "
             "apart and added, and run in one loop (x GEMM floor; no activations, loss or "
-            "batch gathering); then a whole step on NumPy without the engine: gathering, "
+            "batch gathering); the same loop gathering each shuffled batch as fit does (x "
+            "floor; x PyTorch's best); then a whole step on NumPy without the engine: gathering, "
             "products, bias, activation and bias-gradient passes, Adam updating the "
             "weights the products read (no loss):"
         )
