@@ -25,7 +25,7 @@ Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resettin
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
 data and model exist.
 
-Full run (about three minutes), the command behind benchmarks/README.md:
+Full run (about six minutes), the command behind benchmarks/README.md:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/train_speed.py
 
