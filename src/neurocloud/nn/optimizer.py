@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from neurocloud.nn import memory
 from neurocloud.nn.parallel import run_split
 from neurocloud.nn.validation import check_number
 
@@ -39,6 +40,17 @@ PARALLEL_MIN = 2 * BLOCK
 #: The same for the compiled one-pass update, ten times cheaper per element: threads pay
 #: off on larger updates only.
 COMPILED_PARALLEL_MIN = 1 << 20
+
+#: Where in a page the state slots and the scratch start (``nn.memory``): an update reads
+#: them at the same index as the parameters and gradients, which take lanes 0 and 1.
+SLOT_LANES = (2, 3, 2.5, 3.5)
+SCRATCH_LANE = 1.5
+
+
+def _placed(array: np.ndarray, lane: float) -> np.ndarray:
+    out = memory.zeros_like(array, lane)
+    out[...] = array
+    return out
 
 
 def _blocks(shape: tuple[int, ...]) -> list[Any]:
@@ -85,7 +97,7 @@ class Optimizer:
     def _adopt_state(self, state: list[dict[str, np.ndarray]], like: Sequence[np.ndarray]) -> None:
         self.state = state
         self._shapes = [p.shape for p in like]
-        self._scratch = [np.empty_like(p) for p in like]
+        self._scratch = [memory.zeros_like(p, lane=SCRATCH_LANE) for p in like]
         self._block_views = [
             [(b, {k: a[b] for k, a in slots.items()}, tmp[b]) for b in _blocks(p.shape)]
             for p, slots, tmp in zip(like, state, self._scratch)
@@ -101,9 +113,12 @@ class Optimizer:
                     f"This optimizer's restored state is for parameters of shapes "
                     f"{self._shapes}; received parameters of shapes {shapes}."
                 )
-            self._adopt_state(
-                [{slot: np.zeros_like(p) for slot in self.slots} for p in params], params
-            )
+            lanes = [SLOT_LANES[k % len(SLOT_LANES)] for k in range(len(self.slots))]
+            state = [
+                {slot: memory.zeros_like(p, lane) for slot, lane in zip(self.slots, lanes)}
+                for p in params
+            ]
+            self._adopt_state(state, params)
         elif self._restored and self.state and self.state[0]:
             dtypes = {a.dtype for slots in self.state for a in slots.values()}
             if dtypes != {p.dtype for p in params}:
@@ -204,7 +219,11 @@ class Optimizer:
                 f"Optimizer state for {type(self).__name__} needs every slot "
                 f"{list(self.slots)} for parameters 0..n-1; received {sorted(state)}."
             )
-        ordered = [arrays[i] for i in range(len(arrays))]
+        lanes = {slot: SLOT_LANES[k % len(SLOT_LANES)] for k, slot in enumerate(self.slots)}
+        ordered = [
+            {slot: _placed(a, lanes[slot]) for slot, a in arrays[i].items()}
+            for i in range(len(arrays))
+        ]
         for i, slots in enumerate(ordered):
             if len({(a.shape, a.dtype) for a in slots.values()}) != 1:
                 raise ValueError(f"Optimizer state of parameter {i}: slots differ in shape/dtype.")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from neurocloud.nn import layers as layers_module
-from neurocloud.nn import losses, serialization, training
+from neurocloud.nn import losses, memory, serialization, training
 from neurocloud.nn.callbacks import Callback, History
 from neurocloud.nn.inference import InferencePlan
 from neurocloud.nn.layers import Layer
@@ -106,8 +106,10 @@ class Sequential(NamedWeights):
             shapes.append(layer.parameter_shapes(dims[-1]))
             dims.append(layer.output_dim(dims[-1]))
         total = sum(int(np.prod(s)) for layer_shapes in shapes for s in layer_shapes.values())
-        self._flat_params = np.zeros(total, dtype=self.dtype)
-        self._flat_grads = np.zeros(total, dtype=self.dtype)
+        # Each in its own lane of a page, as the optimizer's state: an update reads all of
+        # them at the same index (nn.memory).
+        self._flat_params = memory.zeros(total, self.dtype, lane=0)
+        self._flat_grads = memory.zeros(total, self.dtype, lane=1)
         offset = 0
         for layer, layer_shapes, dim in zip(self.layers, shapes, dims):
             params, grads = {}, {}
