@@ -202,13 +202,13 @@ def gemm_floor_system(
         for a, b in zip(w.sizes[:-1], w.sizes[1:])
     ]
     # the kernel gradients are views into one flat buffer, as in a model (biases after them)
-    flat_grads = np.zeros(_param_count(w), np.float32)
+    flat_grads = _placed(np.zeros(_param_count(w), np.float32), 1)
     grads, offset = [], 0
     for k in kernels:
         grads.append(flat_grads[offset : offset + k.size].reshape(k.shape))
         offset += k.size
     if adam:
-        params = [rng.standard_normal(flat_grads.size, dtype=np.float32)]
+        params = [_placed(rng.standard_normal(flat_grads.size, dtype=np.float32), 0)]
         opt = nc.optim.Adam(lr=LR)
 
     def buffers(rows: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -252,11 +252,11 @@ def step_floor_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[],
     rng = np.random.default_rng(1)
     n, batch = len(X), w.batch or len(X)
     dims = list(zip(w.sizes[:-1], w.sizes[1:]))
-    flat_grads = np.zeros(_param_count(w), np.float32)
+    flat_grads = _placed(np.zeros(_param_count(w), np.float32), 1)
     # As in a model: the weights and their gradients are views into two flat buffers, and
     # Adam updates the weights the next step's products read (a writer on one core and
     # readers on both: 1.63x -> 1.87x the floor for mnist-shape, measured in one process).
-    flat = rng.standard_normal(flat_grads.size, dtype=np.float32) * 0.01
+    flat = _placed(rng.standard_normal(flat_grads.size, dtype=np.float32) * 0.01, 0)
     kernels, kernel_grads, biases, bias_grads, offset = [], [], [], [], 0
     for a, b in dims:
         kernels.append(flat[offset : offset + a * b].reshape(a, b))
@@ -317,6 +317,19 @@ def _steps(w: Workload, n: int) -> int:
     return w.epochs * -(-n // (w.batch or n))
 
 
+def _placed(array: np.ndarray, lane: int) -> np.ndarray:
+    """``array`` copied to where a model keeps that kind of array (``nn.memory``: the
+    parameters in lane 0 of a page, the gradients in lane 1), so that a bound's update
+    meets the memory layout ``fit``'s does; as it is where the checkout has no lanes."""
+    try:
+        from neurocloud.nn import memory
+    except ImportError:  # --against an older checkout
+        return array
+    out = memory.zeros_like(array, lane)
+    out[...] = array
+    return out
+
+
 def _unit_gradient(size: int) -> np.ndarray:
     # Entries of +-1: Adam squares its gradient in place, and 1 squared stays 1, so repeated
     # steps never reach infinities or subnormal numbers (whose arithmetic is slower).
@@ -325,8 +338,8 @@ def _unit_gradient(size: int) -> np.ndarray:
 
 def adam_alone_system(w: Workload, X: np.ndarray, y: np.ndarray) -> Callable[[], None]:
     """neurocloud's Adam update alone: an epoch's steps over the model's parameter count."""
-    params = [np.random.default_rng(1).standard_normal(_param_count(w), dtype=np.float32)]
-    grads = [_unit_gradient(params[0].size)]
+    weights = np.random.default_rng(1).standard_normal(_param_count(w), dtype=np.float32)
+    params, grads = [_placed(weights, 0)], [_placed(_unit_gradient(weights.size), 1)]
     opt, steps = nc.optim.Adam(lr=LR), _steps(w, len(X))
 
     def epoch() -> None:
