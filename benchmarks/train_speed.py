@@ -18,7 +18,8 @@ every shuffled minibatch step must do before a bias, activation or loss pass); t
 whole step on NumPy without the engine, its gathering, bias, activation and
 bias-gradient passes, and Adam updating the weights the next products read
 (``step_floor_system``); for batch inference, ``predict``'s input check alone added to the
-forward GEMMs; for a single row, the GEMMs and one NumPy call for each element-wise pass
+forward GEMMs, and predict's own NumPy calls on its blocks without the engine's Python
+(``_passes_floor_run``); for a single row, the GEMMs and one NumPy call for each element-wise pass
 (``_calls_floor_run``).
 
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
@@ -494,6 +495,44 @@ def _floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
     return floor
 
 
+def _passes_floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
+    """A bound for a batch predict made of NumPy calls: predict's own calls on its blocks of
+    rows, without the engine's Python. For each block, the input check; for each layer, the
+    product into a reused buffer, the bias added in place, the activation in place (a ReLU
+    one ``maximum`` against zeros of its shape, any other its own ``forward``); then the
+    block's output copied into the result. A process that never trained never loads the
+    compiled passes, so these are NumPy's."""
+    from neurocloud.nn import activations as acts
+    from neurocloud.nn.sequential import PREDICT_BLOCK_BYTES
+    from neurocloud.nn.validation import all_finite
+
+    widths = [model.input_dim] + [layer.units for layer in model.layers]
+    rows = max(64, PREDICT_BLOCK_BYTES // (max(widths) * X.dtype.itemsize))
+    layers = [
+        (layer.params["kernel"], layer.params["bias"][None], layer.activation)
+        for layer in model.layers
+    ]
+    bufs = [np.empty((rows, kernel.shape[1]), X.dtype) for kernel, _, _ in layers]
+    out = np.empty((len(X), widths[-1]), X.dtype)
+    matmul, add, maximum = np.matmul, np.add, np.maximum
+
+    def run() -> None:
+        for start in range(0, len(X), rows):
+            x = X[start : start + rows]
+            all_finite(x)
+            for (kernel, bias, act), buf in zip(layers, bufs):
+                z = matmul(x, kernel, out=buf[: len(x)])
+                add(z, bias, out=z)
+                if type(act) is acts.ReLU:
+                    maximum(z, acts.zeros_like(z), out=z)
+                elif type(act) is not acts.Identity:
+                    act.forward(z, out=z)
+                x = z
+            out[start : start + len(x)] = x
+
+    return run
+
+
 def _calls_floor_run(model: nc.Sequential, X: np.ndarray) -> Callable[[], None]:
     """A bound for a one-row forward pass of NumPy calls: the GEMM floor plus one call for
     each element-wise pass, each into a preallocated array of its own (NumPy runs an
@@ -558,6 +597,8 @@ def batch_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
         elif system == "input-check":
             # predict's input check (NaN and infinity are refused), timed alone on the same rows
             runs[system] = lambda: nc.nn.validation.all_finite(X)
+        elif system == "passes-floor":
+            runs[system] = _passes_floor_run(model, X)
         elif system.startswith("onnx"):
             runs[system] = _onnx_run(model, int(system[-2]), X)
         else:
@@ -619,7 +660,7 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
         for network in ("article", "mnist")
     },
     "predict-batch": (
-        ("neurocloud-2t", "gemm-floor-2t", "input-check"),
+        ("neurocloud-2t", "gemm-floor-2t", "input-check", "passes-floor"),
         ("neurocloud-1t", "gemm-floor-1t"),
         ("torch-1t",),
         ("torch-2t",),
@@ -855,7 +896,12 @@ def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list
             f"| lower bound: GEMM floor + input check alone ({check:.4f} s) | - | - | - | "
             f"{floor + check:.4f} s | {(floor + check) / floor:.2f}x floor |"
         )
-        print("\n".join(rows[-3:]), flush=True)
+        passes = t["passes-floor"]
+        rows.append(
+            "| lower bound: predict's NumPy calls on its blocks, without the engine | - | - | "
+            f"- | {passes:.4f} s | {passes / floor:.2f}x floor; neurocloud {nc_ / passes:.2f}x it |"
+        )
+        print("\n".join(rows[-4:]), flush=True)
     if "predict-sweep" in args.tasks:
         t, _ = measure("predict-sweep", rounds, min_sample)
         for n in SWEEP_ROWS:
