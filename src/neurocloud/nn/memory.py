@@ -19,9 +19,12 @@ between the two. Placement changes no result: the same operations on the same va
 
 from __future__ import annotations
 
-from typing import Any
+import math
+import operator
+from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 __all__ = ["LANE", "LANES", "MIN_BYTES", "PAGE", "zeros", "zeros_like"]
 
@@ -36,17 +39,30 @@ LANES = PAGE // LANE
 MIN_BYTES = 1 << 14
 
 
-def zeros(shape: Any, dtype: Any, lane: float = 0) -> np.ndarray:
+def zeros(shape: int | Sequence[int], dtype: DTypeLike, lane: float = 0) -> np.ndarray:
     """A new C-contiguous array of zeros that starts ``lane * LANE`` bytes into a page
-    (``0 <= lane < LANES``; fractional lanes are allowed); below :data:`MIN_BYTES`, plain
-    ``np.zeros``. The array is a view of a slightly larger block it keeps alive."""
+    (``0 <= lane < LANES``; fractional lanes are allowed where they keep the dtype
+    aligned); below :data:`MIN_BYTES`, or for dtypes a byte block cannot hold (objects,
+    subarrays), plain ``np.zeros``. The array is a view of a slightly larger block.
+
+    >>> zeros((64, 64), "float64", lane=1).ctypes.data % PAGE
+    1024
+    """
     dtype = np.dtype(dtype)
-    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(s) for s in shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    dims = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+    shape = tuple(operator.index(n) for n in dims)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape must have no negative dimension; received {shape}.")
+    if not 0 <= lane < LANES:
+        raise ValueError(f"lane must be in [0, {LANES}); received {lane!r}.")
     offset = int(lane * LANE)
-    if not 0 <= offset < PAGE or offset % dtype.alignment:
-        raise ValueError(f"lane must place the array in [0, {LANES}) lanes; received {lane!r}.")
-    if nbytes < MIN_BYTES or dtype.hasobject:
+    if offset % dtype.alignment:
+        raise ValueError(
+            f"lane {lane!r} starts {offset} bytes into a page, not a multiple of "
+            f"{dtype.name}'s alignment ({dtype.alignment} bytes)."
+        )
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < MIN_BYTES or dtype.hasobject or dtype.subdtype is not None:
         return np.zeros(shape, dtype)
     block = np.zeros(nbytes + PAGE, np.uint8)
     start = (offset - block.ctypes.data) % PAGE
@@ -54,5 +70,9 @@ def zeros(shape: Any, dtype: Any, lane: float = 0) -> np.ndarray:
 
 
 def zeros_like(array: np.ndarray, lane: float = 0) -> np.ndarray:
-    """:func:`zeros` of ``array``'s shape and dtype."""
+    """:func:`zeros` of ``array``'s shape and dtype.
+
+    >>> zeros_like(np.ones((100, 50), np.float32), lane=3).ctypes.data % PAGE
+    3072
+    """
     return zeros(array.shape, array.dtype, lane)

@@ -42,7 +42,9 @@ PARALLEL_MIN = 2 * BLOCK
 COMPILED_PARALLEL_MIN = 1 << 20
 
 #: Where in a page the state slots and the scratch start (``nn.memory``): an update reads
-#: them at the same index as the parameters and gradients, which take lanes 0 and 1.
+#: them at the same index as the parameters and gradients, which take lanes 0 and 1. (The
+#: scratch's lane was measured with Adam's NumPy path, 266 -> 243 us for 235k weights,
+#: ``benchmarks/update_alignment.py``; not with the other optimizers.)
 SLOT_LANES = (2, 3, 2.5, 3.5)
 SCRATCH_LANE = 1.5
 
@@ -211,7 +213,7 @@ class Optimizer:
                     f"Unexpected optimizer state {key!r} for {type(self).__name__}: expected "
                     f"'<index>.<slot>' with slot in {list(self.slots)}."
                 )
-            arrays.setdefault(int(index), {})[slot] = np.array(value)
+            arrays.setdefault(int(index), {})[slot] = np.asarray(value)  # copied below
         if sorted(arrays) != list(range(len(arrays))) or any(
             set(slots) != set(self.slots) for slots in arrays.values()
         ):
