@@ -1,14 +1,16 @@
 """Where the training step's arrays start in memory, and what it costs an update.
 
-NumPy's large arrays all start at the same offset within a 4 KiB page, so an update that
+NumPy's large arrays from `mmap` all start at the same offset within a 4 KiB page, so an update that
 reads the parameters, gradients and optimizer state at the same index hits the
 processor's 4 KiB aliasing between loads and stores. ``nn.memory`` places each kind of
 array in its own 1 KiB lane of a page. This script builds the mnist-shape and wide
-models of ``train_speed.py`` twice, with the lanes and with every array where NumPy puts
-it (``nn.memory.MIN_BYTES`` raised past every size), and times, interleaved in one
-process: one Adam step on the flat weights (compiled where numba is installed, and the
-NumPy reference), and whole epochs of mnist-shape's ``fit``. Both builds compute the
-same bits; the script checks that their weights agree after the epochs.
+models of ``train_speed.py`` three times: every array 16 bytes into a page (where glibc's
+``mmap`` puts a large one), wherever ``np.zeros`` puts it (the engine before the lanes),
+and in the lanes (each by swapping ``nn.memory.zeros`` while the model and its optimizer
+state are made). Interleaved in one process, it times one Adam step on the flat weights
+(compiled where numba is installed, and the NumPy reference) and whole epochs of
+mnist-shape's ``fit``. The three compute the same bits; the script checks that their
+weights agree after the epochs.
 
     python benchmarks/update_alignment.py [--calls 300] [--epochs 5]
 """
