@@ -42,9 +42,10 @@ PARALLEL_MIN = 2 * BLOCK
 COMPILED_PARALLEL_MIN = 1 << 20
 
 #: Where in a page the state slots and the scratch start (``nn.memory``): an update reads
-#: them at the same index as the parameters and gradients, which take lanes 0 and 1. (The
-#: scratch's lane was measured with Adam's NumPy path, 266 -> 243 us for 235k weights,
-#: ``benchmarks/update_alignment.py``; not with the other optimizers.)
+#: them at the same index as the parameters and gradients, which take lanes 0 and 1. The
+#: scratch's lane 1.5 was the fastest or level for the NumPy paths of Adam, RMSprop and SGD
+#: with momentum against lanes 0.5, 2.25 and 3.5 (235k float32 weights, one-off script:
+#: RMSprop 281 us against 292-328 us, Adam 307 against 323-358 us).
 SLOT_LANES = (2, 3, 2.5, 3.5)
 SCRATCH_LANE = 1.5
 
