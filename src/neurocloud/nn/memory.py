@@ -1,15 +1,16 @@
 """Where the training step's large arrays start in memory: staggered within a page.
 
 An update reads and writes the flat parameters, the flat gradients and each optimizer
-state slot element by element, all at the same index. NumPy's large arrays come from
-``mmap`` and so all start at the same offset within a 4 KiB page (16 bytes past its
-start, with glibc), and a loop over four such arrays keeps hitting the processor's 4 KiB
-aliasing between loads and stores, with every vector load split over two cache lines.
-Placing each kind of array at its own 1 KiB lane of the page (a cache-line multiple)
-removes both. On a 2-core AMD EPYC (Zen 4, AVX-512), the compiled Adam step on 235,146
-float32 weights took 130 us with the four arrays at one offset and 73 us in lanes
-(``benchmarks/update_alignment.py``); where ``np.zeros`` happens to put them, anywhere
-between the two. Placement changes no result: the same operations on the same values.
+state slot element by element, all at the same index. A large NumPy array fresh from
+``mmap`` starts 16 bytes into a page (glibc), so four of them keep the loop hitting the
+processor's 4 KiB aliasing between loads and stores, with every vector load split over
+two cache lines; where ``malloc`` reuses freed memory they land anywhere, and the cost
+changes from one process to the next. Placing each kind of array at its own 1 KiB lane of
+the page (a cache-line multiple) removes both. On a 2-core AMD EPYC (Zen 4, AVX-512),
+the compiled Adam step on 235,146 float32 weights took 130 us with the four arrays at one
+offset and 73 us in lanes (``benchmarks/update_alignment.py``); where ``np.zeros``
+happens to put them, anywhere between the two. Placement changes no result: the same
+operations on the same values.
 
 >>> import numpy as np
 >>> a = zeros(10_000, np.float32, lane=2)
