@@ -19,8 +19,8 @@ whole step on NumPy without the engine, its gathering, bias, activation and
 bias-gradient passes, and Adam updating the weights the next products read
 (``step_floor_system``); for batch inference, ``predict``'s input check alone added to the
 forward GEMMs, and predict's own NumPy calls on its blocks without the engine's Python
-(``_passes_floor_run``); for a single row, the GEMMs and one NumPy call for each element-wise pass
-(``_calls_floor_run``).
+(``_passes_floor_run``); for a single row, the GEMMs and one NumPy call for each
+element-wise pass (``_calls_floor_run``).
 
 Peak memory is the growth of the resident set (VmHWM minus VmRSS, after resetting the
 high-water mark through /proc/self/clear_refs) during each system's first epoch, after its
@@ -323,12 +323,10 @@ def _placed(array: np.ndarray, lane: int) -> np.ndarray:
     parameters in lane 0 of a page, the gradients in lane 1), so that a bound's update
     meets the memory layout ``fit``'s does; as it is where the checkout has no lanes."""
     try:
-        from neurocloud.nn import memory
+        from neurocloud.nn.memory import placed
     except ImportError:  # --against an older checkout
         return array
-    out = memory.zeros_like(array, lane)
-    out[...] = array
-    return out
+    return placed(array, lane)
 
 
 def _unit_gradient(size: int) -> np.ndarray:

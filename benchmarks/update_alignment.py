@@ -1,8 +1,8 @@
 """Where the training step's arrays start in memory, and what it costs an update.
 
-NumPy's large arrays from `mmap` all start at the same offset within a 4 KiB page, so an update that
-reads the parameters, gradients and optimizer state at the same index hits the
-processor's 4 KiB aliasing between loads and stores. ``nn.memory`` places each kind of
+NumPy's large arrays fresh from ``mmap`` all start at the same offset within a 4 KiB page,
+so an update that reads the parameters, gradients and optimizer state at the same index
+hits the processor's 4 KiB aliasing between loads and stores. ``nn.memory`` places each kind of
 array in its own 1 KiB lane of a page. This script builds the mnist-shape and wide
 models of ``train_speed.py`` three times: every array 16 bytes into a page (where glibc's
 ``mmap`` puts a large one), wherever ``np.zeros`` puts it (the engine before the lanes),
@@ -39,10 +39,10 @@ def main() -> None:
 
     def one_offset(shape, dtype, lane: float = 0) -> np.ndarray:
         # every array 16 bytes into a page, where glibc's mmap puts a large one
-        a = lanes(shape, dtype, 0)
+        a = np.zeros(shape, dtype)
         if a.nbytes < memory.MIN_BYTES:
             return a
-        block = np.zeros(a.nbytes + memory.PAGE + 16, np.uint8)
+        block = np.zeros(a.nbytes + memory.PAGE, np.uint8)
         start = (16 - block.ctypes.data) % memory.PAGE
         return block[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
 

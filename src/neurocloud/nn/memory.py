@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import DTypeLike
 
-__all__ = ["LANE", "LANES", "MIN_BYTES", "PAGE", "zeros", "zeros_like"]
+__all__ = ["LANE", "LANES", "MIN_BYTES", "PAGE", "placed", "zeros", "zeros_like"]
 
 #: the span within which starts are staggered
 PAGE = 4096
@@ -77,3 +77,15 @@ def zeros_like(array: np.ndarray, lane: float = 0) -> np.ndarray:
     3072
     """
     return zeros(array.shape, array.dtype, lane)
+
+
+def placed(array: np.ndarray, lane: float = 0) -> np.ndarray:
+    """A C-contiguous copy of ``array`` in ``lane`` (:func:`zeros_like`'s placement).
+
+    >>> b = placed(np.ones((100, 50), np.float32), lane=2)
+    >>> b.ctypes.data % PAGE, float(b.sum())
+    (2048, 5000.0)
+    """
+    out = zeros_like(array, lane)
+    out[...] = array
+    return out

@@ -50,12 +50,6 @@ SLOT_LANES = (2, 3, 2.5, 3.5)
 SCRATCH_LANE = 1.5
 
 
-def _placed(array: np.ndarray, lane: float) -> np.ndarray:
-    out = memory.zeros_like(array, lane)
-    out[...] = array
-    return out
-
-
 def _blocks(shape: tuple[int, ...]) -> list[Any]:
     """Slices along the first axis covering about ``BLOCK`` elements each (views, never copies)."""
     if not shape:  # a 0-d parameter is one block: its own view
@@ -224,7 +218,7 @@ class Optimizer:
             )
         lanes = {slot: SLOT_LANES[k % len(SLOT_LANES)] for k, slot in enumerate(self.slots)}
         ordered = [
-            {slot: _placed(a, lanes[slot]) for slot, a in arrays[i].items()}
+            {slot: memory.placed(a, lanes[slot]) for slot, a in arrays[i].items()}
             for i in range(len(arrays))
         ]
         for i, slots in enumerate(ordered):
