@@ -156,12 +156,15 @@ def _inference(args: argparse.Namespace, rounds: int, min_sample: float) -> list
             one, two = t[f"neurocloud-1t@{n}"], t[f"neurocloud-2t@{n}"]
             o1, o2 = t[f"onnx-1t@{n}"], t[f"onnx-2t@{n}"]
             f1, f2 = t[f"gemm-floor-1t@{n}"], t[f"gemm-floor-2t@{n}"]
+            p1, p2 = t[f"passes-floor-1t@{n}"], t[f"passes-floor-2t@{n}"]
             rows.append(
                 f"| mnist-shape predict, {n} rows: 1t / 2t | {one * 1e3:.3f} / {two * 1e3:.3f} ms "
                 f"| - | {o1 * 1e3:.3f} / {o2 * 1e3:.3f} ms | {f1 * 1e3:.3f} / {f2 * 1e3:.3f} ms | "
                 f"{one / o1:.2f}x / {two / o2:.2f}x onnxruntime (same threads); floor "
                 f"{f1 / o1:.2f}x / {f2 / o2:.2f}x onnxruntime, neurocloud {one / f1:.2f}x / "
-                f"{two / f2:.2f}x floor |"
+                f"{two / f2:.2f}x floor; predict's NumPy calls without the engine "
+                f"{p1 / o1:.2f}x / {p2 / o2:.2f}x onnxruntime, neurocloud {one / p1:.2f}x / "
+                f"{two / p2:.2f}x them |"
             )
             print(rows[-1], flush=True)
     return rows if len(rows) > 2 else []
@@ -236,7 +239,7 @@ def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
         "| workload | GEMM floor | Adam alone: neurocloud | Adam alone: PyTorch fused | "
         "floor + neurocloud Adam | floor + fused Adam | floor and Adam in one loop | "
         "floor, batch gathering and Adam in one loop (x floor; x PyTorch) | "
-        "a step on NumPy without the engine | neurocloud |",
+        "a step on NumPy without the engine (x floor; x PyTorch) | neurocloud |",
         "|" + "---|" * 10,
     ]
     for task in [t for t in args.tasks if t in WORKLOADS]:
@@ -250,7 +253,8 @@ def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
             f"{(floor + t['adam-alone']) / floor:.2f}x | {(floor + fused) / floor:.2f}x | "
             f"{t['floor-adam']:.4f} s = {t['floor-adam'] / floor:.2f}x | "
             f"{gathered:.4f} s = {gathered / floor:.2f}x; {gathered / torch_best:.2f}x | "
-            f"{t['floor-step']:.4f} s = {t['floor-step'] / floor:.2f}x | "
+            f"{t['floor-step']:.4f} s = {t['floor-step'] / floor:.2f}x; "
+            f"{t['floor-step'] / torch_best:.2f}x | "
             f"{t['neurocloud'] / floor:.2f}x |"
         )
         peer = min(torch_best, t["sklearn"])
@@ -272,7 +276,7 @@ def report(args: argparse.Namespace, rounds: int, min_sample: float) -> None:
             "batch gathering); the same loop gathering each shuffled batch as fit does (x "
             "floor; x PyTorch's best); then a whole step on NumPy without the engine: gathering, "
             "products, bias, activation and bias-gradient passes, Adam updating the "
-            "weights the products read (no loss):"
+            "weights the products read (no loss; x floor; x PyTorch's best):"
         )
         print("\n".join(bounds))
     inference = _inference(args, rounds, min_sample)

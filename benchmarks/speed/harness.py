@@ -66,10 +66,14 @@ TASKS: dict[str, tuple[tuple[str, ...], ...]] = {
     ),
     "predict-sweep": (
         tuple(
-            f"{system}-1t@{rows}" for system in ("neurocloud", "gemm-floor") for rows in SWEEP_ROWS
+            f"{system}-1t@{rows}"
+            for system in ("neurocloud", "gemm-floor", "passes-floor")
+            for rows in SWEEP_ROWS
         ),
         tuple(
-            f"{system}-2t@{rows}" for system in ("neurocloud", "gemm-floor") for rows in SWEEP_ROWS
+            f"{system}-2t@{rows}"
+            for system in ("neurocloud", "gemm-floor", "passes-floor")
+            for rows in SWEEP_ROWS
         ),
         tuple(f"onnx-1t@{rows}" for rows in SWEEP_ROWS),
         tuple(f"onnx-2t@{rows}" for rows in SWEEP_ROWS),

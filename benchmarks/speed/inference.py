@@ -237,7 +237,9 @@ SWEEP_ROWS = (64, 256, 1024, 4096)
 
 
 def sweep_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
-    """``SYSTEM@ROWS``: predict of ROWS mnist-shape rows."""
+    """``SYSTEM@ROWS``: predict of ROWS mnist-shape rows; its bounds are the forward GEMMs
+    alone (``gemm-floor``) and predict's own NumPy calls without the engine
+    (``passes-floor``)."""
     X = np.random.default_rng(4).standard_normal((max(SWEEP_ROWS), 784), dtype=np.float32)
     model = _mnist_model()
     runs: dict[str, Callable[[], object]] = {}
@@ -248,6 +250,8 @@ def sweep_systems(systems: tuple[str, ...]) -> dict[str, Callable[[], object]]:
             runs[name] = lambda xb=xb: model.predict(xb)
         elif system.startswith("gemm-floor"):
             runs[name] = floor_run(model, xb)
+        elif system.startswith("passes-floor"):
+            runs[name] = passes_floor_run(model, xb)
         else:
             runs[name] = _onnx_run(model, int(system[-2]), xb)
     return runs
