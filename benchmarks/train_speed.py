@@ -51,7 +51,8 @@ import sys
 import time
 
 import numpy as np
-from speed.harness import AGAINST, TASKS, measure, worker
+from cross_core import FAR_NS, summary
+from speed.harness import AGAINST, ROUND_TRIPS, TASKS, measure, worker
 from speed.inference import SWEEP_ROWS
 from speed.training import WORKLOADS
 
@@ -225,6 +226,13 @@ def main() -> None:
         compare(args, rounds, min_sample)
     else:
         report(args, rounds, min_sample)
+    if ROUND_TRIPS:
+        print(
+            "\nCross-core round trip before each timed sample (benchmarks/cross_core.py; "
+            f"far apart: above {FAR_NS:.0f} ns):"
+        )
+        for task, trips in ROUND_TRIPS.items():
+            print(f"| {task} | {summary(trips)} |")
     print(f"\nload average at end: {os.getloadavg()}; took {time.perf_counter() - started:.0f} s")
 
 

@@ -21,6 +21,22 @@ from speed.training import SYSTEMS, WORKLOADS
 #: the script each worker runs
 SCRIPT = str(Path(__file__).resolve().parent.parent / "train_speed.py")
 
+#: the cross-core round trips (ns) sampled before each timed sample of each task, where
+#: ``cross_core.py``'s probe can be built (a C compiler): how far apart the cores were
+ROUND_TRIPS: dict[str, list[float]] = {}
+_probe: list[Callable[[], float] | None] = []
+
+
+def _round_trip() -> float | None:
+    if not _probe:
+        try:
+            from cross_core import probe
+        except ImportError:
+            probe = None
+        _probe.append(probe() if probe else None)
+    return _probe[0]() if _probe[0] else None
+
+
 #: suffix of the systems that run from the ``--against`` source tree
 AGAINST = "+against"
 
@@ -180,6 +196,7 @@ def measure(
     system in turn, in an order that rotates; one sample repeats the run until it lasts
     about ``min_sample_s``. ``layout``: the workers' systems and the source tree each
     imports neurocloud from (``None``: this process's), instead of ``TASKS[task]``.
+    Before each timed sample, one cross-core round trip goes to :data:`ROUND_TRIPS`.
     """
     layout = layout or [(systems, None) for systems in TASKS[task]]
     workers = [Worker(task, systems, src) for systems, src in layout]
@@ -203,6 +220,9 @@ def measure(
         for r in range(rounds):
             for w, system in cells[r % len(cells) :] + cells[: r % len(cells)]:
                 time.sleep(SETTLE_S)
+                trip = _round_trip()
+                if trip is not None:
+                    ROUND_TRIPS.setdefault(task, []).append(trip)
                 samples[system].append(w.ask(f"time {system} {calls[system]}")["seconds"])
     finally:
         for w in workers:
