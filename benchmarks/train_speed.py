@@ -226,13 +226,12 @@ def main() -> None:
         compare(args, rounds, min_sample)
     else:
         report(args, rounds, min_sample)
-    if ROUND_TRIPS:
-        print(
-            "\nCross-core round trip before each timed sample (benchmarks/cross_core.py; "
-            f"far apart: above {FAR_NS:.0f} ns):"
-        )
-        for task, trips in ROUND_TRIPS.items():
-            print(f"| {task} | {summary(trips)} |")
+    print(
+        "\nCross-core round trip before each timed sample (benchmarks/cross_core.py; "
+        f"far apart: above {FAR_NS:.0f} ns):\n| task | round trip |\n|---|---|"
+    )
+    for task in args.tasks:
+        print(f"| {task} | {summary(ROUND_TRIPS.get(task, []))} |")
     print(f"\nload average at end: {os.getloadavg()}; took {time.perf_counter() - started:.0f} s")
 
 

@@ -15,27 +15,31 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cross_core import probe
+
 from speed.inference import SWEEP_ROWS, batch_systems, row_runs, sweep_systems
 from speed.training import SYSTEMS, WORKLOADS
 
 #: the script each worker runs
 SCRIPT = str(Path(__file__).resolve().parent.parent / "train_speed.py")
 
-#: the cross-core round trips (ns) sampled before each timed sample of each task, where
-#: ``cross_core.py``'s probe can be built (a C compiler): how far apart the cores were
+#: the cross-core round trips (ns) sampled before each timed sample of each task (before
+#: its settling pause), where ``cross_core.py``'s probe can be built (a C compiler)
 ROUND_TRIPS: dict[str, list[float]] = {}
-_probe: list[Callable[[], float] | None] = []
+_probe: list[Callable[[], float | None] | None] = []
 
 
-def _round_trip() -> float | None:
+def round_trip() -> float | None:
+    """One cross-core round trip in nanoseconds, or ``None`` (no probe on this machine);
+    the probe is built on the first call."""
     if not _probe:
-        try:
-            from cross_core import probe
-        except ImportError:
-            probe = None
-        _probe.append(probe() if probe else None)
+        _probe.append(probe())
     return _probe[0]() if _probe[0] else None
 
+
+#: systems that run with NumPy's BLAS on one thread (their worker is limited as a whole;
+#: PyTorch's and onnxruntime's set their own threads)
+NUMPY_ONE_THREAD = ("neurocloud-1t", "gemm-floor-1t", "calls-floor-1t", "passes-floor-1t")
 
 #: suffix of the systems that run from the ``--against`` source tree
 AGAINST = "+against"
@@ -122,7 +126,7 @@ def worker(task: str, systems: str) -> None:
     """Serve the parent: ``warmup SYSTEM`` (one cold run, timed, with its peak memory) and
     ``time SYSTEM K`` (seconds per run over K runs)."""
     names = systems.split(",")
-    if names[0].startswith(("neurocloud-1t", "gemm-floor-1t")):
+    if any(name.startswith(NUMPY_ONE_THREAD) for name in names):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1)  # for the whole worker: NumPy's BLAS on one thread
@@ -196,9 +200,10 @@ def measure(
     system in turn, in an order that rotates; one sample repeats the run until it lasts
     about ``min_sample_s``. ``layout``: the workers' systems and the source tree each
     imports neurocloud from (``None``: this process's), instead of ``TASKS[task]``.
-    Before each timed sample, one cross-core round trip goes to :data:`ROUND_TRIPS`.
+    Before each timed sample's pause, one cross-core round trip goes to :data:`ROUND_TRIPS`.
     """
     layout = layout or [(systems, None) for systems in TASKS[task]]
+    round_trip()  # the probe built before any worker starts
     workers = [Worker(task, systems, src) for systems, src in layout]
     try:
         for w in workers:
@@ -219,10 +224,12 @@ def measure(
         samples: dict[str, list[float]] = {system: [] for _, system in cells}
         for r in range(rounds):
             for w, system in cells[r % len(cells) :] + cells[: r % len(cells)]:
-                time.sleep(SETTLE_S)
-                trip = _round_trip()
+                # The round trip spins both cores: taken before the pause, not just
+                # before the sample.
+                trip = round_trip()
                 if trip is not None:
                     ROUND_TRIPS.setdefault(task, []).append(trip)
+                time.sleep(SETTLE_S)
                 samples[system].append(w.ask(f"time {system} {calls[system]}")["seconds"])
     finally:
         for w in workers:
