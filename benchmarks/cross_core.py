@@ -89,34 +89,25 @@ def summary(samples: list[float]) -> str:
 
 def _fit_epochs(name: str, seconds: float, sample: Callable[[], float | None]) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
-    from speed.training import WORKLOADS
+    from speed.training import WORKLOADS, neurocloud_system
     from threadpoolctl import threadpool_limits
 
-    import neurocloud as nc
     from neurocloud.nn import parallel
 
     w = WORKLOADS[name]
     X, y = w.data()
-    loss = "sparse_categorical_crossentropy" if w.classify else "mse"
-
-    def make() -> tuple[nc.Sequential, nc.optim.Adam]:
-        out = "softmax" if w.classify else None
-        hidden = [nc.layers.Dense(u, activation=w.activation) for u in w.sizes[1:-1]]
-        layers = [*hidden, nc.layers.Dense(w.sizes[-1], activation=out)]
-        return nc.Sequential(layers, input_dim=w.sizes[0], seed=0), nc.optim.Adam(lr=1e-3)
-
-    models = {1: make(), 2: make()}
+    # train_speed's own neurocloud system: one model and optimizer each, an epoch a call
+    epochs = {1: neurocloud_system(w, X, y), 2: neurocloud_system(w, X, y)}
     print("| threads | epoch (s) | round trip before (ns) |\n|---|---|---|")
     start, turn = time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
         for threads in (1, 2) if turn % 2 else (2, 1):
-            model, opt = models[threads]
             before = sample()
             # NumPy's BLAS and the engine's own threads for element-wise passes alike
             with threadpool_limits(threads, "blas"):
                 parallel.set_threads(threads)
                 began = time.perf_counter()
-                model.fit(X, y, loss=loss, optimizer=opt, epochs=w.epochs, batch_size=w.batch)
+                epochs[threads]()
                 took = time.perf_counter() - began
             parallel.set_threads(None)
             shown = "failed" if before is None else f"{before:.0f}"

@@ -6,6 +6,7 @@ its standard input and output (``warmup SYSTEM``, ``time SYSTEM K``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -26,15 +27,15 @@ SCRIPT = str(Path(__file__).resolve().parent.parent / "train_speed.py")
 #: the cross-core round trips (ns) sampled before each timed sample of each task (before
 #: its settling pause), where ``cross_core.py``'s probe can be built (a C compiler)
 ROUND_TRIPS: dict[str, list[float]] = {}
-_probe: list[Callable[[], float | None] | None] = []
+
+_probe = functools.cache(probe)
 
 
 def round_trip() -> float | None:
     """One cross-core round trip in nanoseconds, or ``None`` (no probe on this machine);
     the probe is built on the first call."""
-    if not _probe:
-        _probe.append(probe())
-    return _probe[0]() if _probe[0] else None
+    sample = _probe()
+    return sample() if sample else None
 
 
 #: systems that run with NumPy's BLAS on one thread (their worker is limited as a whole;
